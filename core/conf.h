@@ -1,0 +1,62 @@
+/*
+ * Configuration: the config file (conf.c parses it) and the command line
+ * (main.c) both produce a `struct conf`.  See conf/vhostd.conf.
+ */
+
+#ifndef VHOSTD_CONF_H
+#define VHOSTD_CONF_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+#include <stdint.h>
+
+#include "compat.h"
+
+struct conf_kv {
+	char			*key;
+	char			*value;
+	char			*where;		/* "file:line" or "command line" */
+	TAILQ_ENTRY(conf_kv)	 entry;
+};
+TAILQ_HEAD(conf_kv_list, conf_kv);
+
+struct conf_device {
+	char			*name;		/* "rng0": unique */
+	char			*where;		/* where the block starts */
+	char			*module;	/* plain module name */
+	char			*socket;	/* unix socket path */
+	mode_t			 socket_mode;	/* default 0600 */
+	unsigned		 nmasks;	/* 0: the module's own masks */
+	uint64_t		 masks[64];	/* queue mask of each worker */
+	struct conf_kv_list	 options;	/* module keys, in order */
+	TAILQ_ENTRY(conf_device) entry;
+};
+TAILQ_HEAD(conf_device_list, conf_device);
+
+struct conf {
+	char			*module_dir;	/* NULL: default */
+	int			 log_level;	/* -1: not set */
+	struct conf_device_list	 devices;
+};
+
+void	 conf_init(struct conf *);
+void	 conf_clear(struct conf *);
+struct conf_device *conf_device_new(struct conf *, const char *name,
+	    const char *where);
+void	 conf_device_option(struct conf_device *, const char *key,
+	    const char *value, const char *where);
+/*
+ * Parse a config file into `conf`.  Every error is printed to stderr as
+ * "file:line: message" and counted; returns the number of errors (0 = OK).
+ * Also checks the whole configuration (conf_check).
+ */
+int	 conf_parse_file(struct conf *, const char *path);
+/* Parse from a string (tests); `name` stands for the file name. */
+int	 conf_parse_string(struct conf *, const char *name, const char *text);
+/* Whole-configuration checks (duplicate names or sockets, missing module
+ * or socket, bad module names); prints errors, returns their count. */
+int	 conf_check(struct conf *);
+/* Parse "0x3,0x4" style queue masks into cd; 0 or -1 with *cause. */
+int	 conf_parse_masks(struct conf_device *, const char *, char **cause);
+
+#endif /* VHOSTD_CONF_H */

@@ -1,0 +1,101 @@
+/*
+ * A device: one configured instance of a module, served on its own unix
+ * socket to one frontend at a time, with its own workers and vrings.
+ */
+
+#ifndef VHOSTD_DEVICE_H
+#define VHOSTD_DEVICE_H
+
+#include <sys/queue.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <vhostd/vhostd.h>
+
+#include "compat.h"
+
+struct conf_device;
+struct event;
+struct event_base;
+struct guest_mem;
+struct module;
+struct vring;
+struct vu_conn;
+struct worker;
+
+struct device {
+	char			*name;
+	struct module		*mod;
+	const struct vhd_device_ops *ops;
+	void			*priv;		/* the module's */
+	struct vhd_dev_info	 info;
+	struct event_base	*base;		/* main thread's */
+
+	char			*socket_path;
+	int			 listen_fd;
+	struct event		*listen_ev;
+	struct vu_conn		*conn;		/* the frontend, or NULL */
+
+	unsigned		 nworkers;
+	struct worker		**workers;
+	struct vring		*vrings;	/* info.num_queues of them */
+
+	/* The current guest memory table; see guest_mem.h. */
+	struct guest_mem	*_Atomic mem;
+
+	/* What we offer. */
+	uint64_t		 features;
+	uint64_t		 protocol_features;
+
+	/* What the frontend negotiated (main thread writes). */
+	int			 owned;
+	int			 features_acked;
+	_Atomic uint64_t	 acked_features;
+	uint64_t		 acked_protocol_features;
+
+	atomic_int		 broken;	/* needs a reset */
+
+	TAILQ_ENTRY(device)	 entry;
+};
+TAILQ_HEAD(device_list, device);
+
+/*
+ * Create a device from its configuration: load the module, call its
+ * create, start its workers, bind and listen on its socket.  NULL with
+ * *cause.  Main thread.
+ */
+struct device	*device_create(struct event_base *base,
+		    const struct conf_device *cd, const char *module_dir,
+		    char **cause) __must_check;
+/* Stop everything, close and unlink the socket, free.  Main thread. */
+void		 device_destroy(struct device *);
+/* Stop all queues, reset rings and negotiated state, drop memory, call
+ * the module's reset.  Main thread. */
+void		 device_reset(struct device *);
+/* The frontend connection ended: device_reset, accept the next one.
+ * Main thread. */
+void		 device_disconnected(struct device *);
+/* Mark broken: log the reason, stop serving queues, signal err fds.
+ * Any thread. */
+void		 device_fail(struct device *, const char *fmt, ...)
+		    __printflike(2, 3);
+/* The current memory table (acquire load).  Any thread. */
+struct guest_mem *device_mem(struct device *);
+/* Publish a new memory table, wait until no worker uses the old one,
+ * free it, tell the module.  Main thread. */
+void		 device_set_mem(struct device *, struct guest_mem *);
+
+/* Conversions between the SDK's opaque handles and core types. */
+static inline struct device *
+device_from_vhd(struct vhd_dev *d)
+{
+	return ((struct device *)(void *)d);
+}
+
+static inline struct vhd_dev *
+device_to_vhd(struct device *dev)
+{
+	return ((struct vhd_dev *)(void *)dev);
+}
+
+#endif /* VHOSTD_DEVICE_H */

@@ -1,0 +1,35 @@
+/*
+ * Thread-safe logging in the OpenBSD log.c manner.  Each line is formatted
+ * into a stack buffer and written with one write(2) to stderr (or syslog).
+ * The per-thread name ("main", "rng0/w0") lives in thread-local storage.
+ */
+
+#ifndef VHOSTD_LOG_H
+#define VHOSTD_LOG_H
+
+#include <stdarg.h>
+
+#include "compat.h"
+
+enum log_level {
+	LOG_LEVEL_ERR = 0,
+	LOG_LEVEL_WARN = 1,
+	LOG_LEVEL_INFO = 2,
+	LOG_LEVEL_DEBUG = 3,
+};
+
+void	log_init(int level, int use_syslog);
+void	log_setlevel(int level);
+int	log_getlevel(void);
+int	log_level_parse(const char *name);	/* -1 if unknown */
+void	log_setname(const char *name);		/* this thread's name */
+void	log_vlog(int level, const char *fmt, va_list ap) __printflike(2, 0);
+void	log_line(int level, const char *fmt, ...) __printflike(2, 3);
+void	log_warn(const char *fmt, ...) __printflike(1, 2);	/* + errno */
+void	log_warnx(const char *fmt, ...) __printflike(1, 2);
+void	log_info(const char *fmt, ...) __printflike(1, 2);
+void	log_debug(const char *fmt, ...) __printflike(1, 2);
+__dead void fatal(const char *fmt, ...) __printflike(1, 2);	/* + errno */
+__dead void fatalx(const char *fmt, ...) __printflike(1, 2);
+
+#endif /* VHOSTD_LOG_H */

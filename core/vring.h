@@ -1,0 +1,146 @@
+/*
+ * Split virtqueues: the state the frontend sets with SET_VRING_*, the
+ * descriptor-chain walker, and push/notify.
+ *
+ * Ownership.  While a ring is stopped, the main thread owns every field.
+ * vring_start() hands the ring to its worker (WCMD_QUEUE_START); from then
+ * until vring_stop() returns (WCMD_QUEUE_STOP, waited for), the worker owns
+ * the "worker" fields and the main thread only reads the configuration
+ * fields, which do not change while started.
+ *
+ * Everything read from guest memory is hostile: indices are range-checked,
+ * chains bounded by the ring size, indirect tables by their length (no
+ * nesting), every buffer checked against the current memory table.  A bad
+ * chain marks the device broken (device_fail) and signals the err fd.
+ */
+
+#ifndef VHOSTD_VRING_H
+#define VHOSTD_VRING_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/uio.h>
+
+#include "compat.h"
+
+struct device;
+struct event;
+struct guest_mem;
+struct worker;
+
+/* Largest ring size accepted (virtio split ring limit). */
+#define VRING_MAX_SIZE 32768
+
+/* One guest buffer of a chain, after indirect expansion. */
+struct vring_seg {
+	uint64_t	gpa;
+	uint32_t	len;
+	uint32_t	write;		/* device-writable */
+};
+
+/*
+ * A popped chain.  Chains come from a per-ring pool of `num` entries whose
+ * segment arrays grow once and are then reused: no allocation per request
+ * once warm.  Segments hold guest-physical addresses, translated again on
+ * each access, so chains survive memory updates.
+ */
+struct vring_chain {
+	struct vring		*vq;
+	uint16_t		 head;		/* head descriptor index */
+	uint16_t		 avail_pos;	/* last_avail_idx it was popped at */
+	int			 in_use;
+	unsigned		 nsegs;		/* readable ones first */
+	unsigned		 nread;		/* how many are readable */
+	unsigned		 cap;
+	struct vring_seg	*segs;
+	size_t			 rlen;		/* total readable bytes */
+	size_t			 wlen;		/* total writable bytes */
+	struct vring_chain	*next_free;
+};
+
+struct vring {
+	struct device	*dev;
+	unsigned	 index;
+	unsigned	 worker_idx;	/* which of dev->workers owns it */
+
+	/* Configuration: main thread, stable while started. */
+	uint16_t	 num;		/* ring size, 0 = not set */
+	int		 addr_set;
+	uint32_t	 addr_flags;
+	uint64_t	 desc_gpa;
+	uint64_t	 avail_gpa;
+	uint64_t	 used_gpa;
+	uint64_t	 log_gpa;
+	int		 kick_fd;	/* -1 = none */
+	int		 call_fd;
+	int		 err_fd;
+	int		 enabled;
+	int		 event_idx;	/* VIRTIO_RING_F_EVENT_IDX acked */
+	int		 started;	/* handed to the worker */
+
+	/* Indices: main thread while stopped, worker while started. */
+	uint16_t	 last_avail_idx;	/* next avail entry to pop */
+	uint16_t	 used_idx;		/* next used entry to fill */
+
+	/* Worker fields. */
+	struct event		*kick_ev;
+	uint64_t		 mem_gen;	/* ring pointers valid for */
+	void			*desc;		/* host ptrs of the rings */
+	void			*avail;
+	void			*used;
+	uint16_t		 signalled_used;
+	int			 signalled_used_valid;
+	unsigned		 inflight;	/* popped, not pushed */
+	struct vring_chain	*pool;		/* `pool_size` chains */
+	unsigned		 pool_size;
+	struct vring_chain	*free_chains;
+	struct vring_chain	*last_popped;
+};
+
+/* Initialise a ring of `dev` to the reset state.  Main thread. */
+void	 vring_init(struct vring *, struct device *, unsigned index);
+/* Back to the reset state: close fds, forget addresses.  Must be stopped.
+ * Main thread. */
+void	 vring_reset(struct vring *);
+/* Free everything (reset + pool).  Must be stopped.  Main thread. */
+void	 vring_free(struct vring *);
+
+/* True when the ring may run: size, addresses, kick fd set, enabled,
+ * device not broken.  Main thread. */
+int	 vring_can_start(const struct vring *);
+/* Start the ring on its worker if it can and is not started, or stop it
+ * if it cannot and is started.  Main thread; waits for the worker. */
+void	 vring_update(struct vring *);
+/* Stop the ring if started (waits for its worker).  Main thread. */
+void	 vring_stop(struct vring *);
+
+/* Worker side of start and stop: called from the worker's command loop. */
+void	 vring_worker_start(struct vring *);
+void	 vring_worker_stop(struct vring *);
+
+/*
+ * The chain walker and used ring.  Worker (or a test harness with no
+ * worker, given `mem` directly).  vring_pop returns NULL when the ring is
+ * empty or on error; on error *err is set to a static message and the
+ * caller breaks the device.
+ */
+struct vring_chain *vring_pop(struct vring *, const struct guest_mem *mem,
+	    const char **err);
+void	 vring_push(struct vring *, const struct guest_mem *mem,
+	    struct vring_chain *, uint32_t len);
+int	 vring_rewind(struct vring *, struct vring_chain *);
+/* Does the guest want an interrupt now?  Updates signalled_used. */
+int	 vring_need_notify(struct vring *, const struct guest_mem *mem);
+/* vring_need_notify, then eventfd_write(call_fd). */
+void	 vring_notify(struct vring *, const struct guest_mem *mem);
+
+/* Chain buffer access; see struct vhd_api for the semantics. */
+ssize_t	 vring_chain_read(struct vring_chain *, const struct guest_mem *,
+	    size_t offset, void *buf, size_t len);
+ssize_t	 vring_chain_write(struct vring_chain *, const struct guest_mem *,
+	    size_t offset, const void *buf, size_t len);
+int	 vring_chain_iov(struct vring_chain *, const struct guest_mem *,
+	    int writable, size_t offset, struct iovec *iov, int max);
+
+#endif /* VHOSTD_VRING_H */

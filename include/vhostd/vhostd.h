@@ -1,0 +1,324 @@
+/*
+ * vhostd module SDK.
+ *
+ * A vhostd module is a shared object that serves one kind of virtio device
+ * (rng, console, vsock, ...).  It exports exactly one symbol, the data
+ * object `vhd_module` (declare it with VHD_MODULE()), which describes the
+ * module and the ABI it was built for.  The daemon reads that descriptor
+ * before it calls any module code and refuses a module built for another
+ * major ABI.
+ *
+ * Everything the module may ask of the daemon goes through the function
+ * table `struct vhd_api`, handed to the module's create callback.  The
+ * table only grows at the end; check api->size before using a function
+ * added after ABI 1.0.
+ *
+ * Lifecycle of one device instance:
+ *   create (main thread, once per configured device)
+ *     -> features_acked / config get/set / mem_update (main thread,
+ *        while a frontend is connected)
+ *     -> queue_start, queue_handler ..., queue_stop (the queue's worker)
+ *     -> reset (main thread, all queues stopped; frontend gone or reset)
+ *   destroy (main thread, all queues stopped)
+ *
+ * Threads: every device has one or more workers, each with its own event
+ * loop.  A queue belongs to exactly one worker, chosen by the device's
+ * queue masks (info->queue_masks[worker] has bit N set for queue N).  All
+ * per-queue callbacks of a queue run on its worker, so a module needs no
+ * lock for state touched only by one queue.  Main-thread callbacks are
+ * called only while every queue they could race with is stopped, except
+ * get_config/set_config/features_acked which may run while queues run.
+ *
+ * This header includes nothing but the C standard library and
+ * <sys/uio.h>; no libevent, pthread or daemon types appear in it.
+ */
+
+#ifndef VHOSTD_VHOSTD_H
+#define VHOSTD_VHOSTD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ABI this header describes. */
+#define VHD_ABI_MAJOR 1
+#define VHD_ABI_MINOR 0
+
+/* Most workers (threads) a device may ask for; one 64-bit mask each. */
+#define VHD_MAX_WORKERS 64
+/* Most queues a device may have (one bit each in a 64-bit mask). */
+#define VHD_MAX_QUEUES 64
+
+/* Virtio transport feature bits (virtio 1.x, section 6). */
+#define VHD_F_NOTIFY_ON_EMPTY 24
+#define VHD_F_INDIRECT_DESC   28
+#define VHD_F_EVENT_IDX	      29
+#define VHD_F_VERSION_1	      32
+
+/* Opaque handles.  Their layout is the daemon's business. */
+struct vhd_dev;	  /* one device instance (one socket, one VM) */
+struct vhd_queue; /* one virtqueue of a device */
+struct vhd_chain; /* one descriptor chain popped from a queue */
+struct vhd_watch; /* an fd watch or a timer on a worker's loop */
+struct vhd_api;	  /* the daemon's function table, below */
+
+/* Log levels for api->log. */
+enum vhd_log_level {
+	VHD_LOG_ERR = 0,
+	VHD_LOG_WARN = 1,
+	VHD_LOG_INFO = 2,
+	VHD_LOG_DEBUG = 3,
+};
+
+/* Event bits for fd watches (api->watch_fd) and their callbacks. */
+#define VHD_EV_READ    0x02
+#define VHD_EV_WRITE   0x04
+#define VHD_EV_PERSIST 0x10
+#define VHD_EV_TIMEOUT 0x01
+
+/*
+ * One configuration key of a device: from the config file's device block
+ * (`max-bytes 4096`) or from the command line (`--option max-bytes=4096`).
+ * `where` says where it came from ("vhostd.conf:12" or "command line") so
+ * a module can name it in an error.
+ */
+struct vhd_kv {
+	const char *key;
+	const char *value;
+	const char *where;
+};
+
+/*
+ * What a device is, filled in by the module's create callback.  The daemon
+ * passes it pre-filled with defaults: num_queues 1, max_queue_size 1024,
+ * features 0, protocol_features 0, config_size 0, num_workers 1 and
+ * queue_masks[0] = all queues.  A mask given in the configuration replaces
+ * the module's masks after create returns.
+ */
+struct vhd_dev_info {
+	uint32_t size; /* sizeof(struct vhd_dev_info), set by daemon */
+	uint32_t device_id;	     /* virtio device ID (4 = rng, ...) */
+	uint32_t num_queues;	     /* 1..VHD_MAX_QUEUES */
+	uint32_t max_queue_size;     /* power of two, 1..32768 */
+	uint64_t features;	     /* device-specific virtio feature bits */
+	uint32_t config_size;	     /* bytes of config space, 0..256 */
+	uint32_t num_workers;	     /* 1..VHD_MAX_WORKERS */
+	uint64_t queue_masks[VHD_MAX_WORKERS]; /* queues of each worker */
+};
+
+/*
+ * The device callbacks a module provides.  Only create and queue_handler
+ * are mandatory; a NULL callback means "not supported" or "nothing to do".
+ */
+struct vhd_device_ops {
+	uint32_t size; /* sizeof(struct vhd_device_ops) */
+
+	/*
+	 * Create one device.  Called on the main thread at startup, once
+	 * per configured device.  `kv` holds the device's module keys; reject
+	 * an unknown key or a bad value by returning -1 with *cause set to a
+	 * malloc'd message (the daemon frees it and prefixes the device
+	 * name).  Fill `info`.  Store private data with api->dev_set_priv.
+	 * `api` stays valid for the life of the device.
+	 */
+	int (*create)(struct vhd_dev *dev, const struct vhd_api *api,
+	    const struct vhd_kv *kv, size_t nkv, struct vhd_dev_info *info,
+	    char **cause);
+
+	/* Free the device.  Main thread; all queues stopped. */
+	void (*destroy)(struct vhd_dev *dev);
+
+	/*
+	 * Called on the queue's worker when its kick fd fires, and once when
+	 * the queue starts (so buffers posted before the kick are seen).  Pop
+	 * chains with api->queue_pop until it returns NULL.
+	 */
+	void (*queue_handler)(struct vhd_dev *dev, struct vhd_queue *q);
+
+	/* The queue starts or stops.  Called on the queue's worker.  A module
+	 * holding popped chains must push or rewind them in queue_stop. */
+	void (*queue_start)(struct vhd_dev *dev, struct vhd_queue *q);
+	void (*queue_stop)(struct vhd_dev *dev, struct vhd_queue *q);
+
+	/* The frontend acked these virtio features.  Main thread. */
+	void (*features_acked)(struct vhd_dev *dev, uint64_t features);
+
+	/*
+	 * Read or write config space.  Main thread.  The daemon has already
+	 * checked offset + len <= info.config_size.  Return 0 or -1.
+	 */
+	int (*get_config)(struct vhd_dev *dev, uint32_t offset, void *buf,
+	    uint32_t len);
+	int (*set_config)(struct vhd_dev *dev, uint32_t offset,
+	    const void *buf, uint32_t len);
+
+	/* The device is reset (frontend gone, RESET_DEVICE, RESET_OWNER).
+	 * Main thread; all queues stopped. */
+	void (*reset)(struct vhd_dev *dev);
+
+	/* Guest memory changed.  Main thread.  Chains stay valid. */
+	void (*mem_update)(struct vhd_dev *dev);
+
+	/*
+	 * GET_SHARED_OBJECT: return a new fd (the daemon closes it after
+	 * sending) for the object named by the 16-byte uuid, or -1.  Main
+	 * thread.  The daemon offers the SHARED_OBJECT protocol feature only
+	 * when this is set.
+	 */
+	int (*get_shared_object)(struct vhd_dev *dev, const uint8_t uuid[16]);
+};
+
+/* Callback of an fd watch or timer.  Runs on the watch's worker. */
+typedef void (*vhd_watch_cb)(struct vhd_watch *w, int fd, short events,
+    void *arg);
+/* A function run on a worker by api->run_on_worker. */
+typedef void (*vhd_worker_fn)(struct vhd_dev *dev, void *arg);
+
+/*
+ * The daemon's services, passed to create.  Thread rules are given per
+ * function; "worker" means the worker that owns the queue or watch.
+ */
+struct vhd_api {
+	uint32_t size; /* sizeof(struct vhd_api) of the daemon */
+	uint16_t abi_major;
+	uint16_t abi_minor;
+
+	/* Log a line prefixed with the module and device name.  Any thread. */
+	void (*log)(struct vhd_dev *dev, enum vhd_log_level level,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+	/* Private data of the device.  Any thread. */
+	void (*dev_set_priv)(struct vhd_dev *dev, void *priv);
+	void *(*dev_priv)(struct vhd_dev *dev);
+	/* The device's configured name ("rng0").  Any thread. */
+	const char *(*dev_name)(struct vhd_dev *dev);
+	/* Virtio features acked by the frontend.  Any thread. */
+	uint64_t (*dev_features)(struct vhd_dev *dev);
+
+	/* Queue index, its device, its worker number.  Any thread. */
+	unsigned (*queue_index)(struct vhd_queue *q);
+	struct vhd_dev *(*queue_dev)(struct vhd_queue *q);
+	unsigned (*queue_worker)(struct vhd_queue *q);
+	/* The queue with this index, or NULL.  Any thread. */
+	struct vhd_queue *(*dev_queue)(struct vhd_dev *dev, unsigned index);
+
+	/*
+	 * Take the next available chain from the queue, or NULL when there
+	 * is none.  A chain that breaks the rules (loop, bad address, bad
+	 * indirect table) marks the device broken, is logged, and NULL is
+	 * returned.  Worker.  No allocation on this path once warm.
+	 */
+	struct vhd_chain *(*queue_pop)(struct vhd_queue *q);
+	/* Give the chain back to the guest with `len` bytes written into its
+	 * device-writable buffers.  Worker. */
+	void (*queue_push)(struct vhd_queue *q, struct vhd_chain *c,
+	    uint32_t len);
+	/* Interrupt the guest if it wants one (EVENT_IDX, NOTIFY_ON_EMPTY
+	 * rules).  Worker. */
+	void (*queue_notify)(struct vhd_queue *q);
+	/* Undo the most recent pop without using the chain, so the guest's
+	 * buffer is seen again on the next pop.  Only the last popped,
+	 * unpushed chain may be rewound; returns -1 otherwise.  Worker. */
+	int (*queue_rewind)(struct vhd_queue *q, struct vhd_chain *c);
+
+	/* Total bytes in the chain's device-readable / device-writable
+	 * buffers.  Worker. */
+	size_t (*chain_readable)(struct vhd_chain *c);
+	size_t (*chain_writable)(struct vhd_chain *c);
+	/*
+	 * Copy out of the readable part / into the writable part, starting
+	 * `offset` bytes into that part.  Returns the bytes copied (short at
+	 * the end of the part) or -1 when guest memory went away.  Worker.
+	 */
+	ssize_t (*chain_read)(struct vhd_chain *c, size_t offset, void *buf,
+	    size_t len);
+	ssize_t (*chain_write)(struct vhd_chain *c, size_t offset,
+	    const void *buf, size_t len);
+	/*
+	 * Map up to `max` iovecs of the writable (writable != 0) or readable
+	 * part, starting `offset` bytes in, for zero-copy I/O.  Returns the
+	 * count or -1.  The pointers are valid until the calling callback
+	 * returns.  Worker.
+	 */
+	int (*chain_iov)(struct vhd_chain *c, int writable, size_t offset,
+	    struct iovec *iov, int max);
+
+	/*
+	 * Watch an fd (VHD_EV_READ/WRITE, with VHD_EV_PERSIST to keep it) or,
+	 * with fd -1, create a timer.  The watch lives on worker `worker` of
+	 * `dev` and must be created, armed and freed on that worker.
+	 */
+	struct vhd_watch *(*watch_new)(struct vhd_dev *dev, unsigned worker,
+	    int fd, short events, vhd_watch_cb cb, void *arg);
+	/* Arm the watch; with msec >= 0 it also fires after msec ms. */
+	int (*watch_add)(struct vhd_watch *w, long msec);
+	/* Disarm the watch. */
+	int (*watch_del)(struct vhd_watch *w);
+	/* Disarm and free the watch (the fd is not closed). */
+	void (*watch_free)(struct vhd_watch *w);
+
+	/*
+	 * Run fn(dev, arg) on worker `worker` of `dev`.  With wait != 0 the
+	 * caller blocks until it has run (not from that worker itself).  Any
+	 * thread.  Returns 0 or -1.
+	 */
+	int (*run_on_worker)(struct vhd_dev *dev, unsigned worker,
+	    vhd_worker_fn fn, void *arg, int wait);
+
+	/*
+	 * Tell the frontend that config space changed
+	 * (VHOST_USER_BACKEND_CONFIG_CHANGE_MSG).  Any thread.  Returns -1
+	 * when no backend channel is set up.
+	 */
+	int (*config_changed)(struct vhd_dev *dev);
+
+	/* Mark the device broken for a reason; its queues stop being
+	 * served until the frontend resets it.  Any thread. */
+	void (*dev_fail)(struct vhd_dev *dev, const char *reason);
+
+	/* ABI 1.1 and later: append new functions here. */
+};
+
+/*
+ * The module descriptor: the only symbol a module exports.  Starts with
+ * its size and the ABI it was built for, read before any module code runs.
+ */
+struct vhd_module {
+	uint32_t size;	    /* sizeof(struct vhd_module) */
+	uint16_t abi_major; /* VHD_ABI_MAJOR at build time */
+	uint16_t abi_minor; /* VHD_ABI_MINOR at build time */
+	const char *name;	 /* "rng": must match the file name */
+	const char *version;	 /* module version, free text */
+	const char *description; /* one line for --list-modules */
+	const struct vhd_device_ops *ops;
+};
+
+/* The name of the exported descriptor. */
+#define VHD_MODULE_SYMBOL "vhd_module"
+
+/*
+ * Declare the module descriptor:
+ *	VHD_MODULE("rng", "1.0", "virtio entropy device", &rng_ops);
+ */
+#define VHD_MODULE(name_, version_, desc_, ops_)                          \
+	__attribute__((visibility("default"))) const struct vhd_module       \
+	    vhd_module = {                                                   \
+		.size = sizeof(struct vhd_module),                           \
+		.abi_major = VHD_ABI_MAJOR,                                  \
+		.abi_minor = VHD_ABI_MINOR,                                  \
+		.name = (name_),                                             \
+		.version = (version_),                                       \
+		.description = (desc_),                                      \
+		.ops = (ops_),                                               \
+	}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VHOSTD_VHOSTD_H */
