@@ -1,1 +1,1145 @@
-/* placeholder: being written */
+/*
+ * The configuration: building a `struct conf`, parsing the config file
+ * (a small tokenizer and a recursive-descent parser in the manner of the
+ * OpenBSD daemons' parse.y), and the checks of the whole configuration.
+ *
+ * Every error is printed to stderr as "file:line: message" and counted;
+ * the parser recovers at the end of the line (or of the block) so one run
+ * reports every error.  All input is bounded: the file size, every token,
+ * the include depth.  Main thread only.
+ */
+
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <vhostd/vhostd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "module.h"
+#include "xmalloc.h"
+
+#define CONF_FILE_MAX		(1024 * 1024)	/* bytes in one file */
+#define CONF_TOKEN_MAX		1024		/* bytes in one token */
+#define CONF_INCLUDE_DEPTH	8		/* nested includes */
+#define CONF_NAME_MAX		64		/* device name length */
+#define CONF_ERROR_MAX		(CONF_TOKEN_MAX + 512)
+
+enum conf_token {
+	CONF_T_EOF,
+	CONF_T_NEWLINE,
+	CONF_T_WORD,
+	CONF_T_STRING,
+	CONF_T_LBRACE,
+	CONF_T_RBRACE,
+	CONF_T_ERROR,
+};
+
+/* How a token is named in error messages (words and strings by text). */
+static const char *conf_token_names[] = {
+	[CONF_T_EOF] = "end of file",
+	[CONF_T_NEWLINE] = "end of line",
+	[CONF_T_WORD] = "word",
+	[CONF_T_STRING] = "string",
+	[CONF_T_LBRACE] = "'{'",
+	[CONF_T_RBRACE] = "'}'",
+	[CONF_T_ERROR] = "bad token",
+};
+
+struct conf_parser {
+	struct conf		*conf;
+	int			 errors;
+	unsigned		 depth;		/* include depth */
+};
+
+/* One file being parsed; includes form a chain through `parent`. */
+struct conf_file {
+	struct conf_parser	*p;
+	struct conf_file	*parent;
+	const char		*name;		/* as printed in errors */
+	char			*real;		/* realpath, for cycles */
+	const char		*text;
+	size_t			 len;
+	size_t			 pos;
+	unsigned		 line;
+	int			 quiet;		/* skipping: no lex errors */
+
+	/* The current token. */
+	int			 peeked;
+	enum conf_token		 tok;
+	unsigned		 tok_line;
+	char			 tok_text[CONF_TOKEN_MAX + 1];
+};
+
+/* A keyword of the top level or of a device block. */
+struct conf_keyword {
+	const char	*name;
+	void		(*parse)(struct conf_file *, struct conf_device *,
+			    const char *);
+};
+
+static void	conf_parse_device(struct conf_file *, struct conf_device *,
+		    const char *);
+static void	conf_parse_include(struct conf_file *, struct conf_device *,
+		    const char *);
+static void	conf_parse_log_level(struct conf_file *, struct conf_device *,
+		    const char *);
+static void	conf_parse_module_dir(struct conf_file *, struct conf_device *,
+		    const char *);
+static void	conf_parse_module(struct conf_file *, struct conf_device *,
+		    const char *);
+static void	conf_parse_queue_mask(struct conf_file *, struct conf_device *,
+		    const char *);
+static void	conf_parse_socket(struct conf_file *, struct conf_device *,
+		    const char *);
+static void	conf_parse_socket_mode(struct conf_file *,
+		    struct conf_device *, const char *);
+static int	conf_parse_buffer(struct conf_parser *, struct conf_file *,
+		    const char *, const char *, size_t);
+
+/* Top-level keywords, sorted for bsearch. */
+static const struct conf_keyword conf_global_keywords[] = {
+	{ "device", conf_parse_device },
+	{ "include", conf_parse_include },
+	{ "log-level", conf_parse_log_level },
+	{ "module-dir", conf_parse_module_dir },
+};
+
+/* The core keys of a device block, sorted for bsearch; every other key
+ * is a module key. */
+static const struct conf_keyword conf_device_keywords[] = {
+	{ "module", conf_parse_module },
+	{ "queue-mask", conf_parse_queue_mask },
+	{ "socket", conf_parse_socket },
+	{ "socket-mode", conf_parse_socket_mode },
+};
+
+/* Initialise an empty configuration. */
+void
+conf_init(struct conf *conf)
+{
+	memset(conf, 0, sizeof *conf);
+	conf->log_level = -1;
+	TAILQ_INIT(&conf->devices);
+}
+
+/* Free everything a configuration holds and leave it empty. */
+void
+conf_clear(struct conf *conf)
+{
+	struct conf_device	*cd;
+	struct conf_kv		*kv;
+
+	while ((cd = TAILQ_FIRST(&conf->devices)) != NULL) {
+		TAILQ_REMOVE(&conf->devices, cd, entry);
+		while ((kv = TAILQ_FIRST(&cd->options)) != NULL) {
+			TAILQ_REMOVE(&cd->options, kv, entry);
+			free(kv->key);
+			free(kv->value);
+			free(kv->where);
+			free(kv);
+		}
+		free(cd->name);
+		free(cd->where);
+		free(cd->module);
+		free(cd->module_where);
+		free(cd->socket);
+		free(cd->socket_where);
+		free(cd);
+	}
+	free(conf->source);
+	free(conf->module_dir);
+	conf_init(conf);
+}
+
+/* Append a new device with default settings. */
+struct conf_device *
+conf_device_new(struct conf *conf, const char *name, const char *where)
+{
+	struct conf_device	*cd;
+
+	cd = xcalloc(1, sizeof *cd);
+	cd->name = xstrdup(name);
+	cd->where = xstrdup(where != NULL ? where : "command line");
+	cd->socket_mode = 0600;
+	TAILQ_INIT(&cd->options);
+	TAILQ_INSERT_TAIL(&conf->devices, cd, entry);
+	return (cd);
+}
+
+/* Append a module key to a device, keeping the order. */
+void
+conf_device_option(struct conf_device *cd, const char *key,
+    const char *value, const char *where)
+{
+	struct conf_kv	*kv;
+
+	kv = xcalloc(1, sizeof *kv);
+	kv->key = xstrdup(key);
+	kv->value = xstrdup(value);
+	kv->where = xstrdup(where != NULL ? where : "command line");
+	TAILQ_INSERT_TAIL(&cd->options, kv, entry);
+}
+
+/* Set the module of a device, remembering where. */
+void
+conf_device_set_module(struct conf_device *cd, const char *module,
+    const char *where)
+{
+	free(cd->module);
+	free(cd->module_where);
+	cd->module = xstrdup(module);
+	cd->module_where = xstrdup(where != NULL ? where : cd->where);
+}
+
+/* Set the socket of a device, remembering where. */
+void
+conf_device_set_socket(struct conf_device *cd, const char *path,
+    const char *where)
+{
+	free(cd->socket);
+	free(cd->socket_where);
+	cd->socket = xstrdup(path);
+	cd->socket_where = xstrdup(where != NULL ? where : cd->where);
+}
+
+/* Parse one mask ("0x3" or "3") of `len` bytes; 0 or -1 with *cause. */
+static int
+conf_mask_parse(const char *s, size_t len, uint64_t *out, char **cause)
+{
+	char			 buf[32];
+	const char		*digits;
+	char			*end;
+	unsigned long long	 v;
+	int			 base = 10;
+
+	if (len == 0 || len >= sizeof buf) {
+		xasprintf(cause, "bad queue mask '%.*s': a hex (0x...) or "
+		    "decimal 64-bit number", (int)(len > 64 ? 64 : len), s);
+		return (-1);
+	}
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	digits = buf;
+	if (len > 2 && buf[0] == '0' && (buf[1] == 'x' || buf[1] == 'X')) {
+		digits = buf + 2;
+		base = 16;
+	}
+	/* strtoull would accept spaces and a sign; the mask may not. */
+	if (base == 16 ? !isxdigit((unsigned char)*digits) :
+	    !isdigit((unsigned char)*digits))
+		goto bad;
+	errno = 0;
+	v = strtoull(digits, &end, base);
+	if (*end != '\0')
+		goto bad;
+	if (errno == ERANGE) {
+		xasprintf(cause, "bad queue mask '%s': more than 64 bits", buf);
+		return (-1);
+	}
+	*out = v;
+	return (0);
+
+bad:
+	xasprintf(cause, "bad queue mask '%s': a hex (0x...) or decimal "
+	    "64-bit number", buf);
+	return (-1);
+}
+
+/* Append the comma-separated masks in `s` to cd; 0 or -1 with *cause. */
+static int
+conf_masks_add(struct conf_device *cd, const char *s, char **cause)
+{
+	const char	*p = s, *comma;
+	size_t		 len;
+	uint64_t	 mask;
+
+	for (;;) {
+		comma = strchr(p, ',');
+		len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+		if (conf_mask_parse(p, len, &mask, cause) != 0)
+			return (-1);
+		if (cd->nmasks >= VHD_MAX_WORKERS) {
+			xasprintf(cause, "more than %d queue masks (one per "
+			    "worker)", VHD_MAX_WORKERS);
+			return (-1);
+		}
+		cd->masks[cd->nmasks++] = mask;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+	return (0);
+}
+
+/* Parse "0x3,0x4" style queue masks into cd; 0 or -1 with *cause. */
+int
+conf_parse_masks(struct conf_device *cd, const char *s, char **cause)
+{
+	cd->nmasks = 0;
+	if (conf_masks_add(cd, s, cause) != 0) {
+		cd->nmasks = 0;
+		return (-1);
+	}
+	return (0);
+}
+
+/* Is this a valid device name: 1..64 of [A-Za-z0-9_.-]? */
+static int
+conf_name_valid(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; name[i] != '\0'; i++) {
+		if (i >= CONF_NAME_MAX)
+			return (0);
+		if (!isalnum((unsigned char)name[i]) && name[i] != '_' &&
+		    name[i] != '-' && name[i] != '.')
+			return (0);
+	}
+	return (i > 0);
+}
+
+/* Print a "where: message" error and count it. */
+static void __printflike(3, 4)
+conf_check_error(int *errors, const char *where, const char *fmt, ...)
+{
+	char	 msg[CONF_ERROR_MAX];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s\n", where, msg);
+	(*errors)++;
+}
+
+/* Check one device against itself and the devices before it. */
+static void
+conf_check_device(struct conf *conf, struct conf_device *cd, int *errors)
+{
+	struct sockaddr_un	 sun;
+	struct conf_device	*o;
+	uint64_t		 seen = 0, both;
+	unsigned		 i;
+
+	if (!conf_name_valid(cd->name))
+		conf_check_error(errors, cd->where, "invalid device name "
+		    "\"%s\": 1 to %d letters, digits, '_', '-' or '.'",
+		    cd->name, CONF_NAME_MAX);
+	if (cd->module == NULL)
+		conf_check_error(errors, cd->where, "device \"%s\": no "
+		    "module", cd->name);
+	else if (!module_name_valid(cd->module))
+		conf_check_error(errors, cd->module_where != NULL ?
+		    cd->module_where : cd->where, "device \"%s\": invalid "
+		    "module name \"%s\": a plain name of letters, digits, "
+		    "'_' or '-', not a path (see module-dir)", cd->name,
+		    cd->module);
+	if (cd->socket == NULL)
+		conf_check_error(errors, cd->where, "device \"%s\": no "
+		    "socket", cd->name);
+	else if (*cd->socket == '\0' ||
+	    strlen(cd->socket) >= sizeof sun.sun_path)
+		conf_check_error(errors, cd->socket_where != NULL ?
+		    cd->socket_where : cd->where, "device \"%s\": socket "
+		    "path must be 1 to %zu bytes", cd->name,
+		    sizeof sun.sun_path - 1);
+
+	for (i = 0; i < cd->nmasks; i++) {
+		both = seen & cd->masks[i];
+		if (both != 0) {
+			conf_check_error(errors, cd->where, "device \"%s\": "
+			    "queue %d is in the queue-mask of more than one "
+			    "worker", cd->name, __builtin_ctzll(both));
+			break;
+		}
+		seen |= cd->masks[i];
+	}
+
+	TAILQ_FOREACH(o, &conf->devices, entry) {
+		if (o == cd)
+			break;
+		if (strcmp(o->name, cd->name) == 0)
+			conf_check_error(errors, cd->where, "duplicate device "
+			    "name \"%s\" (first defined at %s)", cd->name,
+			    o->where);
+		if (o->socket != NULL && cd->socket != NULL &&
+		    strcmp(o->socket, cd->socket) == 0)
+			conf_check_error(errors, cd->socket_where != NULL ?
+			    cd->socket_where : cd->where, "device \"%s\": "
+			    "socket \"%s\" is already used by device \"%s\" "
+			    "(%s)", cd->name, cd->socket, o->name,
+			    o->socket_where != NULL ? o->socket_where :
+			    o->where);
+	}
+}
+
+/*
+ * Check the whole configuration: at least one device, each with a valid
+ * name, module and socket, no duplicate names or sockets, sane masks.
+ * Prints every error and returns their count.
+ */
+int
+conf_check(struct conf *conf)
+{
+	struct conf_device	*cd;
+	int			 errors = 0;
+
+	if (TAILQ_EMPTY(&conf->devices))
+		conf_check_error(&errors, conf->source != NULL ?
+		    conf->source : "configuration", "no device configured");
+	TAILQ_FOREACH(cd, &conf->devices, entry)
+		conf_check_device(conf, cd, &errors);
+	return (errors);
+}
+
+/* Print a "file:line: message" error and count it. */
+static void __printflike(3, 4)
+conf_error(struct conf_file *f, unsigned line, const char *fmt, ...)
+{
+	char	 msg[CONF_ERROR_MAX];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s:%u: %s\n", f->name, line, msg);
+	f->p->errors++;
+}
+
+/* Report a tokenizer error unless the parser is skipping a bad line. */
+static void __printflike(2, 3)
+conf_lex_error(struct conf_file *f, const char *fmt, ...)
+{
+	char	 msg[CONF_ERROR_MAX];
+	va_list	 ap;
+
+	if (f->quiet)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	conf_error(f, f->line, "%s", msg);
+}
+
+/* Is c allowed in a bare word? */
+static int
+conf_lex_wordchar(int c)
+{
+	/* strchr finds the terminator for c == 0. */
+	return (c != '\0' && (isalnum(c) || strchr("_./:,=+-", c) != NULL));
+}
+
+/* Describe a byte for an error message. */
+static const char *
+conf_lex_char(int c, char *buf, size_t size)
+{
+	if (isprint(c))
+		snprintf(buf, size, "'%c'", c);
+	else
+		snprintf(buf, size, "byte 0x%02x", (unsigned)c);
+	return (buf);
+}
+
+/* Read a double-quoted string (the opening quote is at f->pos). */
+static enum conf_token
+conf_lex_string(struct conf_file *f)
+{
+	size_t	 n = 0;
+	int	 c, toolong = 0, bad = 0;
+	char	 desc[16];
+
+	f->pos++;
+	for (;;) {
+		if (f->pos >= f->len || f->text[f->pos] == '\n') {
+			conf_lex_error(f, "unterminated string");
+			return (CONF_T_ERROR);
+		}
+		c = (unsigned char)f->text[f->pos++];
+		if (c == '"')
+			break;
+		if (c == '\\') {
+			if (f->pos >= f->len || f->text[f->pos] == '\n')
+				continue;	/* reported as unterminated */
+			c = (unsigned char)f->text[f->pos++];
+			if (c != '"' && c != '\\') {
+				if (!bad)
+					conf_lex_error(f, "unknown escape "
+					    "'\\' + %s in string (only \\\" "
+					    "and \\\\)", conf_lex_char(c, desc,
+					    sizeof desc));
+				bad = 1;
+				continue;
+			}
+		} else if (c == '\0' || (c < 0x20 && c != '\t') || c == 0x7f) {
+			if (!bad)
+				conf_lex_error(f, "%s in string",
+				    conf_lex_char(c, desc, sizeof desc));
+			bad = 1;
+			continue;
+		}
+		if (n < CONF_TOKEN_MAX)
+			f->tok_text[n++] = (char)c;
+		else
+			toolong = 1;
+	}
+	f->tok_text[n] = '\0';
+	if (toolong) {
+		conf_lex_error(f, "string longer than %d bytes",
+		    CONF_TOKEN_MAX);
+		return (CONF_T_ERROR);
+	}
+	return (bad ? CONF_T_ERROR : CONF_T_STRING);
+}
+
+/* Read a bare word (its first byte is at f->pos). */
+static enum conf_token
+conf_lex_word(struct conf_file *f)
+{
+	size_t	 n = 0;
+	int	 toolong = 0;
+
+	while (f->pos < f->len &&
+	    conf_lex_wordchar((unsigned char)f->text[f->pos])) {
+		if (n < CONF_TOKEN_MAX)
+			f->tok_text[n++] = f->text[f->pos];
+		else
+			toolong = 1;
+		f->pos++;
+	}
+	f->tok_text[n] = '\0';
+	if (toolong) {
+		conf_lex_error(f, "word longer than %d bytes", CONF_TOKEN_MAX);
+		return (CONF_T_ERROR);
+	}
+	return (CONF_T_WORD);
+}
+
+/* Scan the next token into f->tok. */
+static void
+conf_lex_scan(struct conf_file *f)
+{
+	int	 c;
+	char	 desc[16];
+
+	f->tok_text[0] = '\0';
+	for (;;) {
+		if (f->pos >= f->len) {
+			f->tok = CONF_T_EOF;
+			f->tok_line = f->line;
+			return;
+		}
+		c = (unsigned char)f->text[f->pos];
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\f' ||
+		    c == '\v') {
+			f->pos++;
+			continue;
+		}
+		if (c != '#')
+			break;
+		while (f->pos < f->len && f->text[f->pos] != '\n' &&
+		    f->text[f->pos] != '\0')
+			f->pos++;
+	}
+	f->tok_line = f->line;
+	if (c == '\n') {
+		f->pos++;
+		f->line++;
+		f->tok = CONF_T_NEWLINE;
+	} else if (c == '{' || c == '}') {
+		f->pos++;
+		f->tok = c == '{' ? CONF_T_LBRACE : CONF_T_RBRACE;
+	} else if (c == '"')
+		f->tok = conf_lex_string(f);
+	else if (conf_lex_wordchar(c))
+		f->tok = conf_lex_word(f);
+	else {
+		f->pos++;
+		conf_lex_error(f, "unexpected %s",
+		    conf_lex_char(c, desc, sizeof desc));
+		f->tok = CONF_T_ERROR;
+	}
+}
+
+/* Look at the next token without consuming it. */
+static enum conf_token
+conf_lex_peek(struct conf_file *f)
+{
+	if (!f->peeked) {
+		conf_lex_scan(f);
+		f->peeked = 1;
+	}
+	return (f->tok);
+}
+
+/* Consume and return the next token. */
+static enum conf_token
+conf_lex_get(struct conf_file *f)
+{
+	enum conf_token	 t;
+
+	t = conf_lex_peek(f);
+	f->peeked = 0;
+	return (t);
+}
+
+/* Describe the current token for an error message. */
+static const char *
+conf_lex_desc(struct conf_file *f, char *buf, size_t size)
+{
+	if (f->tok == CONF_T_WORD)
+		snprintf(buf, size, "'%s'", f->tok_text);
+	else if (f->tok == CONF_T_STRING)
+		snprintf(buf, size, "\"%s\"", f->tok_text);
+	else
+		snprintf(buf, size, "%s", conf_token_names[f->tok]);
+	return (buf);
+}
+
+/*
+ * Skip the rest of a bad statement, quietly: up to the end of the line,
+ * through whole brace blocks opened on the way (`depth` of them are open
+ * already), and inside a block up to (not over) its closing brace.
+ */
+static void
+conf_skip(struct conf_file *f, int in_block, unsigned depth)
+{
+	enum conf_token	 t;
+
+	f->quiet = 1;
+	for (;;) {
+		t = conf_lex_peek(f);
+		if (t == CONF_T_EOF)
+			break;
+		if (t == CONF_T_NEWLINE && depth == 0) {
+			conf_lex_get(f);
+			break;
+		}
+		if (t == CONF_T_RBRACE) {
+			if (depth == 0 && in_block)
+				break;
+			if (depth > 0)
+				depth--;
+		} else if (t == CONF_T_LBRACE)
+			depth++;
+		conf_lex_get(f);
+	}
+	f->quiet = 0;
+}
+
+/* Expect the end of a statement: a newline, the end of the file, or
+ * (in a block) its closing brace; 0, or -1 after reporting. */
+static int
+conf_parse_end(struct conf_file *f, int in_block, const char *key)
+{
+	enum conf_token	 t;
+	char		 desc[CONF_TOKEN_MAX + 8];
+
+	t = conf_lex_peek(f);
+	if (t == CONF_T_NEWLINE) {
+		conf_lex_get(f);
+		return (0);
+	}
+	if (t == CONF_T_EOF || (in_block && t == CONF_T_RBRACE))
+		return (0);
+	if (t != CONF_T_ERROR)
+		conf_error(f, f->tok_line, "%s: unexpected %s (one statement "
+		    "per line)", key, conf_lex_desc(f, desc, sizeof desc));
+	conf_skip(f, in_block, 0);
+	return (-1);
+}
+
+/* Read the single value of `key` and the end of the statement into
+ * *value (malloc'd); 0, or -1 after reporting. */
+static int
+conf_parse_value(struct conf_file *f, int in_block, const char *key,
+    char **value)
+{
+	enum conf_token	 t;
+	char		 desc[CONF_TOKEN_MAX + 8];
+
+	*value = NULL;
+	t = conf_lex_peek(f);
+	if (t != CONF_T_WORD && t != CONF_T_STRING) {
+		if (t != CONF_T_ERROR)
+			conf_error(f, f->tok_line, "%s: missing value (found "
+			    "%s)", key, conf_lex_desc(f, desc, sizeof desc));
+		conf_skip(f, in_block, 0);
+		return (-1);
+	}
+	conf_lex_get(f);
+	*value = xstrdup(f->tok_text);
+	if (conf_parse_end(f, in_block, key) != 0) {
+		free(*value);
+		*value = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
+/* Compare a key with a keyword table entry (bsearch). */
+static int
+conf_keyword_cmp(const void *key, const void *entry)
+{
+	const struct conf_keyword	*kw = entry;
+
+	return (strcmp(key, kw->name));
+}
+
+/* Format "file:line" for the current token. */
+static char *
+conf_where(struct conf_file *f, unsigned line)
+{
+	char	*where;
+
+	xasprintf(&where, "%s:%u", f->name, line);
+	return (where);
+}
+
+/* module NAME (in a device block). */
+static void
+conf_parse_module(struct conf_file *f, struct conf_device *cd,
+    const char *key)
+{
+	unsigned	 line = f->tok_line;
+	char		*value, *where;
+
+	if (conf_parse_value(f, 1, key, &value) != 0)
+		return;
+	if (cd->module != NULL)
+		conf_error(f, line, "device \"%s\": duplicate module",
+		    cd->name);
+	else {
+		where = conf_where(f, line);
+		conf_device_set_module(cd, value, where);
+		free(where);
+	}
+	free(value);
+}
+
+/* socket PATH (in a device block). */
+static void
+conf_parse_socket(struct conf_file *f, struct conf_device *cd,
+    const char *key)
+{
+	unsigned	 line = f->tok_line;
+	char		*value, *where;
+
+	if (conf_parse_value(f, 1, key, &value) != 0)
+		return;
+	if (cd->socket != NULL)
+		conf_error(f, line, "device \"%s\": duplicate socket",
+		    cd->name);
+	else {
+		where = conf_where(f, line);
+		conf_device_set_socket(cd, value, where);
+		free(where);
+	}
+	free(value);
+}
+
+/* socket-mode OCTAL (in a device block). */
+static void
+conf_parse_socket_mode(struct conf_file *f, struct conf_device *cd,
+    const char *key)
+{
+	unsigned	 line = f->tok_line;
+	char		*value;
+	size_t		 i, len;
+	unsigned	 mode = 0;
+
+	if (conf_parse_value(f, 1, key, &value) != 0)
+		return;
+	len = strlen(value);
+	for (i = 0; i < len; i++) {
+		if (value[i] < '0' || value[i] > '7')
+			break;
+		mode = mode * 8 + (unsigned)(value[i] - '0');
+		if (mode > 0777)
+			break;
+	}
+	if (len == 0 || i != len)
+		conf_error(f, line, "device \"%s\": bad socket-mode '%s': an "
+		    "octal mode from 0 to 0777 such as 0600", cd->name, value);
+	else
+		cd->socket_mode = (mode_t)mode;
+	free(value);
+}
+
+/* queue-mask MASK... (in a device block): one mask per worker. */
+static void
+conf_parse_queue_mask(struct conf_file *f, struct conf_device *cd,
+    const char *key)
+{
+	unsigned	 line = f->tok_line;
+	enum conf_token	 t;
+	char		*cause;
+	int		 dup = cd->nmasks != 0, n = 0;
+
+	cd->nmasks = 0;
+	for (;;) {
+		t = conf_lex_peek(f);
+		if (t != CONF_T_WORD && t != CONF_T_STRING)
+			break;
+		conf_lex_get(f);
+		n++;
+		if (conf_masks_add(cd, f->tok_text, &cause) != 0) {
+			conf_error(f, line, "device \"%s\": %s", cd->name,
+			    cause);
+			free(cause);
+			cd->nmasks = 0;
+			conf_skip(f, 1, 0);
+			return;
+		}
+	}
+	if (conf_parse_end(f, 1, key) != 0)
+		return;
+	if (n == 0)
+		conf_error(f, line, "device \"%s\": queue-mask: missing value",
+		    cd->name);
+	else if (dup)
+		conf_error(f, line, "device \"%s\": duplicate queue-mask",
+		    cd->name);
+}
+
+/* device NAME { ... }: a device block. */
+static void
+conf_parse_device(struct conf_file *f, struct conf_device *unused __unused,
+    const char *key)
+{
+	const struct conf_keyword	*kw;
+	struct conf_device		*cd;
+	enum conf_token			 t;
+	unsigned			 line = f->tok_line, kline;
+	char				 desc[CONF_TOKEN_MAX + 8];
+	char				*where, *name, *value, *okey;
+
+	t = conf_lex_peek(f);
+	if (t != CONF_T_WORD && t != CONF_T_STRING) {
+		if (t != CONF_T_ERROR)
+			conf_error(f, line, "%s: missing name (found %s)", key,
+			    conf_lex_desc(f, desc, sizeof desc));
+		conf_skip(f, 0, 0);
+		return;
+	}
+	conf_lex_get(f);
+	name = xstrdup(f->tok_text);
+	where = conf_where(f, line);
+	cd = conf_device_new(f->p->conf, name, where);
+	free(where);
+
+	t = conf_lex_get(f);
+	if (t != CONF_T_LBRACE) {
+		if (t != CONF_T_ERROR)
+			conf_error(f, line, "device \"%s\": expected '{' "
+			    "(found %s)", name, conf_lex_desc(f, desc,
+			    sizeof desc));
+		/* A forgotten brace: parse the lines below as the block. */
+		if (t != CONF_T_NEWLINE) {
+			conf_skip(f, 0, 0);
+			free(name);
+			return;
+		}
+	}
+
+	for (;;) {
+		t = conf_lex_get(f);
+		if (t == CONF_T_EOF) {
+			conf_error(f, f->tok_line, "device \"%s\": missing '}' "
+			    "(block opened at line %u)", name, line);
+			break;
+		}
+		if (t == CONF_T_NEWLINE)
+			continue;
+		if (t == CONF_T_RBRACE) {
+			conf_parse_end(f, 0, "'}'");
+			break;
+		}
+		if (t == CONF_T_ERROR) {
+			conf_skip(f, 1, 0);
+			continue;
+		}
+		if (t != CONF_T_WORD) {
+			conf_error(f, f->tok_line, "device \"%s\": expected a "
+			    "key (found %s)", name, conf_lex_desc(f, desc,
+			    sizeof desc));
+			conf_skip(f, 1, t == CONF_T_LBRACE ? 1 : 0);
+			continue;
+		}
+		kline = f->tok_line;
+		kw = bsearch(f->tok_text, conf_device_keywords,
+		    nitems(conf_device_keywords), sizeof *kw,
+		    conf_keyword_cmp);
+		if (kw != NULL) {
+			kw->parse(f, cd, kw->name);
+			continue;
+		}
+		/* Any other key is the module's; it checks it. */
+		okey = xstrdup(f->tok_text);
+		if (conf_parse_value(f, 1, okey, &value) == 0) {
+			where = conf_where(f, kline);
+			conf_device_option(cd, okey, value, where);
+			free(where);
+			free(value);
+		}
+		free(okey);
+	}
+	free(name);
+}
+
+/* Read a whole regular file of at most CONF_FILE_MAX bytes; the text
+ * (malloc'd, not NUL-terminated) or NULL with *cause. */
+static char *
+conf_read(const char *path, size_t *lenp, char **cause)
+{
+	struct stat	 st;
+	char		*text = NULL;
+	size_t		 len = 0;
+	ssize_t		 n;
+	int		 fd;
+
+	/* O_NONBLOCK: a FIFO must not hang the open. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1 || fstat(fd, &st) == -1)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		xasprintf(cause, "not a regular file");
+		goto out;
+	}
+	text = xmalloc(CONF_FILE_MAX + 1);
+	while (len <= CONF_FILE_MAX) {
+		n = read(fd, text + len, CONF_FILE_MAX + 1 - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			goto fail;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > CONF_FILE_MAX) {
+		xasprintf(cause, "larger than %d bytes", CONF_FILE_MAX);
+		goto out;
+	}
+	close(fd);
+	*lenp = len;
+	return (text);
+
+fail:
+	xasprintf(cause, "%s", strerror(errno));
+out:
+	if (fd != -1)
+		close(fd);
+	free(text);
+	return (NULL);
+}
+
+/* include "FILE": relative to the including file's directory. */
+static void
+conf_parse_include(struct conf_file *f, struct conf_device *unused __unused,
+    const char *key)
+{
+	struct conf_file	 inc, *o;
+	unsigned		 line = f->tok_line;
+	char			*value, *path, *dir, *slash, *text = NULL;
+	char			*cause;
+	char			 real[PATH_MAX];
+	size_t			 len;
+
+	if (conf_parse_value(f, 0, key, &value) != 0)
+		return;
+	if (*value == '\0') {
+		conf_error(f, line, "include: empty file name");
+		free(value);
+		return;
+	}
+	if (*value == '/' || (slash = strrchr(f->name, '/')) == NULL)
+		path = xstrdup(value);
+	else {
+		dir = xstrdup(f->name);
+		dir[slash - f->name] = '\0';
+		xasprintf(&path, "%s/%s", *dir == '\0' ? "" : dir, value);
+		free(dir);
+	}
+	free(value);
+
+	if (f->p->depth >= CONF_INCLUDE_DEPTH) {
+		conf_error(f, line, "include \"%s\": includes nested more "
+		    "than %d deep", path, CONF_INCLUDE_DEPTH);
+		goto out;
+	}
+	if (realpath(path, real) == NULL) {
+		conf_error(f, line, "include \"%s\": %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	for (o = f; o != NULL; o = o->parent) {
+		if (strcmp(o->real, real) == 0) {
+			conf_error(f, line, "include \"%s\": include cycle "
+			    "(%s is already being read)", path, o->name);
+			goto out;
+		}
+	}
+
+	if ((text = conf_read(path, &len, &cause)) == NULL) {
+		conf_error(f, line, "include \"%s\": %s", path, cause);
+		free(cause);
+		goto out;
+	}
+
+	memset(&inc, 0, sizeof inc);
+	inc.parent = f;
+	inc.real = real;
+	f->p->depth++;
+	conf_parse_buffer(f->p, &inc, path, text, len);
+	f->p->depth--;
+
+out:
+	free(text);
+	free(path);
+}
+
+/* log-level LEVEL. */
+static void
+conf_parse_log_level(struct conf_file *f, struct conf_device *unused __unused,
+    const char *key)
+{
+	unsigned	 line = f->tok_line;
+	char		*value;
+	int		 level;
+
+	if (conf_parse_value(f, 0, key, &value) != 0)
+		return;
+	if ((level = log_level_parse(value)) == -1)
+		conf_error(f, line, "log-level: unknown level '%s' (error, "
+		    "warning, info or debug)", value);
+	else
+		f->p->conf->log_level = level;
+	free(value);
+}
+
+/* module-dir DIR. */
+static void
+conf_parse_module_dir(struct conf_file *f,
+    struct conf_device *unused __unused, const char *key)
+{
+	unsigned	 line = f->tok_line;
+	char		*value;
+
+	if (conf_parse_value(f, 0, key, &value) != 0)
+		return;
+	if (*value == '\0') {
+		conf_error(f, line, "module-dir: empty directory name");
+		free(value);
+		return;
+	}
+	free(f->p->conf->module_dir);
+	f->p->conf->module_dir = value;
+}
+
+/* Parse the statements of one file's text; returns the error count so
+ * far.  `f` must be zeroed except for parent and real. */
+static int
+conf_parse_buffer(struct conf_parser *p, struct conf_file *f,
+    const char *name, const char *text, size_t len)
+{
+	const struct conf_keyword	*kw;
+	enum conf_token			 t;
+	char				 desc[CONF_TOKEN_MAX + 8];
+
+	f->p = p;
+	f->name = name;
+	f->text = text;
+	f->len = len;
+	f->line = 1;
+
+	for (;;) {
+		t = conf_lex_get(f);
+		if (t == CONF_T_EOF)
+			break;
+		if (t == CONF_T_NEWLINE)
+			continue;
+		if (t == CONF_T_ERROR) {
+			conf_skip(f, 0, 0);
+			continue;
+		}
+		if (t == CONF_T_WORD) {
+			kw = bsearch(f->tok_text, conf_global_keywords,
+			    nitems(conf_global_keywords), sizeof *kw,
+			    conf_keyword_cmp);
+			if (kw != NULL) {
+				kw->parse(f, NULL, kw->name);
+				continue;
+			}
+			conf_error(f, f->tok_line, "unknown keyword '%s' "
+			    "(device, include, log-level or module-dir)",
+			    f->tok_text);
+		} else
+			conf_error(f, f->tok_line, "unexpected %s",
+			    conf_lex_desc(f, desc, sizeof desc));
+		conf_skip(f, 0, t == CONF_T_LBRACE ? 1 : 0);
+	}
+	return (p->errors);
+}
+
+/* Parse a top-level text named `name`, then check the configuration. */
+static int
+conf_parse_top(struct conf *conf, const char *name, const char *text,
+    size_t len)
+{
+	struct conf_parser	 p;
+	struct conf_file	 f;
+	char			 real[PATH_MAX];
+
+	memset(&p, 0, sizeof p);
+	p.conf = conf;
+	memset(&f, 0, sizeof f);
+	if (realpath(name, real) != NULL)
+		f.real = real;
+	else
+		f.real = (char *)(uintptr_t)name;
+	if (conf->source == NULL)
+		conf->source = xstrdup(name);
+	conf_parse_buffer(&p, &f, name, text, len);
+	return (p.errors + conf_check(conf));
+}
+
+/*
+ * Parse a config file into `conf`, printing every error as
+ * "file:line: message"; returns the number of errors (0 = OK).
+ */
+int
+conf_parse_file(struct conf *conf, const char *path)
+{
+	char	*text, *cause;
+	size_t	 len;
+	int	 errors;
+
+	if ((text = conf_read(path, &len, &cause)) == NULL) {
+		fprintf(stderr, "%s: %s\n", path, cause);
+		free(cause);
+		return (1);
+	}
+	errors = conf_parse_top(conf, path, text, len);
+	free(text);
+	return (errors);
+}
+
+/* Parse a config text (tests); `name` stands for the file name. */
+int
+conf_parse_string(struct conf *conf, const char *name, const char *text)
+{
+	return (conf_parse_top(conf, name, text, strlen(text)));
+}

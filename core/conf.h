@@ -25,6 +25,8 @@ struct conf_device {
 	char			*where;		/* where the block starts */
 	char			*module;	/* plain module name */
 	char			*socket;	/* unix socket path */
+	char			*module_where;	/* where module was set */
+	char			*socket_where;	/* where socket was set */
 	mode_t			 socket_mode;	/* default 0600 */
 	unsigned		 nmasks;	/* 0: the module's own masks */
 	uint64_t		 masks[64];	/* queue mask of each worker */
@@ -34,6 +36,7 @@ struct conf_device {
 TAILQ_HEAD(conf_device_list, conf_device);
 
 struct conf {
+	char			*source;	/* top file or "command line" */
 	char			*module_dir;	/* NULL: default */
 	int			 log_level;	/* -1: not set */
 	struct conf_device_list	 devices;
@@ -45,6 +48,11 @@ struct conf_device *conf_device_new(struct conf *, const char *name,
 	    const char *where);
 void	 conf_device_option(struct conf_device *, const char *key,
 	    const char *value, const char *where);
+/* Set the module or the socket of a device, remembering where. */
+void	 conf_device_set_module(struct conf_device *, const char *module,
+	    const char *where);
+void	 conf_device_set_socket(struct conf_device *, const char *path,
+	    const char *where);
 /*
  * Parse a config file into `conf`.  Every error is printed to stderr as
  * "file:line: message" and counted; returns the number of errors (0 = OK).

@@ -1,1 +1,727 @@
-/* placeholder: being written */
+/*
+ * Devices: one configured instance of a module, with its workers, rings,
+ * guest memory table and listening socket, serving one frontend at a time.
+ * Creation loads the module, calls its create, validates what it reports
+ * (shared with `vhostd -n`), then starts workers and listens.  Everything
+ * here runs on the main thread except device_fail and device_mem.
+ */
+
+#include <sys/types.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "api.h"
+#include "conf.h"
+#include "device.h"
+#include "guest_mem.h"
+#include "log.h"
+#include "module.h"
+#include "vhost_user.h"
+#include "vring.h"
+#include "vu_conn.h"
+#include "worker.h"
+#include "xmalloc.h"
+
+/* Connections accepted per readable event on the listening socket. */
+#define DEVICE_ACCEPT_BURST	16
+/* Backlog of the listening socket. */
+#define DEVICE_BACKLOG		16
+
+/* Transport feature bits (24..40) are the daemon's business; these are the
+ * ones it implements. */
+#define DEVICE_TRANSPORT_BITS	(0x1ffffULL << 24)
+#define DEVICE_CORE_FEATURES						\
+	((1ULL << VHD_F_VERSION_1) | (1ULL << VHD_F_INDIRECT_DESC) |	\
+	(1ULL << VHD_F_EVENT_IDX) | (1ULL << VHD_F_NOTIFY_ON_EMPTY) |	\
+	(1ULL << VHOST_USER_F_PROTOCOL_FEATURES))
+#define DEVICE_CORE_PROTOCOL_FEATURES					\
+	((1ULL << VHOST_USER_PROTOCOL_F_MQ) |				\
+	(1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK) |			\
+	(1ULL << VHOST_USER_PROTOCOL_F_BACKEND_REQ) |			\
+	(1ULL << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |		\
+	(1ULL << VHOST_USER_PROTOCOL_F_RESET_DEVICE))
+
+static void	device_accept_cb(evutil_socket_t, short, void *);
+static void	device_accept_resume_cb(evutil_socket_t, short, void *);
+
+/* The ops table of a loaded module, checked.  NULL with *cause. */
+static const struct vhd_device_ops *
+device_module_ops(const struct module *mod, const char *name, char **cause)
+{
+	if (mod->desc == NULL || mod->desc->ops == NULL) {
+		xasprintf(cause, "%s: module %s has no device ops", name,
+		    mod->name);
+		return (NULL);
+	}
+	return (mod->desc->ops);
+}
+
+/* Free a device that has no workers, rings or socket. */
+static void
+device_free_bare(struct device *dev)
+{
+	pthread_mutex_destroy(&dev->err_lock);
+	free(dev->socket_path);
+	free(dev->name);
+	free(dev);
+}
+
+/* Which worker's mask holds queue `q`.  The masks have been validated. */
+static unsigned
+device_queue_worker(const struct device *dev, unsigned q)
+{
+	unsigned	 w;
+
+	for (w = 0; w < dev->info.num_workers; w++) {
+		if (dev->info.queue_masks[w] & (1ULL << q))
+			return (w);
+	}
+	return (0);
+}
+
+/* Check the queue masks: no queue beyond num_queues, every queue in
+ * exactly one mask.  0 or -1 with *cause. */
+static int
+device_check_masks(struct device *dev, const char *what, char **cause)
+{
+	struct vhd_dev_info	*info = &dev->info;
+	uint64_t		 all, seen = 0, m, dup;
+	unsigned		 w, q;
+
+	all = info->num_queues == 64 ? ~0ULL :
+	    (1ULL << info->num_queues) - 1;
+	for (w = 0; w < info->num_workers; w++) {
+		m = info->queue_masks[w];
+		if (m & ~all) {
+			xasprintf(cause, "%s: %s: worker %u's mask 0x%llx "
+			    "names queue %d, but the device has %u queues",
+			    dev->name, what, w, (unsigned long long)m,
+			    __builtin_ctzll(m & ~all), info->num_queues);
+			return (-1);
+		}
+		if ((dup = m & seen) != 0) {
+			xasprintf(cause, "%s: %s: queue %d is in the masks of "
+			    "two workers", dev->name, what,
+			    __builtin_ctzll(dup));
+			return (-1);
+		}
+		seen |= m;
+	}
+	if (seen != all) {
+		q = (unsigned)__builtin_ctzll(all & ~seen);
+		xasprintf(cause, "%s: %s: queue %u is in no worker's mask",
+		    dev->name, what, q);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Validate what the module's create reported, apply configured masks and
+ * compute what we offer.  0 or -1 with *cause. */
+static int
+device_validate(struct device *dev, const struct conf_device *cd,
+    char **cause)
+{
+	struct vhd_dev_info	*info = &dev->info;
+	const char		*what = "module's queue masks";
+	uint64_t		 bad;
+
+	if (info->num_queues < 1 || info->num_queues > VHD_MAX_QUEUES) {
+		xasprintf(cause, "%s: module reports %u queues (1..%u)",
+		    dev->name, info->num_queues, VHD_MAX_QUEUES);
+		return (-1);
+	}
+	if (info->max_queue_size < 1 ||
+	    info->max_queue_size > VRING_MAX_SIZE ||
+	    (info->max_queue_size & (info->max_queue_size - 1)) != 0) {
+		xasprintf(cause, "%s: module reports a maximum queue size of "
+		    "%u (a power of two, 1..%u)", dev->name,
+		    info->max_queue_size, VRING_MAX_SIZE);
+		return (-1);
+	}
+	if (info->config_size > VHOST_USER_MAX_CONFIG_SIZE) {
+		xasprintf(cause, "%s: module reports %u bytes of config space "
+		    "(at most %u)", dev->name, info->config_size,
+		    VHOST_USER_MAX_CONFIG_SIZE);
+		return (-1);
+	}
+	bad = info->features & DEVICE_TRANSPORT_BITS & ~DEVICE_CORE_FEATURES;
+	if (bad != 0) {
+		xasprintf(cause, "%s: module offers transport features "
+		    "0x%llx the daemon does not implement", dev->name,
+		    (unsigned long long)bad);
+		return (-1);
+	}
+	if (cd != NULL && cd->nmasks > 0) {
+		if (cd->nmasks > VHD_MAX_WORKERS) {
+			xasprintf(cause, "%s: %u queue masks (at most %u)",
+			    dev->name, cd->nmasks, VHD_MAX_WORKERS);
+			return (-1);
+		}
+		memset(info->queue_masks, 0, sizeof info->queue_masks);
+		memcpy(info->queue_masks, cd->masks,
+		    cd->nmasks * sizeof cd->masks[0]);
+		info->num_workers = cd->nmasks;
+		what = "queue-mask";
+	}
+	if (info->num_workers < 1 || info->num_workers > VHD_MAX_WORKERS) {
+		xasprintf(cause, "%s: %u workers (1..%u)", dev->name,
+		    info->num_workers, VHD_MAX_WORKERS);
+		return (-1);
+	}
+	if (device_check_masks(dev, what, cause) == -1)
+		return (-1);
+
+	dev->features = info->features | DEVICE_CORE_FEATURES;
+	dev->protocol_features = DEVICE_CORE_PROTOCOL_FEATURES;
+	if (info->config_size > 0 && dev->ops->get_config != NULL)
+		dev->protocol_features |= 1ULL << VHOST_USER_PROTOCOL_F_CONFIG;
+	if (dev->ops->get_shared_object != NULL)
+		dev->protocol_features |=
+		    1ULL << VHOST_USER_PROTOCOL_F_SHARED_OBJECT;
+	return (0);
+}
+
+/*
+ * The steps device_create and device_check share: check the ops table,
+ * call the module's create with the device's keys, validate the result.
+ * Returns a device without workers, rings or socket, or NULL with *cause.
+ */
+static struct device *
+device_setup(const char *name, const struct vhd_device_ops *ops,
+    const struct conf_device *cd, char **cause)
+{
+	struct device		*dev;
+	struct vhd_kv		*kv;
+	struct conf_kv		*ckv;
+	struct vhd_dev_info	 info;
+	char			*mcause = NULL;
+	size_t			 n = 0, min;
+	int			 rc;
+
+	min = offsetof(struct vhd_device_ops, queue_handler) +
+	    sizeof ops->queue_handler;
+	if (ops == NULL || ops->size < min) {
+		xasprintf(cause, "%s: module's ops table is too small",
+		    name);
+		return (NULL);
+	}
+	if (ops->create == NULL || ops->queue_handler == NULL) {
+		xasprintf(cause, "%s: module has no %s callback", name,
+		    ops->create == NULL ? "create" : "queue_handler");
+		return (NULL);
+	}
+
+	dev = xcalloc(1, sizeof *dev);
+	dev->name = xstrdup(name);
+	dev->listen_fd = -1;
+	atomic_init(&dev->mem, NULL);
+	atomic_init(&dev->acked_features, 0);
+	atomic_init(&dev->broken, 0);
+	if (pthread_mutex_init(&dev->err_lock, NULL) != 0)
+		fatalx("%s: pthread_mutex_init", __func__);
+	/* A module built against an older ABI minor has a shorter table:
+	 * the callbacks it does not know about stay NULL. */
+	memcpy(&dev->ops_copy, ops, ops->size < sizeof dev->ops_copy ?
+	    ops->size : sizeof dev->ops_copy);
+	dev->ops_copy.size = sizeof dev->ops_copy;
+	dev->ops = &dev->ops_copy;
+
+	memset(&info, 0, sizeof info);
+	info.size = sizeof info;
+	info.num_queues = 1;
+	info.max_queue_size = 1024;
+	info.num_workers = 1;
+	info.queue_masks[0] = ~0ULL;
+
+	if (cd != NULL) {
+		TAILQ_FOREACH(ckv, &cd->options, entry)
+			n++;
+	}
+	kv = xcalloc(n > 0 ? n : 1, sizeof *kv);
+	n = 0;
+	if (cd != NULL) {
+		TAILQ_FOREACH(ckv, &cd->options, entry) {
+			kv[n].key = ckv->key;
+			kv[n].value = ckv->value;
+			kv[n].where = ckv->where;
+			n++;
+		}
+	}
+	rc = dev->ops->create(device_to_vhd(dev), api_get(), kv, n, &info,
+	    &mcause);
+	free(kv);
+	if (rc != 0) {
+		xasprintf(cause, "%s: %s", name, mcause != NULL ? mcause :
+		    "module refused to create the device");
+		free(mcause);
+		device_free_bare(dev);
+		return (NULL);
+	}
+	free(mcause);
+
+	info.size = sizeof info;
+	/* The default mask means "all queues": narrow it to the real ones. */
+	if (info.num_queues >= 1 && info.num_queues < 64 &&
+	    info.num_workers == 1 && info.queue_masks[0] == ~0ULL)
+		info.queue_masks[0] = (1ULL << info.num_queues) - 1;
+	dev->info = info;
+	if (device_validate(dev, cd, cause) == -1) {
+		if (dev->ops->destroy != NULL)
+			dev->ops->destroy(device_to_vhd(dev));
+		device_free_bare(dev);
+		return (NULL);
+	}
+	return (dev);
+}
+
+/* Check a device's configuration without serving it (vhostd -n).  0 or
+ * -1 with *cause.  Main thread. */
+int
+device_check(const struct conf_device *cd, const char *module_dir,
+    char **cause)
+{
+	const struct vhd_device_ops	*ops;
+	struct module			*mod;
+	struct device			*dev;
+	char				*mcause = NULL;
+
+	mod = module_load(module_dir, cd->module, &mcause);
+	if (mod == NULL) {
+		xasprintf(cause, "%s: %s", cd->name, mcause != NULL ?
+		    mcause : "cannot load module");
+		free(mcause);
+		return (-1);
+	}
+	if ((ops = device_module_ops(mod, cd->name, cause)) == NULL)
+		return (-1);
+	if ((dev = device_setup(cd->name, ops, cd, cause)) == NULL)
+		return (-1);
+	if (dev->ops->destroy != NULL)
+		dev->ops->destroy(device_to_vhd(dev));
+	device_free_bare(dev);
+	return (0);
+}
+
+/* Is a leftover socket at `path` stale (nothing listening)?  0 when it
+ * may be unlinked, -1 with *cause otherwise. */
+static int
+device_socket_stale(struct device *dev, const struct sockaddr_un *sun,
+    char **cause)
+{
+	struct stat	 st;
+	int		 fd, rc, saved;
+
+	if (lstat(sun->sun_path, &st) == -1) {
+		xasprintf(cause, "%s: %s: %s", dev->name, sun->sun_path,
+		    strerror(errno));
+		return (-1);
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		xasprintf(cause, "%s: %s exists and is not a socket",
+		    dev->name, sun->sun_path);
+		return (-1);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		xasprintf(cause, "%s: socket: %s", dev->name, strerror(errno));
+		return (-1);
+	}
+	rc = connect(fd, (const struct sockaddr *)sun, sizeof *sun);
+	saved = errno;
+	close(fd);
+	if (rc == -1 && saved == ECONNREFUSED)
+		return (0);
+	if (rc == 0 || saved == EAGAIN || saved == EINPROGRESS)
+		xasprintf(cause, "%s: %s is in use by another process",
+		    dev->name, sun->sun_path);
+	else
+		xasprintf(cause, "%s: %s: %s", dev->name, sun->sun_path,
+		    strerror(saved));
+	return (-1);
+}
+
+/* Bind, chmod and listen on the device's socket, and watch it on the main
+ * base.  0 or -1 with *cause. */
+static int
+device_listen(struct device *dev, mode_t mode, char **cause)
+{
+	struct sockaddr_un	 sun;
+	int			 fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(dev->socket_path) >= sizeof sun.sun_path) {
+		xasprintf(cause, "%s: socket path %s is too long (at most "
+		    "%zu bytes)", dev->name, dev->socket_path,
+		    sizeof sun.sun_path - 1);
+		return (-1);
+	}
+	memcpy(sun.sun_path, dev->socket_path, strlen(dev->socket_path));
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		xasprintf(cause, "%s: socket: %s", dev->name, strerror(errno));
+		return (-1);
+	}
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		if (errno != EADDRINUSE) {
+			xasprintf(cause, "%s: bind %s: %s", dev->name,
+			    dev->socket_path, strerror(errno));
+			goto fail;
+		}
+		if (device_socket_stale(dev, &sun, cause) == -1)
+			goto fail;
+		log_info("%s: removing stale socket %s", dev->name,
+		    dev->socket_path);
+		if (unlink(sun.sun_path) == -1 ||
+		    bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+			xasprintf(cause, "%s: bind %s: %s", dev->name,
+			    dev->socket_path, strerror(errno));
+			goto fail;
+		}
+	}
+	/* Before listen(), so nobody connects with the umask's mode. */
+	if (chmod(sun.sun_path, mode) == -1 || listen(fd, DEVICE_BACKLOG) ==
+	    -1) {
+		xasprintf(cause, "%s: %s: %s", dev->name, dev->socket_path,
+		    strerror(errno));
+		unlink(sun.sun_path);
+		goto fail;
+	}
+	dev->listen_fd = fd;
+	dev->listen_ev = event_new(dev->base, fd, EV_READ | EV_PERSIST,
+	    device_accept_cb, dev);
+	dev->accept_pause_ev = evtimer_new(dev->base,
+	    device_accept_resume_cb, dev);
+	if (dev->listen_ev == NULL || dev->accept_pause_ev == NULL ||
+	    event_add(dev->listen_ev, NULL) == -1)
+		fatalx("%s: cannot add the listening event", dev->name);
+	return (0);
+
+fail:
+	close(fd);
+	return (-1);
+}
+
+/* Accepting was paused after running out of fds: resume.  Main thread. */
+static void
+device_accept_resume_cb(evutil_socket_t fd __unused, short events __unused,
+    void *arg)
+{
+	struct device	*dev = arg;
+
+	if (event_add(dev->listen_ev, NULL) == -1)
+		log_warnx("%s: cannot resume accepting", dev->name);
+}
+
+/* A frontend connects: take it if none is connected, else refuse it.
+ * Main thread. */
+static void
+device_accept_cb(evutil_socket_t lfd, short events __unused, void *arg)
+{
+	struct device	*dev = arg;
+	struct timeval	 tv = { 1, 0 };
+	int		 fd, i;
+
+	for (i = 0; i < DEVICE_ACCEPT_BURST; i++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			switch (errno) {
+			case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+			case EWOULDBLOCK:
+#endif
+				return;
+			case EINTR:
+			case ECONNABORTED:
+			case EPROTO:
+				continue;
+			case EMFILE:
+			case ENFILE:
+			case ENOBUFS:
+			case ENOMEM:
+				/* Level-triggered: the pending connection
+				 * would wake us at once.  Pause instead. */
+				log_warn("%s: accept (pausing for 1 s)",
+				    dev->name);
+				event_del(dev->listen_ev);
+				evtimer_add(dev->accept_pause_ev, &tv);
+				return;
+			default:
+				log_warn("%s: accept", dev->name);
+				return;
+			}
+		}
+		if (dev->conn != NULL) {
+			log_info("%s: connection refused: a frontend is "
+			    "already connected", dev->name);
+			close(fd);
+			continue;
+		}
+		log_info("%s: frontend connected", dev->name);
+		dev->conn = vu_conn_new(dev, fd);
+	}
+}
+
+/*
+ * Create a device from an ops table (dev->mod NULL): create, validate,
+ * start workers, set up rings, listen on cd->socket.  NULL with *cause.
+ * Main thread.
+ */
+struct device *
+device_create_ops(struct event_base *base, const char *name,
+    const struct vhd_device_ops *ops, const struct conf_device *cd,
+    char **cause)
+{
+	struct device	*dev;
+	char		*wname, *wcause = NULL;
+	unsigned	 i;
+
+	if (cd == NULL || cd->socket == NULL) {
+		xasprintf(cause, "%s: no socket", name);
+		return (NULL);
+	}
+	if ((dev = device_setup(name, ops, cd, cause)) == NULL)
+		return (NULL);
+	dev->base = base;
+	dev->socket_path = xstrdup(cd->socket);
+	dev->backend = vu_backend_new(dev);
+
+	dev->nworkers = dev->info.num_workers;
+	dev->workers = xcalloc(dev->nworkers, sizeof *dev->workers);
+	for (i = 0; i < dev->nworkers; i++) {
+		xasprintf(&wname, "%s/w%u", dev->name, i);
+		dev->workers[i] = worker_start(wname, &wcause);
+		free(wname);
+		if (dev->workers[i] == NULL) {
+			xasprintf(cause, "%s: worker %u: %s", dev->name, i,
+			    wcause != NULL ? wcause : "cannot start");
+			free(wcause);
+			goto fail;
+		}
+	}
+
+	dev->vrings = xcalloc(dev->info.num_queues, sizeof *dev->vrings);
+	for (i = 0; i < dev->info.num_queues; i++) {
+		vring_init(&dev->vrings[i], dev, i);
+		dev->vrings[i].worker_idx = device_queue_worker(dev, i);
+	}
+
+	if (device_listen(dev, cd->socket_mode != 0 ? cd->socket_mode :
+	    0600, cause) == -1)
+		goto fail;
+	log_info("%s: listening on %s", dev->name, dev->socket_path);
+	return (dev);
+
+fail:
+	device_destroy(dev);
+	return (NULL);
+}
+
+/* Create a device from its configuration: load the module, then as
+ * device_create_ops.  NULL with *cause.  Main thread. */
+struct device *
+device_create(struct event_base *base, const struct conf_device *cd,
+    const char *module_dir, char **cause)
+{
+	const struct vhd_device_ops	*ops;
+	struct module			*mod;
+	struct device			*dev;
+	char				*mcause = NULL;
+
+	mod = module_load(module_dir, cd->module, &mcause);
+	if (mod == NULL) {
+		xasprintf(cause, "%s: %s", cd->name, mcause != NULL ?
+		    mcause : "cannot load module");
+		free(mcause);
+		return (NULL);
+	}
+	if ((ops = device_module_ops(mod, cd->name, cause)) == NULL)
+		return (NULL);
+	dev = device_create_ops(base, cd->name, ops, cd, cause);
+	if (dev != NULL)
+		dev->mod = mod;
+	return (dev);
+}
+
+/* Stop every ring and put it back to the reset state. */
+static void
+device_reset_rings(struct device *dev)
+{
+	struct vring	*vq;
+	unsigned	 i;
+
+	if (dev->vrings == NULL)
+		return;
+	for (i = 0; i < dev->info.num_queues; i++)
+		vring_stop(&dev->vrings[i]);
+	for (i = 0; i < dev->info.num_queues; i++) {
+		vq = &dev->vrings[i];
+		/* device_fail may be writing err fds on a worker. */
+		pthread_mutex_lock(&dev->err_lock);
+		if (vq->err_fd >= 0)
+			close(vq->err_fd);
+		vq->err_fd = -1;
+		pthread_mutex_unlock(&dev->err_lock);
+		vring_reset(vq);
+	}
+}
+
+/* RESET_DEVICE: stop and reset the rings, clear acked features and the
+ * broken flag, call the module's reset.  Main thread. */
+void
+device_reset_queues(struct device *dev)
+{
+	device_reset_rings(dev);
+	atomic_store(&dev->acked_features, 0);
+	dev->features_acked = 0;
+	atomic_store(&dev->broken, 0);
+	if (dev->ops->reset != NULL)
+		dev->ops->reset(device_to_vhd(dev));
+}
+
+/* Stop all queues, reset rings and negotiated state, drop memory and the
+ * backend channel, call the module's reset.  Main thread. */
+void
+device_reset(struct device *dev)
+{
+	device_reset_rings(dev);
+	dev->owned = 0;
+	dev->features_acked = 0;
+	atomic_store(&dev->acked_features, 0);
+	dev->acked_protocol_features = 0;
+	atomic_store(&dev->broken, 0);
+	vu_backend_close(dev);
+	device_set_mem(dev, NULL);
+	if (dev->ops->reset != NULL)
+		dev->ops->reset(device_to_vhd(dev));
+}
+
+/* The frontend connection ended: reset and accept the next one.  Main
+ * thread. */
+void
+device_disconnected(struct device *dev)
+{
+	log_info("%s: frontend disconnected", dev->name);
+	vu_conn_free(dev->conn);
+	dev->conn = NULL;
+	device_reset(dev);
+}
+
+/* Stop everything, close and unlink the socket, free.  Main thread. */
+void
+device_destroy(struct device *dev)
+{
+	unsigned	 i;
+
+	if (dev == NULL)
+		return;
+	if (dev->conn != NULL) {
+		vu_conn_free(dev->conn);
+		dev->conn = NULL;
+	}
+	if (dev->listen_ev != NULL)
+		event_free(dev->listen_ev);
+	if (dev->accept_pause_ev != NULL)
+		event_free(dev->accept_pause_ev);
+	if (dev->listen_fd >= 0) {
+		close(dev->listen_fd);
+		unlink(dev->socket_path);
+	}
+	if (dev->vrings != NULL)
+		device_reset(dev);
+	else
+		device_set_mem(dev, NULL);
+	for (i = 0; i < dev->nworkers; i++) {
+		if (dev->workers[i] != NULL)
+			worker_stop(dev->workers[i]);
+	}
+	free(dev->workers);
+	dev->workers = NULL;
+	dev->nworkers = 0;
+	if (dev->vrings != NULL) {
+		for (i = 0; i < dev->info.num_queues; i++)
+			vring_free(&dev->vrings[i]);
+		free(dev->vrings);
+	}
+	if (dev->ops->destroy != NULL)
+		dev->ops->destroy(device_to_vhd(dev));
+	vu_backend_free(dev->backend);
+	device_free_bare(dev);
+}
+
+/*
+ * Mark the device broken: its queues stop being served until the frontend
+ * resets it.  The first call logs the reason and signals every ring's err
+ * fd.  Any thread.
+ */
+void
+device_fail(struct device *dev, const char *fmt, ...)
+{
+	char		 reason[256];
+	va_list		 ap;
+	unsigned	 i;
+	int		 expected = 0;
+
+	if (!atomic_compare_exchange_strong(&dev->broken, &expected, 1))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	log_warnx("%s: device broken: %s", dev->name, reason);
+
+	if (dev->vrings == NULL)
+		return;
+	pthread_mutex_lock(&dev->err_lock);
+	for (i = 0; i < dev->info.num_queues; i++) {
+		if (dev->vrings[i].err_fd >= 0 &&
+		    eventfd_write(dev->vrings[i].err_fd, 1) == -1)
+			log_warn("%s: queue %u: err fd", dev->name, i);
+	}
+	pthread_mutex_unlock(&dev->err_lock);
+}
+
+/* The current memory table (acquire load).  Any thread. */
+struct guest_mem *
+device_mem(struct device *dev)
+{
+	return (atomic_load_explicit(&dev->mem, memory_order_acquire));
+}
+
+/*
+ * Publish a new memory table.  The release half of the exchange orders
+ * the table's contents before its pointer; once every worker has passed a
+ * quiescent point none can still hold the old pointer, so it is freed.
+ * Main thread.
+ */
+void
+device_set_mem(struct device *dev, struct guest_mem *mem)
+{
+	struct guest_mem	*old;
+	unsigned		 i;
+
+	old = atomic_exchange_explicit(&dev->mem, mem, memory_order_acq_rel);
+	if (old == mem)
+		return;
+	for (i = 0; i < dev->nworkers; i++) {
+		if (dev->workers[i] != NULL)
+			worker_sync(dev->workers[i]);
+	}
+	if (old != NULL)
+		guest_mem_free(old);
+	if (dev->ops->mem_update != NULL)
+		dev->ops->mem_update(device_to_vhd(dev));
+}

@@ -7,6 +7,7 @@
 #define VHOSTD_DEVICE_H
 
 #include <sys/queue.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -20,6 +21,7 @@ struct event_base;
 struct guest_mem;
 struct module;
 struct vring;
+struct vu_backend;
 struct vu_conn;
 struct worker;
 
@@ -55,6 +57,15 @@ struct device {
 
 	atomic_int		 broken;	/* needs a reset */
 
+	/* Our copy of the module's ops, zero-filled past its size. */
+	struct vhd_device_ops	 ops_copy;
+	/* Accepting paused after EMFILE/ENFILE (one-second timer). */
+	struct event		*accept_pause_ev;
+	/* The backend request channel (vu_backend.c). */
+	struct vu_backend	*backend;
+	/* Guards every ring's err_fd against device_fail on other threads. */
+	pthread_mutex_t		 err_lock;
+
 	TAILQ_ENTRY(device)	 entry;
 };
 TAILQ_HEAD(device_list, device);
@@ -67,11 +78,30 @@ TAILQ_HEAD(device_list, device);
 struct device	*device_create(struct event_base *base,
 		    const struct conf_device *cd, const char *module_dir,
 		    char **cause) __must_check;
+/*
+ * As device_create, but with a given ops table instead of a module
+ * (dev->mod NULL): create, validate, start workers, listen on cd->socket.
+ * NULL with *cause.  Main thread.  Used by device_create and the tests.
+ */
+struct device	*device_create_ops(struct event_base *base, const char *name,
+		    const struct vhd_device_ops *ops,
+		    const struct conf_device *cd, char **cause) __must_check;
+/*
+ * Check a device's configuration without serving it (vhostd -n): load the
+ * module, run its create, validate what it reports, destroy it.  0 or -1
+ * with *cause.  Main thread.
+ */
+int		 device_check(const struct conf_device *cd,
+		    const char *module_dir, char **cause) __must_check;
 /* Stop everything, close and unlink the socket, free.  Main thread. */
 void		 device_destroy(struct device *);
 /* Stop all queues, reset rings and negotiated state, drop memory, call
  * the module's reset.  Main thread. */
 void		 device_reset(struct device *);
+/* RESET_DEVICE: stop and reset the rings, clear the acked virtio features
+ * and the broken flag, call the module's reset; keeps the owner, protocol
+ * features, memory and backend channel.  Main thread. */
+void		 device_reset_queues(struct device *);
 /* The frontend connection ended: device_reset, accept the next one.
  * Main thread. */
 void		 device_disconnected(struct device *);

@@ -1,1 +1,507 @@
-/* placeholder: being written */
+/*
+ * vhostd: the command line, the configuration, and the main loop.  Every
+ * device is created before anything is served; any startup error exits 1
+ * having served nothing.  SIGINT and SIGTERM end the loop and everything
+ * is torn down in order (devices, modules, configuration, base).
+ */
+
+#include "config.h"
+
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include <vhostd/vhostd.h>
+
+#include "conf.h"
+#include "device.h"
+#include "log.h"
+#include "module.h"
+#include "xmalloc.h"
+
+/* Long options without a short form. */
+enum {
+	MAIN_OPT_MODULE = 256,
+	MAIN_OPT_QUEUE_MASK,
+	MAIN_OPT_CONFIG,
+	MAIN_OPT_MODULE_DIR,
+	MAIN_OPT_LIST_MODULES,
+	MAIN_OPT_LOG_LEVEL,
+	MAIN_OPT_SYSLOG,
+	MAIN_OPT_VERSION,
+};
+
+static const struct option main_options[] = {
+	{ "module", required_argument, NULL, MAIN_OPT_MODULE },
+	{ "socket", required_argument, NULL, 's' },
+	{ "socket-path", required_argument, NULL, 's' },
+	{ "socket-count", required_argument, NULL, 'c' },
+	{ "option", required_argument, NULL, 'o' },
+	{ "queue-mask", required_argument, NULL, MAIN_OPT_QUEUE_MASK },
+	{ "config", required_argument, NULL, MAIN_OPT_CONFIG },
+	{ "check", no_argument, NULL, 'n' },
+	{ "module-dir", required_argument, NULL, MAIN_OPT_MODULE_DIR },
+	{ "list-modules", no_argument, NULL, MAIN_OPT_LIST_MODULES },
+	{ "log-level", required_argument, NULL, MAIN_OPT_LOG_LEVEL },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "syslog", no_argument, NULL, MAIN_OPT_SYSLOG },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, MAIN_OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* What the command line asked for. */
+struct main_args {
+	const char	*module;
+	const char	*socket;
+	unsigned	 socket_count;		/* 0: not given */
+	const char	**options;		/* KEY=VALUE */
+	size_t		 noptions;
+	const char	*queue_mask;
+	const char	*config;
+	const char	*module_dir;
+	int		 check;
+	int		 list;
+	int		 log_level;		/* -1: not given */
+	int		 syslog;
+};
+
+/* Print the usage text to `out`. */
+static void
+main_usage(FILE *out)
+{
+	fprintf(out,
+"usage: vhostd --module=NAME --socket=PATH [--socket-count=N]\n"
+"              [--option=KEY=VALUE]... [--queue-mask=M0[,M1...]] [options]\n"
+"       vhostd --config=FILE [options]\n"
+"       vhostd -n (--config=FILE | --module=NAME --socket=PATH ...)\n"
+"       vhostd --list-modules [--module-dir=DIR]\n"
+"       vhostd --help | --version\n"
+"\n"
+"vhostd serves virtio devices to virtual machines over vhost-user unix\n"
+"sockets; each kind of device is a module (NAME.so in the module directory).\n"
+"\n"
+"Devices:\n"
+"  --module=NAME          serve a device of module NAME\n"
+"  -s, --socket=PATH      listen on PATH (device NAME0)\n"
+"  -c, --socket-count=N   N devices NAME0..NAME{N-1} on PATH0..PATH{N-1}\n"
+"                         (1 to %d)\n"
+"  -o, --option=KEY=VALUE a module key, passed to the module (repeatable)\n"
+"  --queue-mask=M0[,M1..] one 64-bit queue mask per worker thread, hex or\n"
+"                         decimal; \"0x0,0x1\": 2 workers, queue 0 on the\n"
+"                         second\n"
+"  --config=FILE          the devices of a config file instead (see\n"
+"                         %s/vhostd.conf)\n"
+"\n"
+"Other options:\n"
+"  -n, --check            check the configuration and the modules, print\n"
+"                         \"configuration OK\" and exit 0, else exit 1\n"
+"  --module-dir=DIR       load modules from DIR (default: the config file's\n"
+"                         module-dir, else $VHOSTD_MODULE_DIR, else\n"
+"                         %s)\n"
+"  --list-modules         list the modules in the module directory\n"
+"  --log-level=LEVEL      error, warning, info (default) or debug\n"
+"  -v, --verbose          the same as --log-level=debug\n"
+"  --syslog               log to syslog instead of stderr\n"
+"  -h, --help             print this help and exit\n"
+"  --version              print the version and exit\n"
+"\n"
+"vhostd exits 0 after SIGINT or SIGTERM, 1 on any startup error.\n"
+"\n"
+"Example:\n"
+"  vhostd --module=rng --socket=/run/vhostd/rng.sock --option max-bytes=4096\n"
+"  qemu-system-x86_64 ... \\\n"
+"      -chardev socket,id=rng0,path=/run/vhostd/rng.sock \\\n"
+"      -device vhost-user-rng-pci,chardev=rng0\n",
+	    VHD_MAX_WORKERS, SYSCONF_DIR, MODULE_DIR);
+}
+
+/* Report a command-line error and exit 1. */
+static __dead void __printflike(1, 2)
+main_badusage(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fprintf(stderr, "vhostd: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'vhostd --help'.\n");
+	exit(1);
+}
+
+/* Parse an unsigned decimal number in [min, max] or exit. */
+static unsigned
+main_number(const char *opt, const char *s, unsigned min, unsigned max)
+{
+	char		*end;
+	unsigned long	 v;
+
+	errno = 0;
+	if (!isdigit((unsigned char)*s))
+		main_badusage("%s: '%s' is not a number", opt, s);
+	v = strtoul(s, &end, 10);
+	if (*end != '\0' || errno == ERANGE || v < min || v > max)
+		main_badusage("%s: '%s': expected a number from %u to %u", opt,
+		    s, min, max);
+	return ((unsigned)v);
+}
+
+/* Parse the command line into `a`; exits on --help, --version or an
+ * error. */
+static void
+main_parse_args(int argc, char **argv, struct main_args *a)
+{
+	int	 ch;
+
+	memset(a, 0, sizeof *a);
+	a->log_level = -1;
+	while ((ch = getopt_long(argc, argv, "c:hno:s:v", main_options,
+	    NULL)) != -1) {
+		switch (ch) {
+		case MAIN_OPT_MODULE:
+			a->module = optarg;
+			break;
+		case 's':
+			a->socket = optarg;
+			break;
+		case 'c':
+			a->socket_count = main_number("--socket-count", optarg,
+			    1, VHD_MAX_WORKERS);
+			break;
+		case 'o':
+			if (strchr(optarg, '=') == NULL || *optarg == '=')
+				main_badusage("--option: '%s': expected "
+				    "KEY=VALUE", optarg);
+			a->options = xreallocarray(a->options,
+			    a->noptions + 1, sizeof *a->options);
+			a->options[a->noptions++] = optarg;
+			break;
+		case MAIN_OPT_QUEUE_MASK:
+			a->queue_mask = optarg;
+			break;
+		case MAIN_OPT_CONFIG:
+			a->config = optarg;
+			break;
+		case 'n':
+			a->check = 1;
+			break;
+		case MAIN_OPT_MODULE_DIR:
+			if (*optarg == '\0')
+				main_badusage("--module-dir: empty directory");
+			a->module_dir = optarg;
+			break;
+		case MAIN_OPT_LIST_MODULES:
+			a->list = 1;
+			break;
+		case MAIN_OPT_LOG_LEVEL:
+			if ((a->log_level = log_level_parse(optarg)) == -1)
+				main_badusage("--log-level: unknown level '%s' "
+				    "(error, warning, info or debug)", optarg);
+			break;
+		case 'v':
+			a->log_level = LOG_LEVEL_DEBUG;
+			break;
+		case MAIN_OPT_SYSLOG:
+			a->syslog = 1;
+			break;
+		case 'h':
+			main_usage(stdout);
+			exit(0);
+		case MAIN_OPT_VERSION:
+			printf("vhostd %s (module ABI %d.%d)\n",
+			    PACKAGE_VERSION, VHD_ABI_MAJOR, VHD_ABI_MINOR);
+			exit(0);
+		default:
+			fprintf(stderr, "Try 'vhostd --help'.\n");
+			exit(1);
+		}
+	}
+	if (optind < argc)
+		main_badusage("unexpected argument '%s'", argv[optind]);
+
+	if (a->list)
+		return;
+	if (a->config != NULL) {
+		if (a->module != NULL || a->socket != NULL ||
+		    a->socket_count != 0 || a->noptions != 0 ||
+		    a->queue_mask != NULL)
+			main_badusage("--config cannot be mixed with --module, "
+			    "--socket, --socket-count, --option or "
+			    "--queue-mask");
+		return;
+	}
+	if (a->module == NULL && a->socket == NULL) {
+		if (a->socket_count != 0 || a->noptions != 0 ||
+		    a->queue_mask != NULL)
+			main_badusage("--socket-count, --option and "
+			    "--queue-mask need --module and --socket");
+		main_badusage("nothing to serve: give --config=FILE or "
+		    "--module=NAME --socket=PATH");
+	}
+	if (a->module == NULL)
+		main_badusage("--socket needs --module");
+	if (a->socket == NULL)
+		main_badusage("--module needs --socket");
+	if (!module_name_valid(a->module))
+		main_badusage("--module: invalid module name '%s': a plain "
+		    "name of letters, digits, '_' or '-' (see --module-dir)",
+		    a->module);
+}
+
+/* Build the configuration from --module, --socket and friends; returns
+ * the error count (printed). */
+static int
+main_conf_args(struct conf *conf, const struct main_args *a)
+{
+	struct conf_device	*cd;
+	unsigned		 i, count;
+	size_t			 j, klen;
+	char			*name, *socket, *key, *cause;
+	const char		*eq;
+
+	conf->source = xstrdup("command line");
+	count = a->socket_count != 0 ? a->socket_count : 1;
+	for (i = 0; i < count; i++) {
+		xasprintf(&name, "%s%u", a->module, i);
+		cd = conf_device_new(conf, name, "command line");
+		free(name);
+		conf_device_set_module(cd, a->module, "command line");
+		if (a->socket_count != 0) {
+			xasprintf(&socket, "%s%u", a->socket, i);
+			conf_device_set_socket(cd, socket, "command line");
+			free(socket);
+		} else
+			conf_device_set_socket(cd, a->socket, "command line");
+		for (j = 0; j < a->noptions; j++) {
+			eq = strchr(a->options[j], '=');
+			klen = (size_t)(eq - a->options[j]);
+			key = xmalloc(klen + 1);
+			memcpy(key, a->options[j], klen);
+			key[klen] = '\0';
+			conf_device_option(cd, key, eq + 1, "command line");
+			free(key);
+		}
+		if (a->queue_mask != NULL &&
+		    conf_parse_masks(cd, a->queue_mask, &cause) != 0) {
+			fprintf(stderr, "command line: --queue-mask: %s\n",
+			    cause);
+			free(cause);
+			return (1);
+		}
+	}
+	return (conf_check(conf));
+}
+
+/*
+ * Where a device's error comes from: the line of the module key the
+ * message names ("unknown key 'foo'", "bad max-bytes '1x'"), else the
+ * line of the device block.
+ */
+static const char *
+main_device_where(const struct conf_device *cd, const char *cause)
+{
+	const struct conf_kv	*kv;
+	char			*quoted, *spaced;
+	int			 found;
+
+	TAILQ_FOREACH(kv, &cd->options, entry) {
+		xasprintf(&quoted, "'%s'", kv->key);
+		xasprintf(&spaced, " %s '", kv->key);
+		found = strstr(cause, quoted) != NULL ||
+		    strstr(cause, spaced) != NULL;
+		free(quoted);
+		free(spaced);
+		if (found)
+			return (kv->where);
+	}
+	return (cd->where);
+}
+
+/* Does a message already start with "FILE:LINE: " or "command line: "? */
+static int
+main_located(const char *cause)
+{
+	const char	*p = cause;
+
+	if (strncmp(cause, "command line: ", 14) == 0)
+		return (1);
+	while (*p != '\0' && *p != ' ' && *p != ':')
+		p++;
+	if (*p != ':' || p == cause || !isdigit((unsigned char)p[1]))
+		return (0);
+	p++;
+	while (isdigit((unsigned char)*p))
+		p++;
+	return (p[0] == ':' && p[1] == ' ');
+}
+
+/* Print a device's startup error ("FILE:LINE: rng0: rng: ..."), to the
+ * log when serving, to stderr for -n. */
+static void
+main_device_error(const struct conf_device *cd, const char *cause, int log)
+{
+	const char	*where = "", *sep = "";
+
+	if (!main_located(cause)) {
+		where = main_device_where(cd, cause);
+		sep = ": ";
+	}
+	if (log)
+		log_line(LOG_LEVEL_ERR, "%s%s%s", where, sep, cause);
+	else
+		fprintf(stderr, "%s%s%s\n", where, sep, cause);
+}
+
+/* vhostd -n: check every device's module and keys; the exit status. */
+static int
+main_check(struct conf *conf, const char *module_dir)
+{
+	struct conf_device	*cd;
+	char			*cause;
+	int			 errors = 0;
+
+	TAILQ_FOREACH(cd, &conf->devices, entry) {
+		if (device_check(cd, module_dir, &cause) != 0) {
+			main_device_error(cd, cause, 0);
+			free(cause);
+			errors++;
+		}
+	}
+	module_unload_all();
+	if (errors != 0)
+		return (1);
+	printf("configuration OK\n");
+	return (0);
+}
+
+/* SIGINT or SIGTERM: leave the main loop.  Main thread. */
+static void
+main_signal_cb(evutil_socket_t sig, short events __unused, void *arg)
+{
+	struct event_base	*base = arg;
+
+	log_info("shutting down on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	event_base_loopbreak(base);
+}
+
+/* Create every device, serve until a signal, tear everything down; the
+ * exit status.  Main thread. */
+static int
+main_serve(struct conf *conf, const char *module_dir)
+{
+	struct device_list	 devices = TAILQ_HEAD_INITIALIZER(devices);
+	struct conf_device	*cd;
+	struct device		*dev;
+	struct event_base	*base;
+	struct event		*sigint = NULL, *sigterm = NULL;
+	char			*cause;
+	int			 status = 1;
+
+	if (evthread_use_pthreads() != 0)
+		fatalx("libevent: cannot use pthreads");
+	if ((base = event_base_new()) == NULL)
+		fatalx("libevent: cannot create the main event base");
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		fatal("signal(SIGPIPE)");
+	sigint = evsignal_new(base, SIGINT, main_signal_cb, base);
+	sigterm = evsignal_new(base, SIGTERM, main_signal_cb, base);
+	if (sigint == NULL || sigterm == NULL ||
+	    evsignal_add(sigint, NULL) != 0 || evsignal_add(sigterm, NULL) != 0)
+		fatalx("libevent: cannot watch SIGINT and SIGTERM");
+
+	log_debug("%s: module directory %s", __func__, module_dir);
+	TAILQ_FOREACH(cd, &conf->devices, entry) {
+		dev = device_create(base, cd, module_dir, &cause);
+		if (dev == NULL) {
+			main_device_error(cd, cause, 1);
+			free(cause);
+			log_line(LOG_LEVEL_ERR, "startup failed: serving "
+			    "nothing");
+			goto out;
+		}
+		TAILQ_INSERT_TAIL(&devices, dev, entry);
+	}
+
+	if (event_base_dispatch(base) == -1)
+		log_line(LOG_LEVEL_ERR, "main loop failed");
+	else
+		status = 0;
+
+out:
+	while ((dev = TAILQ_FIRST(&devices)) != NULL) {
+		TAILQ_REMOVE(&devices, dev, entry);
+		device_destroy(dev);
+	}
+	module_unload_all();
+	event_free(sigterm);
+	event_free(sigint);
+	event_base_free(base);
+	return (status);
+}
+
+/* Parse the command line, build and check the configuration, then check
+ * (-n), list modules or serve. */
+int
+main(int argc, char **argv)
+{
+	struct main_args	 a;
+	struct conf		 conf;
+	const char		*module_dir;
+	int			 errors, status, level;
+
+	log_setname("main");
+	main_parse_args(argc, argv, &a);
+
+	if (a.list) {
+		module_dir = a.module_dir != NULL ? a.module_dir :
+		    module_default_dir();
+		status = module_list(module_dir, stdout) == 0 ? 0 : 1;
+		module_unload_all();
+		free(a.options);
+		return (status);
+	}
+
+	conf_init(&conf);
+	if (a.config != NULL)
+		errors = conf_parse_file(&conf, a.config);
+	else
+		errors = main_conf_args(&conf, &a);
+	free(a.options);
+	if (errors != 0) {
+		fprintf(stderr, "vhostd: %d configuration error%s\n", errors,
+		    errors == 1 ? "" : "s");
+		conf_clear(&conf);
+		return (1);
+	}
+
+	if (a.module_dir != NULL)
+		module_dir = a.module_dir;
+	else if (conf.module_dir != NULL)
+		module_dir = conf.module_dir;
+	else
+		module_dir = module_default_dir();
+	level = a.log_level != -1 ? a.log_level :
+	    conf.log_level != -1 ? conf.log_level : LOG_LEVEL_INFO;
+
+	if (a.check) {
+		log_init(level, 0);
+		status = main_check(&conf, module_dir);
+	} else {
+		log_init(level, a.syslog);
+		status = main_serve(&conf, module_dir);
+	}
+	conf_clear(&conf);
+	return (status);
+}

@@ -96,6 +96,8 @@ struct vring {
 	unsigned		 pool_size;
 	struct vring_chain	*free_chains;
 	struct vring_chain	*last_popped;
+	int			 running;	/* between worker start
+						 * and stop */
 };
 
 /* Initialise a ring of `dev` to the reset state.  Main thread. */
@@ -105,6 +107,18 @@ void	 vring_init(struct vring *, struct device *, unsigned index);
 void	 vring_reset(struct vring *);
 /* Free everything (reset + pool).  Must be stopped.  Main thread. */
 void	 vring_free(struct vring *);
+
+/*
+ * SET_VRING_ADDR, with the three ring addresses already converted to
+ * guest-physical.  The ring must be stopped and its size set.  Checks the
+ * alignment (desc 16, avail 2, used 4) and that each ring of `num` entries
+ * (with its event-index word) lies in one region of `mem`, stores the
+ * addresses and flags, and sets used_idx from the guest's used->idx.
+ * -1 with *cause set (nothing changed) on failure.  Main thread.
+ */
+int	 vring_set_addr(struct vring *vq, const struct guest_mem *mem,
+	    uint64_t desc_gpa, uint64_t avail_gpa, uint64_t used_gpa,
+	    uint32_t flags, char **cause) __must_check;
 
 /* True when the ring may run: size, addresses, kick fd set, enabled,
  * device not broken.  Main thread. */
@@ -130,6 +144,9 @@ struct vring_chain *vring_pop(struct vring *, const struct guest_mem *mem,
 void	 vring_push(struct vring *, const struct guest_mem *mem,
 	    struct vring_chain *, uint32_t len);
 int	 vring_rewind(struct vring *, struct vring_chain *);
+/* The virtio vring_need_event() test: has the used index passed `event`
+ * in the step from `old_idx` to `new_idx`? */
+int	 vring_need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx);
 /* Does the guest want an interrupt now?  Updates signalled_used. */
 int	 vring_need_notify(struct vring *, const struct guest_mem *mem);
 /* vring_need_notify, then eventfd_write(call_fd). */

@@ -22,4 +22,14 @@ void		 vu_conn_free(struct vu_conn *);
  */
 int		 vu_backend_config_changed(struct device *dev);
 
+/* The backend channel state of a device (lives as long as the device).
+ * Main thread. */
+struct vu_backend *vu_backend_new(struct device *dev);
+void		 vu_backend_free(struct vu_backend *);
+/* Use `fd` (SET_BACKEND_REQ_FD) as the channel, closing any previous one.
+ * Takes the fd.  Main thread. */
+void		 vu_backend_set_fd(struct device *dev, int fd);
+/* Close the channel if open.  Main thread. */
+void		 vu_backend_close(struct device *dev);
+
 #endif /* VHOSTD_VU_CONN_H */

@@ -124,7 +124,10 @@ struct vhd_device_ops {
 	 * an unknown key or a bad value by returning -1 with *cause set to a
 	 * malloc'd message (the daemon frees it and prefixes the device
 	 * name).  Fill `info`.  Store private data with api->dev_set_priv.
-	 * `api` stays valid for the life of the device.
+	 * `api` stays valid for the life of the device, and it is the same
+	 * table for every device of the process: since the other callbacks
+	 * get only the device handle and need api->dev_priv to find their
+	 * data, a module may keep `api` in a static variable.
 	 */
 	int (*create)(struct vhd_dev *dev, const struct vhd_api *api,
 	    const struct vhd_kv *kv, size_t nkv, struct vhd_dev_info *info,

@@ -1,0 +1,275 @@
+#!/bin/sh
+# End-to-end test: a QEMU guest reads its hwrng from vhostd's rng module.
+#
+# Starts "vhostd --module=rng --socket=TMP/rng.sock", boots a guest (PVH
+# kernel + busybox initramfs from setup.sh) under TCG with vhost-user-rng-pci
+# on that socket, and checks in the guest that virtio_rng is the current hwrng
+# and that 1 MiB of non-compressible data comes out of /dev/hwrng (~16,000
+# virtio requests of 64 bytes).  A second guest then runs against the same
+# daemon and socket (the daemon keeps serving after a frontend leaves) and
+# reads 64 KiB.  Finally SIGTERM must stop the daemon with status 0 and
+# remove its socket.
+#
+# Environment:
+#   VHOSTD_BUILD_DIR        build tree holding ./vhostd (default: ../..)
+#   VHOSTD_QEMU_CACHE       guest cache, see setup.sh
+#   VHOSTD_QEMU_TIMEOUT     seconds allowed per guest (default 180)
+#   VHOSTD_LOG_LEVEL        pass --log-level=LEVEL to vhostd (debugging)
+#   VHOSTD_KEEP_TMP=1       keep the temporary directory
+#   VHOSTD_QEMU_APPEND      extra kernel arguments (e.g. loglevel=7)
+#   QEMU                    QEMU binary (default qemu-system-x86_64)
+#   RNG_DEVICE=builtin      debug mode: QEMU's own virtio-rng-pci, no vhostd
+#
+# Exit status 0 on success; 1 with a "run-rng.sh: FAIL: step: ..." line.
+
+set -u
+
+SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
+BUILD_DIR=${VHOSTD_BUILD_DIR:-$(cd "$SCRIPT_DIR/../.." && pwd)}
+export VHOSTD_BUILD_DIR=$BUILD_DIR
+QEMU=${QEMU:-qemu-system-x86_64}
+QEMU_TIMEOUT=${VHOSTD_QEMU_TIMEOUT:-180}
+RNG_DEVICE=${RNG_DEVICE:-vhost-user}
+BYTES1=1048576
+BYTES2=65536
+
+TMP=
+DAEMON_PID=
+STEP=start
+
+# Print the current time in seconds with fractions.
+now() {
+	date +%s.%N
+}
+
+# Print the difference $2 - $1 of two times, in seconds with 2 decimals.
+elapsed() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'
+}
+
+# Print the last lines of file $2 under the title $1, if the file exists.
+show_tail() {
+	if [ -s "$2" ]; then
+		echo "---- $1 (last 60 lines of $2) ----"
+		tail -n 60 "$2"
+		echo "---- end of $1 ----"
+	fi
+}
+
+# Report the failure of the current step with the logs, and exit.
+fail() {
+	echo "run-rng.sh: FAIL: $STEP: $*"
+	if [ -n "$TMP" ]; then
+		for f in "$TMP"/guest*/serial.log; do
+			[ -f "$f" ] && show_tail "guest console" "$f"
+		done
+		for f in "$TMP"/guest*/qemu.err; do
+			[ -f "$f" ] && show_tail "QEMU stderr" "$f"
+		done
+		show_tail "vhostd log" "$TMP/vhostd.log"
+	fi
+	exit 1
+}
+
+# Stop what is still running and remove the temporary directory.
+cleanup() {
+	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+		kill -KILL "$DAEMON_PID" 2>/dev/null
+		wait "$DAEMON_PID" 2>/dev/null
+	fi
+	if [ -n "$TMP" ] && [ "${VHOSTD_KEEP_TMP:-0}" != 1 ]; then
+		rm -rf "$TMP"
+	elif [ -n "$TMP" ]; then
+		echo "run-rng.sh: kept $TMP"
+	fi
+}
+
+# Write the guest script that reads $1 bytes from /dev/hwrng to file $2.
+write_guest_script() {
+	cat >"$2" <<EOF
+#!/bin/sh
+# Guest side of run-rng.sh: check the hwrng and read $1 bytes from it.
+want=$1
+EOF
+	cat >>"$2" <<'EOF'
+say_fail() {
+	echo "VHOSTD-RNG-FAIL $*"
+	exit 1
+}
+cur=$(cat /sys/class/misc/hw_random/rng_current 2>&1)
+case "$cur" in
+*virtio_rng*)	;;
+*)		say_fail "rng_current is '$cur', not virtio_rng" ;;
+esac
+[ -c /dev/hwrng ] || say_fail "no /dev/hwrng"
+t0=$(cut -d' ' -f1 /proc/uptime)
+dd if=/dev/hwrng of=/tmp/rng bs=4096 count=$((want / 4096)) 2>/tmp/dd.err ||
+    say_fail "dd failed: $(cat /tmp/dd.err)"
+t1=$(cut -d' ' -f1 /proc/uptime)
+n=$(wc -c </tmp/rng)
+[ "$n" -eq "$want" ] || say_fail "read $n of $want bytes"
+# Random bytes do not compress; zeros or a repeated pattern would.
+z=$(gzip -c /tmp/rng | wc -c)
+[ "$z" -ge $((n * 99 / 100)) ] ||
+    say_fail "$n bytes gzip to $z bytes: not random"
+echo "VHOSTD-RNG-TIME $t0 $t1"
+echo "VHOSTD-RNG-OK $n"
+EOF
+}
+
+# Boot guest number $1 reading $2 bytes; sets GUEST_SECS and READ_SECS.
+run_guest() {
+	local dir initrd t0 t1 rc dev times
+	dir=$TMP/guest$1
+	mkdir -p "$dir/root"
+	write_guest_script "$2" "$dir/root/test.sh"
+	(cd "$dir/root" && echo test.sh |
+	    cpio -o -H newc -R 0:0 --quiet) >"$dir/test.cpio" ||
+	    fail "cannot build the test cpio"
+	initrd=$dir/initrd
+	cat "$INITRD_BASE" "$dir/test.cpio" >"$initrd" ||
+	    fail "cannot build the initrd"
+	if [ "$RNG_DEVICE" = builtin ]; then
+		dev="-device virtio-rng-pci"
+	else
+		dev="-chardev socket,id=c0,path=$TMP/rng.sock"
+		dev="$dev -device vhost-user-rng-pci,chardev=c0"
+	fi
+	t0=$(now)
+	# shellcheck disable=SC2086 # $dev holds several arguments.
+	timeout -k 5 "$QEMU_TIMEOUT" "$QEMU" -M pc -accel tcg -m 256 \
+	    -object memory-backend-memfd,id=mem,size=256M,share=on \
+	    -numa node,memdev=mem -nodefaults -no-user-config \
+	    -display none -serial stdio -no-reboot $dev \
+	    -kernel "$KERNEL" -initrd "$initrd" \
+	    -append "console=ttyS0 quiet panic=-1 ${VHOSTD_QEMU_APPEND:-}" \
+	    </dev/null >"$dir/serial.log" 2>"$dir/qemu.err"
+	rc=$?
+	t1=$(now)
+	GUEST_SECS=$(elapsed "$t0" "$t1")
+	# The serial console ends lines with CR LF.
+	tr -d '\r' <"$dir/serial.log" >"$dir/console.txt"
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		fail "QEMU timed out after ${QEMU_TIMEOUT}s"
+	fi
+	if grep -q '^VHOSTD-RNG-FAIL' "$dir/console.txt"; then
+		fail "guest: $(grep '^VHOSTD-RNG-FAIL' "$dir/console.txt" |
+		    head -n 1)"
+	fi
+	grep -q "^VHOSTD-RNG-OK $2\$" "$dir/console.txt" ||
+	    fail "no 'VHOSTD-RNG-OK $2' on the guest console (QEMU status $rc)"
+	grep -q '^VHOSTD-GUEST-EXIT 0$' "$dir/console.txt" ||
+	    fail "guest test did not exit 0"
+	[ "$rc" -eq 0 ] || fail "QEMU exited with status $rc"
+	times=$(sed -n 's/^VHOSTD-RNG-TIME //p' "$dir/console.txt" | tr -d '\r')
+	READ_SECS=$(echo "$times" | awk '{ printf "%.2f", $2 - $1 }')
+	echo "run-rng.sh: guest $1: $2 bytes OK; QEMU ran ${GUEST_SECS}s," \
+	    "read took ${READ_SECS}s in the guest" \
+	    "($(awk -v b="$2" -v s="$READ_SECS" \
+	    'BEGIN { if (s > 0) printf "%d", b / s; else print "n/a" }') bytes/s)"
+}
+
+# Print how many lines of the daemon log contain string $1.
+log_count() {
+	grep -c -F -- "$1" "$TMP/vhostd.log" 2>/dev/null || true
+}
+
+# Wait up to $2 tenths of a second until the daemon log has $1 lines
+# reporting a disconnected frontend; fail if the daemon dies meanwhile.
+wait_disconnects() {
+	local i
+	i=0
+	while [ "$(log_count 'frontend disconnected')" -lt "$1" ]; do
+		kill -0 "$DAEMON_PID" 2>/dev/null ||
+		    fail "vhostd died after the guest left"
+		i=$((i + 1))
+		if [ "$i" -ge "$2" ]; then
+			echo "run-rng.sh: warning: no 'frontend disconnected'" \
+			    "line in the vhostd log"
+			return 0
+		fi
+		sleep 0.1
+	done
+}
+
+# Start vhostd on $TMP/rng.sock and wait until its socket exists.
+start_daemon() {
+	local i
+	[ -x "$BUILD_DIR/vhostd" ] || fail "no executable $BUILD_DIR/vhostd"
+	"$BUILD_DIR/vhostd" --module=rng --socket="$TMP/rng.sock" \
+	    ${VHOSTD_LOG_LEVEL:+"--log-level=$VHOSTD_LOG_LEVEL"} \
+	    </dev/null >"$TMP/vhostd.log" 2>&1 &
+	DAEMON_PID=$!
+	i=0
+	while [ ! -S "$TMP/rng.sock" ]; do
+		kill -0 "$DAEMON_PID" 2>/dev/null ||
+		    fail "vhostd exited before listening"
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || fail "no socket $TMP/rng.sock after 10s"
+		sleep 0.1
+	done
+}
+
+# Stop the daemon with SIGTERM: it must exit 0 and remove its socket.
+stop_daemon() {
+	local i rc
+	kill -TERM "$DAEMON_PID" || fail "cannot signal vhostd"
+	i=0
+	while kill -0 "$DAEMON_PID" 2>/dev/null; do
+		# A zombie still answers kill -0; wait reaps it below.
+		[ "$(ps -o stat= -p "$DAEMON_PID" 2>/dev/null | cut -c1)" != Z ] ||
+		    break
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || fail "vhostd still running 10s after SIGTERM"
+		sleep 0.1
+	done
+	wait "$DAEMON_PID"
+	rc=$?
+	DAEMON_PID=
+	[ "$rc" -eq 0 ] || fail "vhostd exited with status $rc after SIGTERM"
+	[ ! -e "$TMP/rng.sock" ] || fail "vhostd left its socket behind"
+}
+
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+STEP=setup
+T0=$(now)
+"$SCRIPT_DIR/setup.sh" || fail "setup.sh failed"
+T1=$(now)
+echo "run-rng.sh: setup took $(elapsed "$T0" "$T1")s"
+# shellcheck disable=SC1091
+. "${VHOSTD_QEMU_CACHE:-$BUILD_DIR/tests/qemu/cache}/guest.env" ||
+    fail "cannot read guest.env"
+command -v "$QEMU" >/dev/null 2>&1 || fail "$QEMU not found"
+TMP=$(mktemp -d /tmp/vhostd-qemu.XXXXXX) || fail "mktemp failed"
+
+if [ "$RNG_DEVICE" != builtin ]; then
+	STEP="start vhostd"
+	start_daemon
+fi
+
+STEP="guest 1 ($BYTES1 bytes)"
+run_guest 1 "$BYTES1"
+
+if [ "$RNG_DEVICE" != builtin ]; then
+	STEP="daemon after guest 1"
+	wait_disconnects 1 100
+	kill -0 "$DAEMON_PID" 2>/dev/null || fail "vhostd died after guest 1"
+	[ -S "$TMP/rng.sock" ] || fail "socket gone after guest 1"
+fi
+
+STEP="guest 2 ($BYTES2 bytes, same daemon)"
+run_guest 2 "$BYTES2"
+
+if [ "$RNG_DEVICE" != builtin ]; then
+	STEP="daemon after guest 2"
+	wait_disconnects 2 100
+	STEP="SIGTERM"
+	stop_daemon
+	echo "run-rng.sh: vhostd log: $(log_count 'frontend connected')" \
+	    "connects, $(log_count 'frontend disconnected') disconnects"
+fi
+echo "run-rng.sh: PASS ($RNG_DEVICE, kernel $KVER via $KERNEL_KIND," \
+    "total $(elapsed "$T0" "$(now)")s)"
+exit 0
