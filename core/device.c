@@ -53,6 +53,9 @@
 	(1ULL << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |		\
 	(1ULL << VHOST_USER_PROTOCOL_F_RESET_DEVICE))
 
+static struct device *device_create_mod(struct event_base *, const char *,
+		    struct module *, const struct vhd_device_ops *,
+		    const struct conf_device *, char **);
 static void	device_accept_cb(evutil_socket_t, short, void *);
 static void	device_accept_resume_cb(evutil_socket_t, short, void *);
 
@@ -200,8 +203,9 @@ device_validate(struct device *dev, const struct conf_device *cd,
  * Returns a device without workers, rings or socket, or NULL with *cause.
  */
 static struct device *
-device_setup(const char *name, const struct vhd_device_ops *ops,
-    const struct conf_device *cd, char **cause)
+device_setup(const char *name, struct module *mod,
+    const struct vhd_device_ops *ops, const struct conf_device *cd,
+    char **cause)
 {
 	struct device		*dev;
 	struct vhd_kv		*kv;
@@ -226,6 +230,7 @@ device_setup(const char *name, const struct vhd_device_ops *ops,
 
 	dev = xcalloc(1, sizeof *dev);
 	dev->name = xstrdup(name);
+	dev->mod = mod;		/* before create: api->log names it */
 	dev->listen_fd = -1;
 	atomic_init(&dev->mem, NULL);
 	atomic_init(&dev->acked_features, 0);
@@ -307,7 +312,7 @@ device_check(const struct conf_device *cd, const char *module_dir,
 	}
 	if ((ops = device_module_ops(mod, cd->name, cause)) == NULL)
 		return (-1);
-	if ((dev = device_setup(cd->name, ops, cd, cause)) == NULL)
+	if ((dev = device_setup(cd->name, mod, ops, cd, cause)) == NULL)
 		return (-1);
 	if (dev->ops->destroy != NULL)
 		dev->ops->destroy(device_to_vhd(dev));
@@ -440,10 +445,7 @@ device_accept_cb(evutil_socket_t lfd, short events __unused, void *arg)
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			switch (errno) {
-			case EAGAIN:
-#if EAGAIN != EWOULDBLOCK
-			case EWOULDBLOCK:
-#endif
+			case EAGAIN:	/* == EWOULDBLOCK on Linux */
 				return;
 			case EINTR:
 			case ECONNABORTED:
@@ -486,6 +488,16 @@ device_create_ops(struct event_base *base, const char *name,
     const struct vhd_device_ops *ops, const struct conf_device *cd,
     char **cause)
 {
+	return (device_create_mod(base, name, NULL, ops, cd, cause));
+}
+
+/* Create a device of module `mod` (or NULL) with ops table `ops`: create,
+ * validate, start workers, set up rings, listen.  NULL with *cause. */
+static struct device *
+device_create_mod(struct event_base *base, const char *name,
+    struct module *mod, const struct vhd_device_ops *ops,
+    const struct conf_device *cd, char **cause)
+{
 	struct device	*dev;
 	char		*wname, *wcause = NULL;
 	unsigned	 i;
@@ -494,7 +506,7 @@ device_create_ops(struct event_base *base, const char *name,
 		xasprintf(cause, "%s: no socket", name);
 		return (NULL);
 	}
-	if ((dev = device_setup(name, ops, cd, cause)) == NULL)
+	if ((dev = device_setup(name, mod, ops, cd, cause)) == NULL)
 		return (NULL);
 	dev->base = base;
 	dev->socket_path = xstrdup(cd->socket);
@@ -539,7 +551,6 @@ device_create(struct event_base *base, const struct conf_device *cd,
 {
 	const struct vhd_device_ops	*ops;
 	struct module			*mod;
-	struct device			*dev;
 	char				*mcause = NULL;
 
 	mod = module_load(module_dir, cd->module, &mcause);
@@ -551,10 +562,7 @@ device_create(struct event_base *base, const struct conf_device *cd,
 	}
 	if ((ops = device_module_ops(mod, cd->name, cause)) == NULL)
 		return (NULL);
-	dev = device_create_ops(base, cd->name, ops, cd, cause);
-	if (dev != NULL)
-		dev->mod = mod;
-	return (dev);
+	return (device_create_mod(base, cd->name, mod, ops, cd, cause));
 }
 
 /* Stop every ring and put it back to the reset state. */

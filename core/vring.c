@@ -343,20 +343,17 @@ vring_set_addr(struct vring *vq, const struct guest_mem *mem,
 	const char	*err;
 
 	if (vq->started) {
-		xasprintf(cause, "queue %u: addresses set while running",
-		    vq->index);
+		xasprintf(cause, "addresses set while running");
 		return (-1);
 	}
 	if (vq->num == 0) {
-		xasprintf(cause, "queue %u: addresses set before the size",
-		    vq->index);
+		xasprintf(cause, "addresses set before the size");
 		return (-1);
 	}
 	if ((desc_gpa & 15) != 0 || (avail_gpa & 1) != 0 ||
 	    (used_gpa & 3) != 0) {
-		xasprintf(cause, "queue %u: misaligned ring address (desc "
-		    "0x%llx, avail 0x%llx, used 0x%llx)", vq->index,
-		    (unsigned long long)desc_gpa,
+		xasprintf(cause, "misaligned ring address (desc 0x%llx, "
+		    "avail 0x%llx, used 0x%llx)", (unsigned long long)desc_gpa,
 		    (unsigned long long)avail_gpa,
 		    (unsigned long long)used_gpa);
 		return (-1);
@@ -366,8 +363,8 @@ vring_set_addr(struct vring *vq, const struct guest_mem *mem,
 	tmp.avail_gpa = avail_gpa;
 	tmp.used_gpa = used_gpa;
 	if (vring_ring_ptrs(&tmp, mem, &desc, &avail, &used, &err) == -1) {
-		xasprintf(cause, "queue %u: %s (desc 0x%llx, avail 0x%llx, "
-		    "used 0x%llx, size %u)", vq->index, err,
+		xasprintf(cause, "%s (desc 0x%llx, avail 0x%llx, used 0x%llx, "
+		    "size %u)", err,
 		    (unsigned long long)desc_gpa,
 		    (unsigned long long)avail_gpa,
 		    (unsigned long long)used_gpa, vq->num);

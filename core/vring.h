@@ -48,7 +48,7 @@ struct vring_seg {
 struct vring_chain {
 	struct vring		*vq;
 	uint16_t		 head;		/* head descriptor index */
-	uint16_t		 avail_pos;	/* last_avail_idx it was popped at */
+	uint16_t		 avail_pos;	/* last_avail_idx at pop */
 	int			 in_use;
 	unsigned		 nsegs;		/* readable ones first */
 	unsigned		 nread;		/* how many are readable */

@@ -430,6 +430,7 @@ check_guest_mem_suite(void)
 	return (s);
 }
 
+/* Run the suite; the exit status says whether every test passed. */
 int
 main(void)
 {

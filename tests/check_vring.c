@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "device.h"
 #include "guest_mem.h"
 #include "vhost_user.h"
@@ -962,6 +963,10 @@ static struct worker	*wdev_workers[1];
 static _Atomic int	 wq_handled, wq_started, wq_stopped;
 static int		 wq_hold;
 static struct vring_chain *wq_held;
+/* For the api tests. */
+static const struct vhd_api	*at_api;
+static struct vhd_watch		*at_watch;
+static _Atomic int		 at_fired, at_popped, at_on_worker;
 
 /* Queue handler: pop everything; push unless told to hold. */
 static void
@@ -1019,6 +1024,10 @@ wdev_setup(void)
 	atomic_store(&wq_stopped, 0);
 	wq_hold = 0;
 	wq_held = NULL;
+	atomic_store(&at_fired, 0);
+	atomic_store(&at_popped, 0);
+	atomic_store(&at_on_worker, 0);
+	at_watch = NULL;
 	memset(&wdev, 0, sizeof wdev);
 	wdev.name = (char *)(uintptr_t)"tdev0";
 	wdev.ops = &wq_ops;
@@ -1026,6 +1035,8 @@ wdev_setup(void)
 	wdev_workers[0] = worker_start("tdev0/w0", &cause);
 	ck_assert_ptr_nonnull(wdev_workers[0]);
 	wdev.workers = wdev_workers;
+	wdev.vrings = &fx.vq;
+	wdev.info.num_queues = 1;
 	atomic_store(&wdev.mem, fx.mem);
 	fx.vq.dev = &wdev;
 	fx.vq.kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1131,6 +1142,184 @@ START_TEST(test_start_conditions)
 }
 END_TEST
 
+
+/* The SDK table, exercised on a running ring. */
+
+
+/* Timer callback: pop and complete what is available through the API. */
+static void
+at_timer_cb(struct vhd_watch *w, int fd, short events, void *arg)
+{
+	struct vhd_queue	*q = arg;
+	struct vhd_chain	*c;
+
+	(void)w;
+	if (fd == -1 && (events & VHD_EV_TIMEOUT))
+		atomic_fetch_add(&at_fired, 1);
+	while ((c = at_api->queue_pop(q)) != NULL) {
+		if (at_api->chain_writable(c) == 8 &&
+		    at_api->chain_write(c, 0, "api-data", 8) == 8)
+			atomic_fetch_add(&at_popped, 1);
+		at_api->queue_push(q, c, 8);
+	}
+	at_api->queue_notify(q);
+}
+
+/* On the worker: create and arm a timer. */
+static void
+at_arm(struct vhd_dev *d, void *arg)
+{
+	(void)arg;
+	if (worker_self() == wdev_workers[0])
+		atomic_store(&at_on_worker, 1);
+	at_watch = at_api->watch_new(d, 0, -1, 0, at_timer_cb,
+	    at_api->dev_queue(d, 0));
+	if (at_watch != NULL)
+		at_api->watch_add(at_watch, 5);
+}
+
+/* Wait (bounded) until *v reaches n. */
+static void
+at_wait(_Atomic int *v, int n)
+{
+	struct timespec	 ts = { 0, 1000000 };
+	int		 i;
+
+	for (i = 0; i < 2000 && atomic_load(v) < n; i++)
+		nanosleep(&ts, NULL);
+	ck_assert_int_eq(atomic_load(v), n);
+}
+
+START_TEST(test_api_table)
+{
+	const struct vhd_api	*api = api_get();
+
+	ck_assert_uint_eq(api->size, sizeof(struct vhd_api));
+	ck_assert_uint_eq(api->abi_major, VHD_ABI_MAJOR);
+	ck_assert_ptr_nonnull(api->log);
+	ck_assert_ptr_nonnull(api->dev_set_priv);
+	ck_assert_ptr_nonnull(api->dev_priv);
+	ck_assert_ptr_nonnull(api->dev_name);
+	ck_assert_ptr_nonnull(api->dev_features);
+	ck_assert_ptr_nonnull(api->queue_index);
+	ck_assert_ptr_nonnull(api->queue_dev);
+	ck_assert_ptr_nonnull(api->queue_worker);
+	ck_assert_ptr_nonnull(api->dev_queue);
+	ck_assert_ptr_nonnull(api->queue_pop);
+	ck_assert_ptr_nonnull(api->queue_push);
+	ck_assert_ptr_nonnull(api->queue_notify);
+	ck_assert_ptr_nonnull(api->queue_rewind);
+	ck_assert_ptr_nonnull(api->chain_readable);
+	ck_assert_ptr_nonnull(api->chain_writable);
+	ck_assert_ptr_nonnull(api->chain_read);
+	ck_assert_ptr_nonnull(api->chain_write);
+	ck_assert_ptr_nonnull(api->chain_iov);
+	ck_assert_ptr_nonnull(api->watch_new);
+	ck_assert_ptr_nonnull(api->watch_add);
+	ck_assert_ptr_nonnull(api->watch_del);
+	ck_assert_ptr_nonnull(api->watch_free);
+	ck_assert_ptr_nonnull(api->run_on_worker);
+	ck_assert_ptr_nonnull(api->config_changed);
+	ck_assert_ptr_nonnull(api->dev_fail);
+}
+END_TEST
+
+START_TEST(test_api_device_accessors)
+{
+	const struct vhd_api	*api = api_get();
+	struct vhd_dev		*d = device_to_vhd(&wdev);
+	struct vhd_queue	*q;
+	int			 priv;
+
+	ck_assert_str_eq(api->dev_name(d), "tdev0");
+	api->dev_set_priv(d, &priv);
+	ck_assert_ptr_eq(api->dev_priv(d), &priv);
+	atomic_store(&wdev.acked_features, 1ULL << VHD_F_VERSION_1);
+	ck_assert_uint_eq(api->dev_features(d), 1ULL << VHD_F_VERSION_1);
+	q = api->dev_queue(d, 0);
+	ck_assert_ptr_eq(q, (struct vhd_queue *)(void *)&fx.vq);
+	ck_assert_ptr_null(api->dev_queue(d, 1));
+	ck_assert_uint_eq(api->queue_index(q), 0);
+	ck_assert_uint_eq(api->queue_worker(q), 0);
+	ck_assert_ptr_eq(api->queue_dev(q), d);
+	api->log(d, VHD_LOG_INFO, "api log line %d", 1);
+	api->log(d, (enum vhd_log_level)99, "out of range level");
+	/* Off the worker, and the ring not started: refused. */
+	ck_assert_ptr_null(api->queue_pop(q));
+	ck_assert_ptr_null(api->watch_new(d, 0, -1, 0, at_timer_cb, q));
+	ck_assert_ptr_null(api->watch_new(d, 1, -1, 0, at_timer_cb, q));
+	ck_assert_int_eq(api->run_on_worker(d, 1, at_arm, NULL, 1), -1);
+}
+END_TEST
+
+START_TEST(test_api_timer_pops_on_worker)
+{
+	struct vhd_dev	*d = device_to_vhd(&wdev);
+	char		 buf[8];
+
+	at_api = api_get();
+	wq_hold = 1;	/* the kick handler leaves chains alone */
+	desc(0, 0x9000, 8, VRING_DESC_F_WRITE, 0);
+	vring_update(&fx.vq);
+	ck_assert_int_eq(fx.vq.started, 1);
+	avail_add(0);
+	ck_assert_int_eq(at_api->run_on_worker(d, 0, at_arm, NULL, 1), 0);
+	ck_assert_int_eq(atomic_load(&at_on_worker), 1);
+	ck_assert_ptr_nonnull(at_watch);
+	at_wait(&at_fired, 1);
+	at_wait(&at_popped, 1);
+	worker_sync(wdev_workers[0]);
+	ck_assert_uint_eq(gr16(USED_GPA + 2), 1);
+	ck_assert_uint_eq(gr32(USED_GPA + 8), 8);
+	gr(0x9000, buf, 8);
+	ck_assert_int_eq(memcmp(buf, "api-data", 8), 0);
+	/* Freed from the main thread: handed to the worker. */
+	at_api->watch_free(at_watch);
+	at_watch = NULL;
+}
+END_TEST
+
+START_TEST(test_api_dev_fail_stops_pops)
+{
+	struct vhd_dev	*d = device_to_vhd(&wdev);
+
+	at_api = api_get();
+	desc(0, 0x9000, 8, VRING_DESC_F_WRITE, 0);
+	wq_hold = 1;
+	vring_update(&fx.vq);
+	at_api->dev_fail(d, "test failure");
+	ck_assert_int_eq(atomic_load(&wdev.broken), 1);
+	avail_add(0);
+	ck_assert_int_eq(at_api->run_on_worker(d, 0, at_arm, NULL, 1), 0);
+	at_wait(&at_fired, 1);
+	worker_sync(wdev_workers[0]);
+	ck_assert_int_eq(atomic_load(&at_popped), 0);
+	ck_assert_uint_eq(fx.vq.last_avail_idx, 0);
+	ck_assert_int_eq(vring_can_start(&fx.vq), 0);
+	at_api->watch_free(at_watch);
+	at_watch = NULL;
+}
+END_TEST
+
+START_TEST(test_api_bad_chain_breaks_device)
+{
+	struct vhd_dev	*d = device_to_vhd(&wdev);
+
+	at_api = api_get();
+	wq_hold = 1;
+	desc(0, 0x30000, 8, VRING_DESC_F_WRITE, 0);	/* in the gap */
+	vring_update(&fx.vq);
+	avail_add(0);
+	ck_assert_int_eq(at_api->run_on_worker(d, 0, at_arm, NULL, 1), 0);
+	at_wait(&at_fired, 1);
+	worker_sync(wdev_workers[0]);
+	ck_assert_int_eq(atomic_load(&wdev.broken), 1);
+	ck_assert_int_eq(atomic_load(&at_popped), 0);
+	at_api->watch_free(at_watch);
+	at_watch = NULL;
+}
+END_TEST
+
 /* The vring suite. */
 static Suite *
 check_vring_suite(void)
@@ -1197,9 +1386,19 @@ check_vring_suite(void)
 	tcase_add_test(tc, test_stop_rewinds_held_chains);
 	tcase_add_test(tc, test_start_conditions);
 	suite_add_tcase(s, tc);
+
+	tc = tcase_create("api");
+	tcase_add_checked_fixture(tc, wdev_setup, wdev_teardown);
+	tcase_add_test(tc, test_api_table);
+	tcase_add_test(tc, test_api_device_accessors);
+	tcase_add_test(tc, test_api_timer_pops_on_worker);
+	tcase_add_test(tc, test_api_dev_fail_stops_pops);
+	tcase_add_test(tc, test_api_bad_chain_breaks_device);
+	suite_add_tcase(s, tc);
 	return (s);
 }
 
+/* Run the suite; the exit status says whether every test passed. */
 int
 main(void)
 {

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -30,6 +31,7 @@
 
 #include <vhostd/vhostd.h>
 
+#include "compat.h"
 #include "conf.h"
 #include "device.h"
 #include "guest_mem.h"
@@ -338,9 +340,13 @@ fe_alive(int fd)
 static void
 fe_closed(int fd)
 {
+	ssize_t	 n;
 	char	 c;
 
-	ck_assert_int_eq(recv(fd, &c, 1, 0), 0);
+	/* A close with our bytes still unread shows as a reset. */
+	n = recv(fd, &c, 1, 0);
+	ck_assert_msg(n == 0 || (n == -1 && errno == ECONNRESET),
+	    "connection not closed: %zd (%s)", n, strerror(errno));
 }
 
 /* Negotiate REPLY_ACK and the other protocol features. */
@@ -1002,6 +1008,187 @@ START_TEST(test_data_path)
 }
 END_TEST
 
+/* Out of fds at accept time: accepting pauses (no spin) and resumes once
+ * fds are free again; the waiting frontend is then served. */
+START_TEST(test_accept_emfile)
+{
+	struct rlimit	 rl;
+	int		 fds[512], n = 0, fd, i;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = 128;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	while (n < (int)nitems(fds) && (fds[n] = dup(0)) >= 0)
+		n++;
+	ck_assert_int_eq(errno, EMFILE);
+	ck_assert_int_gt(n, 1);
+	close(fds[--n]);
+	fd = fe_connect();		/* takes the last free fd */
+	usleep(200000);			/* the daemon's accept fails */
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	fe_alive(fd);			/* accepted after the pause */
+	close(fd);
+}
+END_TEST
+
+/* More fds than a message may carry: the connection is dropped and every
+ * fd closed; the next frontend is served. */
+START_TEST(test_too_many_fds)
+{
+	uint64_t	 v = 0;
+	int		 fds[VHOST_USER_MAX_FDS + 2];
+	int		 rd[VHOST_USER_MAX_FDS + 2];
+	int		 fd = fe_connect();
+	unsigned	 i;
+
+	for (i = 0; i < nitems(fds); i++)
+		fds[i] = t_pipe(&rd[i]);
+	fe_send(fd, VHOST_USER_SET_FEATURES, 0, &v, sizeof v, fds,
+	    nitems(fds));
+	fe_closed(fd);
+	close(fd);
+	for (i = 0; i < nitems(fds); i++) {
+		close(fds[i]);
+		t_pipe_closed(rd[i]);
+	}
+	t_wait_resets(1);
+	fd = fe_connect();
+	fe_alive(fd);
+	close(fd);
+}
+END_TEST
+
+/* Shared objects: the module's fd for a known uuid, an error reply for
+ * an unknown one; the feature is offered only with the callback. */
+static int
+t_get_shared_object(struct vhd_dev *dev __unused, const uint8_t uuid[16])
+{
+	if (uuid[0] != 1)
+		return (-1);
+	return (eventfd(7, EFD_CLOEXEC));
+}
+
+START_TEST(test_shared_object)
+{
+	struct vhd_device_ops		 ops = t_ops;
+	struct conf_device		 cd;
+	struct vhost_user_shared_object	 obj;
+	struct vhost_user_header	 hdr;
+	struct device			*dev;
+	struct msghdr			 mh;
+	struct iovec			 iov[2];
+	struct cmsghdr			*cm;
+	union {
+		struct cmsghdr	 h;
+		unsigned char	 buf[CMSG_SPACE(sizeof(int))];
+	} cb;
+	char				 path[128], *cause = NULL;
+	uint64_t			 v, pf;
+	eventfd_t			 ev;
+	int				 fd, ofd = -1;
+
+	ops.get_shared_object = t_get_shared_object;
+	snprintf(path, sizeof path, "%s/so.sock", t_dir);
+	t_cd_init(&cd, path);
+	dev = device_create_ops(t_base, "so0", &ops, &cd, &cause);
+	ck_assert_msg(dev != NULL, "%s", cause);
+	memcpy(t_sock, path, sizeof path);
+	fd = fe_negotiate();
+	fe_send(fd, VHOST_USER_GET_PROTOCOL_FEATURES, 0, NULL, 0, NULL, 0);
+	pf = fe_recv_u64(fd, VHOST_USER_GET_PROTOCOL_FEATURES);
+	ck_assert(pf & (1ULL << VHOST_USER_PROTOCOL_F_SHARED_OBJECT));
+
+	memset(&obj, 0, sizeof obj);
+	obj.uuid[0] = 1;
+	fe_send(fd, VHOST_USER_GET_SHARED_OBJECT, 0, &obj, sizeof obj, NULL,
+	    0);
+	memset(&mh, 0, sizeof mh);
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof hdr;
+	iov[1].iov_base = &v;
+	iov[1].iov_len = sizeof v;
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 2;
+	mh.msg_control = cb.buf;
+	mh.msg_controllen = sizeof cb.buf;
+	ck_assert_int_eq(recvmsg(fd, &mh, MSG_WAITALL), sizeof hdr + sizeof v);
+	ck_assert_uint_eq(hdr.request, VHOST_USER_GET_SHARED_OBJECT);
+	ck_assert_uint_eq(v, 0);
+	cm = CMSG_FIRSTHDR(&mh);
+	ck_assert_ptr_nonnull(cm);
+	ck_assert_int_eq(cm->cmsg_type, SCM_RIGHTS);
+	memcpy(&ofd, CMSG_DATA(cm), sizeof ofd);
+	ck_assert_int_eq(eventfd_read(ofd, &ev), 0);
+	ck_assert_uint_eq(ev, 7);
+	close(ofd);
+
+	obj.uuid[0] = 2;
+	fe_send(fd, VHOST_USER_GET_SHARED_OBJECT, 0, &obj, sizeof obj, NULL,
+	    0);
+	ck_assert_uint_eq(fe_recv(fd, VHOST_USER_GET_SHARED_OBJECT, &v,
+	    sizeof v), 0);
+	fe_alive(fd);
+	close(fd);
+	device_destroy(dev);
+}
+END_TEST
+
+/* A message arriving in pieces does not block the main loop: another
+ * connection is handled while it is partial, and it completes later. */
+START_TEST(test_partial_message)
+{
+	struct vhost_user_header hdr = { VHOST_USER_SET_FEATURES,
+	    VHOST_USER_VERSION | T_NEED, 8 };
+	uint64_t	 v = 1ULL << VHD_F_VERSION_1;
+	int		 fd = fe_negotiate(), fd2;
+
+	ck_assert_int_eq(send(fd, &hdr, 5, MSG_NOSIGNAL), 5);
+	usleep(50000);
+	fd2 = fe_connect();
+	fe_closed(fd2);			/* refused while fd is mid-message */
+	close(fd2);
+	ck_assert_int_eq(send(fd, (uint8_t *)&hdr + 5, sizeof hdr - 5,
+	    MSG_NOSIGNAL), (ssize_t)(sizeof hdr - 5));
+	usleep(50000);
+	ck_assert_int_eq(send(fd, &v, 3, MSG_NOSIGNAL), 3);
+	usleep(50000);
+	ck_assert_int_eq(send(fd, (uint8_t *)&v + 3, 5, MSG_NOSIGNAL), 5);
+	ck_assert_uint_eq(fe_recv_u64(fd, VHOST_USER_SET_FEATURES), 0);
+	fe_alive(fd);
+	close(fd);
+}
+END_TEST
+
+/* device_fail marks the device broken once and signals the err fds;
+ * RESET_DEVICE clears it. */
+START_TEST(test_device_fail)
+{
+	struct pollfd	 pfd;
+	eventfd_t	 ev;
+	uint64_t	 v = 1;
+	int		 efd, fd = fe_negotiate();
+
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ck_assert_uint_eq(fe_ack(fd, VHOST_USER_SET_VRING_ERR, &v, sizeof v,
+	    &efd, 1), 0);
+	device_fail(t_dev, "test reason %d", 42);
+	device_fail(t_dev, "second");
+	ck_assert_int_eq(atomic_load(&t_dev->broken), 1);
+	pfd.fd = efd;
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	ck_assert_int_eq(eventfd_read(efd, &ev), 0);
+	ck_assert_uint_eq(ev, 1);	/* signalled once */
+	ck_assert_uint_eq(fe_ack(fd, VHOST_USER_RESET_DEVICE, NULL, 0, NULL,
+	    0), 0);
+	ck_assert_int_eq(atomic_load(&t_dev->broken), 0);
+	close(efd);
+	fe_alive(fd);
+	close(fd);
+}
+END_TEST
+
 /* Creation checks: bad masks, a non-socket file, a stale socket, a path
  * that is too long, a module key error. */
 START_TEST(test_create_checks)
@@ -1131,6 +1318,11 @@ vu_msg_suite(void)
 	T_ADD(test_reset_device);
 	T_ADD(test_backend_config_change);
 	T_ADD(test_data_path);
+	T_ADD(test_accept_emfile);
+	T_ADD(test_too_many_fds);
+	T_ADD(test_shared_object);
+	T_ADD(test_partial_message);
+	T_ADD(test_device_fail);
 	T_ADD(test_create_checks);
 #undef T_ADD
 	return (s);

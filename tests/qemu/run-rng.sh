@@ -13,10 +13,12 @@
 # Environment:
 #   VHOSTD_BUILD_DIR        build tree holding ./vhostd (default: ../..)
 #   VHOSTD_QEMU_CACHE       guest cache, see setup.sh
-#   VHOSTD_QEMU_TIMEOUT     seconds allowed per guest (default 180)
+#   VHOSTD_QEMU_TIMEOUT     seconds allowed per guest (default 120; a guest
+#                           normally takes ~4 s)
 #   VHOSTD_LOG_LEVEL        pass --log-level=LEVEL to vhostd (debugging)
 #   VHOSTD_KEEP_TMP=1       keep the temporary directory
 #   VHOSTD_QEMU_APPEND      extra kernel arguments (e.g. loglevel=7)
+#   VHOSTD_RNG_PROPS        extra vhost-user-rng-pci properties (packed=on)
 #   QEMU                    QEMU binary (default qemu-system-x86_64)
 #   RNG_DEVICE=builtin      debug mode: QEMU's own virtio-rng-pci, no vhostd
 #
@@ -28,7 +30,7 @@ SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 BUILD_DIR=${VHOSTD_BUILD_DIR:-$(cd "$SCRIPT_DIR/../.." && pwd)}
 export VHOSTD_BUILD_DIR=$BUILD_DIR
 QEMU=${QEMU:-qemu-system-x86_64}
-QEMU_TIMEOUT=${VHOSTD_QEMU_TIMEOUT:-180}
+QEMU_TIMEOUT=${VHOSTD_QEMU_TIMEOUT:-120}
 RNG_DEVICE=${RNG_DEVICE:-vhost-user}
 BYTES1=1048576
 BYTES2=65536
@@ -60,7 +62,7 @@ show_tail() {
 fail() {
 	echo "run-rng.sh: FAIL: $STEP: $*"
 	if [ -n "$TMP" ]; then
-		for f in "$TMP"/guest*/serial.log; do
+		for f in "$TMP"/guest*/console.txt; do
 			[ -f "$f" ] && show_tail "guest console" "$f"
 		done
 		for f in "$TMP"/guest*/qemu.err; do
@@ -68,6 +70,8 @@ fail() {
 		done
 		show_tail "vhostd log" "$TMP/vhostd.log"
 	fi
+	echo "run-rng.sh: for more detail rerun with" \
+	    "VHOSTD_LOG_LEVEL=debug VHOSTD_QEMU_APPEND=loglevel=7"
 	exit 1
 }
 
@@ -134,6 +138,7 @@ run_guest() {
 	else
 		dev="-chardev socket,id=c0,path=$TMP/rng.sock"
 		dev="$dev -device vhost-user-rng-pci,chardev=c0"
+		dev="$dev${VHOSTD_RNG_PROPS:+,$VHOSTD_RNG_PROPS}"
 	fi
 	t0=$(now)
 	# shellcheck disable=SC2086 # $dev holds several arguments.

@@ -253,9 +253,12 @@ setup_locked() {
 	WORK=$CACHE/work
 	rm -rf "$WORK"
 	mkdir -p "$WORK/dl"
-	if ! (cd "$WORK/dl" && apt-get download -q "$pkg" >&2); then
+	# As root, apt would try to drop to _apt, which cannot write here.
+	sandbox=
+	[ "$(id -u)" != 0 ] || sandbox="-o APT::Sandbox::User=root"
+	if ! (cd "$WORK/dl" && apt-get download -q $sandbox "$pkg" >&2); then
 		apt_update
-		(cd "$WORK/dl" && apt-get download -q "$pkg" >&2) ||
+		(cd "$WORK/dl" && apt-get download -q $sandbox "$pkg" >&2) ||
 		    fail "apt: apt-get download $pkg failed"
 	fi
 	deb=$(ls "$WORK"/dl/*.deb 2>/dev/null | head -n 1)
