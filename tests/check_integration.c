@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <check.h>
@@ -66,6 +67,8 @@ it_stop(struct it *it)
 
 	ck_assert_msg(fe_daemon_alive(it->d), "vhostd died");
 	status = fe_daemon_stop(it->d, IT_STOP_MS);
+	ck_assert_int_eq(fe_daemon_log_count(it->d, "Sanitizer"), 0);
+	ck_assert_int_eq(fe_daemon_log_count(it->d, "runtime error:"), 0);
 	ck_assert_msg(status == 0, "vhostd exit status %d", status);
 	ck_assert_msg(stat(it->sock, &st) == -1 && errno == ENOENT,
 	    "socket %s not unlinked", it->sock);
@@ -94,8 +97,9 @@ it_read(struct fe *fe, void *out, size_t len, size_t chunk, unsigned segs,
 {
 	struct fe_rng_stats	st;
 	int			r;
+	unsigned		depth = chunk >= (16u << 10) ? 4 : 64;
 
-	r = fe_rng_read(fe, 0, out, len, chunk, 64, segs, indirect, &st);
+	r = fe_rng_read(fe, 0, out, len, chunk, depth, segs, indirect, &st);
 	ck_assert_msg(r == 0, "rng read: %s (after %llu bytes)", fe_error(),
 	    (unsigned long long)st.bytes);
 	ck_assert_uint_eq(st.bytes, len);
@@ -451,6 +455,98 @@ START_TEST(test_entropy_no_event_idx)
 	buf = malloc(256u << 10);
 	it_read(fe, buf, 256u << 10, 64, 1, 0);
 	free(buf);
+	it_close(&it, fe, 1);
+	it_stop(&it);
+}
+END_TEST
+
+/* Poll for one used entry without touching used_event. */
+static void
+it_poll_used(struct fe *fe, uint32_t want_len)
+{
+	int64_t		deadline = fe_now_ms() + 3000;
+	uint32_t	id, len;
+	int		r;
+
+	while ((r = fe_get_used(fe, 0, &id, &len)) == 0 &&
+	    fe_now_ms() < deadline)
+		usleep(500);
+	ck_assert_msg(r == 1, "no used entry: %s", fe_error());
+	ck_assert_uint_eq(len, want_len);
+}
+
+/*
+ * With EVENT_IDX the device interrupts only when used_event is passed.
+ * NOTIFY_ON_EMPTY is left out: with it the device must interrupt each
+ * time the ring runs empty.
+ */
+START_TEST(test_event_idx_suppression)
+{
+	struct it	 it;
+	struct fe	*fe;
+	struct fe_queue	*q;
+	struct fe_buf	 b;
+	uint8_t		 buf[4096];
+	int		 i;
+
+	it_start(&it, "event_idx_suppression", NULL);
+	fe = fe_new(it.sock, NULL, 0);
+	ck_assert_ptr_nonnull(fe);
+	ck_assert_int_eq(fe_negotiate(fe, FE_WANT_FEATURES &
+	    ~FE_BIT(FE_F_NOTIFY_ON_EMPTY), FE_WANT_PROTOCOL), 0);
+	ck_assert_int_eq(fe_set_mem_table(fe, NULL, 0), 0);
+	ck_assert_int_eq(fe_queue_setup(fe, 0, IT_QSIZE), 0);
+	ck_assert_int_eq(fe_vring_enable(fe, 0, 1), 0);
+	q = fe_queue(fe, 0);
+	ck_assert(fe->event_idx);
+	it_read(fe, buf, sizeof buf, 64, 1, 0);
+	fe_wait_call(fe, 0, 0);
+	/* Ask for an interrupt after the 5th next entry only. */
+	__atomic_store_n(&q->avail->ring[q->num], (uint16_t)(q->last_used +
+	    4), __ATOMIC_RELEASE);
+	b.gpa = fe_alloc(fe, 64, 64);
+	b.len = 64;
+	b.write = 1;
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_ge(fe_post(fe, 0, &b, 1, 0), 0);
+		it_poll_used(fe, 64);
+	}
+	ck_assert_msg(fe_wait_call(fe, 0, 100) == 0,
+	    "interrupt before used_event was passed");
+	ck_assert_int_ge(fe_post(fe, 0, &b, 1, 0), 0);
+	it_poll_used(fe, 64);
+	ck_assert_msg(fe_wait_call(fe, 0, 2000) == 1,
+	    "no interrupt when used_event was passed");
+	it_close(&it, fe, 1);
+	it_stop(&it);
+}
+END_TEST
+
+/* With NOTIFY_ON_EMPTY the device interrupts when the ring runs empty,
+ * even when used_event says not yet. */
+START_TEST(test_notify_on_empty)
+{
+	struct it	 it;
+	struct fe	*fe;
+	struct fe_queue	*q;
+	struct fe_buf	 b;
+	uint8_t		 buf[4096];
+
+	it_start(&it, "notify_on_empty", NULL);
+	fe = it_fe(it.sock);
+	q = fe_queue(fe, 0);
+	ck_assert(fe->acked & FE_BIT(FE_F_NOTIFY_ON_EMPTY));
+	it_read(fe, buf, sizeof buf, 64, 1, 0);
+	fe_wait_call(fe, 0, 0);
+	__atomic_store_n(&q->avail->ring[q->num], (uint16_t)(q->last_used +
+	    100), __ATOMIC_RELEASE);
+	b.gpa = fe_alloc(fe, 64, 64);
+	b.len = 64;
+	b.write = 1;
+	ck_assert_int_ge(fe_post(fe, 0, &b, 1, 0), 0);
+	ck_assert_msg(fe_wait_call(fe, 0, 2000) == 1,
+	    "no interrupt when the ring ran empty");
+	it_poll_used(fe, 64);
 	it_close(&it, fe, 1);
 	it_stop(&it);
 }
@@ -1847,6 +1943,8 @@ integration_suite(void)
 	tcase_add_test(tc, test_entropy_chains);
 	tcase_add_test(tc, test_entropy_straddle);
 	tcase_add_test(tc, test_entropy_no_event_idx);
+	tcase_add_test(tc, test_event_idx_suppression);
+	tcase_add_test(tc, test_notify_on_empty);
 	tcase_add_test(tc, test_rng_file_source);
 	tcase_add_test(tc, test_rate_limit);
 	suite_add_tcase(s, tc);

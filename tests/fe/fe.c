@@ -659,6 +659,8 @@ fe_daemon_free(struct fe_daemon *d)
 	if (d == NULL)
 		return;
 	fe_daemon_kill(d);
+	if (getenv("FE_VERBOSE") != NULL && d->pid > 0)
+		fe_daemon_dump_log(d, stderr);
 	fe_rm_rf(d->dir);
 	for (i = 0; i < d->npaths; i++)
 		free(d->paths[i]);
@@ -842,11 +844,14 @@ fe_sock_read_full(int fd, void *buf, size_t len, struct fe_msg *m,
 		msg.msg_iovlen = 1;
 		msg.msg_control = cbuf.buf;
 		msg.msg_controllen = sizeof cbuf.buf;
+		memset(&cbuf, 0, sizeof cbuf);
 		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (n == -1 && errno == ECONNRESET)
-			n = 0;
+		if (n == -1 && errno == ECONNRESET) {
+			fe_seterr("connection reset by vhostd");
+			return (0);
+		}
 		if (n == -1) {
 			fe_seterr("recvmsg: %s", strerror(errno));
 			return (-1);
@@ -1493,7 +1498,7 @@ fe_negotiate(struct fe *fe, uint64_t want, uint64_t want_proto)
 		return (r);
 	if ((r = fe_get_features(fe, &f)) != 0)
 		return (r);
-	if (f & FE_BIT(VHOST_USER_F_PROTOCOL_FEATURES)) {
+	if (f & want & FE_BIT(VHOST_USER_F_PROTOCOL_FEATURES)) {
 		if ((r = fe_get_protocol_features(fe, &pf)) != 0)
 			return (r);
 		if ((r = fe_set_protocol_features(fe, pf & want_proto)) != 0)

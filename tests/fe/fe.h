@@ -101,7 +101,8 @@ int		 fe_daemon_wait_log(struct fe_daemon *, const char *needle,
 		    int count, int timeout_ms);
 /* Print the log to `fp` with a banner. */
 void		 fe_daemon_dump_log(struct fe_daemon *, FILE *fp);
-/* Kill if still running, remove the dir, free. */
+/* Kill if still running, remove the dir, free.  With $FE_VERBOSE set,
+ * print the log first. */
 void		 fe_daemon_free(struct fe_daemon *);
 /* The vhostd binary that fe_daemon_start runs. */
 const char	*fe_daemon_binary(void);

@@ -33,6 +33,7 @@ struct vhostd_fe_opts {
 	int		 have_size;
 	uint32_t	 size;
 	int		 wait_ms;
+	int		 negotiate;
 };
 
 static const char vhostd_fe_usage_text[] =
@@ -52,13 +53,15 @@ static const char vhostd_fe_usage_text[] =
 "  probe\n"
 "      Print the features, protocol features, queue count and memory\n"
 "      slots the back-end offers.\n"
-"  raw REQ [HEX] [--flags F] [--size S] [--wait MS]\n"
+"  raw REQ [HEX] [--flags F] [--size S] [--wait MS] [--negotiate]\n"
 "      Send one message with request REQ (a number or a name such as\n"
 "      GET_FEATURES) and payload HEX (hex digits, spaces ignored).  The\n"
 "      header flags default to version 1 (0x1); --size makes the header\n"
 "      claim S bytes whatever the payload.  Prints the reply, or that the\n"
 "      connection was closed, or that nothing came within --wait MS\n"
-"      (default 1000).\n"
+"      (default 1000).  --negotiate first does SET_OWNER and the feature\n"
+"      negotiation (with REPLY_ACK when offered), so NEED_REPLY (0x8 in\n"
+"      --flags) gets an ack.\n"
 "\n"
 "Options:\n"
 "  --socket PATH     the vhost-user socket (required)\n"
@@ -318,11 +321,12 @@ out:
 static int
 vhostd_fe_raw(const struct vhostd_fe_opts *o, int argc, char **argv)
 {
-	uint8_t		payload[VHOST_USER_MAX_PAYLOAD * 2];
-	struct fe_msg	m;
-	size_t		len = 0, i;
-	uint32_t	req;
-	int		fd, r;
+	uint8_t		 payload[VHOST_USER_MAX_PAYLOAD * 2];
+	struct fe_msg	 m;
+	struct fe	*fe;
+	size_t		 len = 0, i;
+	uint32_t	 req;
+	int		 fd, r;
 
 	if (argc < 1 || argc > 2)
 		vhostd_fe_usage(2);
@@ -335,15 +339,23 @@ vhostd_fe_raw(const struct vhostd_fe_opts *o, int argc, char **argv)
 		fprintf(stderr, "vhostd-fe: bad hex payload\n");
 		return (2);
 	}
-	if ((fd = fe_sock_connect(o->socket, 2000)) == -1) {
+	if ((fe = fe_new(o->socket, NULL, 0)) == NULL) {
 		fprintf(stderr, "vhostd-fe: %s\n", fe_error());
 		return (1);
 	}
+	fe->timeout_ms = o->timeout_ms;
+	if (o->negotiate && fe_negotiate(fe, FE_WANT_FEATURES,
+	    FE_WANT_PROTOCOL) != 0) {
+		fprintf(stderr, "vhostd-fe: negotiate: %s\n", fe_error());
+		fe_free(fe);
+		return (1);
+	}
+	fd = fe->fd;
 	if (fe_sock_send(fd, req, o->have_flags ? o->flags :
 	    VHOST_USER_VERSION, o->have_size ? o->size : (uint32_t)len,
 	    payload, len, NULL, 0) == -1) {
 		fprintf(stderr, "vhostd-fe: %s\n", fe_error());
-		close(fd);
+		fe_free(fe);
 		return (1);
 	}
 	printf("sent: request %u (%s) size %zu\n", req, fe_request_name(req),
@@ -369,10 +381,11 @@ vhostd_fe_raw(const struct vhostd_fe_opts *o, int argc, char **argv)
 			    fe_msg_u64(&m), fe_msg_u64(&m));
 		fe_msg_close_fds(&m);
 	}
-	close(fd);
+	fe_free(fe);
 	return (0);
 }
 
+/* Parse the options and run one command. */
 int
 main(int argc, char **argv)
 {
@@ -389,6 +402,7 @@ main(int argc, char **argv)
 		{ "flags", required_argument, NULL, 'f' },
 		{ "size", required_argument, NULL, 'z' },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "negotiate", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -409,6 +423,10 @@ main(int argc, char **argv)
 			vhostd_fe_usage(0);
 		if (ch == 's') {
 			o.socket = optarg;
+			continue;
+		}
+		if (ch == 'n') {
+			o.negotiate = 1;
 			continue;
 		}
 		if (ch == 'i') {
