@@ -55,12 +55,12 @@ check_qemu_relay(int fd, char *why, size_t whylen)
 static int
 check_qemu_run(const char *name, char *why, size_t whylen)
 {
-	posix_spawn_file_actions_t	 fa;
-	char				 script[4096], sh[] = "/bin/sh";
-	char				 out[] = "/tmp/vhostd-check-qemu.XXXXXX";
-	char				*argv[3];
-	pid_t				 pid;
-	int				 fd, status, rc;
+	posix_spawn_file_actions_t fa;
+	char	 script[4096], sh[] = "/bin/sh";
+	char	 out[] = "/tmp/vhostd-qemu-out.XXXXXX";
+	char	*argv[3];
+	pid_t	 pid;
+	int	 fd, status, rc;
 
 	why[0] = '\0';
 	snprintf(script, sizeof(script), "%s/tests/qemu/%s", TEST_SRC_DIR,
@@ -87,7 +87,7 @@ check_qemu_run(const char *name, char *why, size_t whylen)
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc != 0) {
 		close(fd);
-		snprintf(why, whylen, "cannot run %s: %s", script,
+		snprintf(why, whylen, "cannot run %s: %s", name,
 		    strerror(rc));
 		return (-1);
 	}

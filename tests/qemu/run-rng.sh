@@ -24,11 +24,14 @@
 #
 # Exit status 0 on success; 1 with a "run-rng.sh: FAIL: step: ..." line.
 
+# "local" is not POSIX but dash, bash and busybox ash all have it.
+# shellcheck disable=SC3043
+
 set -u
 
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 BUILD_DIR=${VHOSTD_BUILD_DIR:-$(cd "$SCRIPT_DIR/../.." && pwd)}
-export VHOSTD_BUILD_DIR=$BUILD_DIR
+export VHOSTD_BUILD_DIR="$BUILD_DIR"
 QEMU=${QEMU:-qemu-system-x86_64}
 QEMU_TIMEOUT=${VHOSTD_QEMU_TIMEOUT:-120}
 RNG_DEVICE=${RNG_DEVICE:-vhost-user}
@@ -76,6 +79,7 @@ fail() {
 }
 
 # Stop what is still running and remove the temporary directory.
+# shellcheck disable=SC2317 # Called from the EXIT trap.
 cleanup() {
 	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
 		kill -KILL "$DAEMON_PID" 2>/dev/null
@@ -123,7 +127,7 @@ EOF
 
 # Boot guest number $1 reading $2 bytes; sets GUEST_SECS and READ_SECS.
 run_guest() {
-	local dir initrd t0 t1 rc dev times
+	local dir initrd t0 t1 rc dev times rate
 	dir=$TMP/guest$1
 	mkdir -p "$dir/root"
 	write_guest_script "$2" "$dir/root/test.sh"
@@ -142,7 +146,10 @@ run_guest() {
 	fi
 	t0=$(now)
 	# shellcheck disable=SC2086 # $dev holds several arguments.
-	timeout -k 5 "$QEMU_TIMEOUT" "$QEMU" -M pc -accel tcg -m 256 \
+	# --foreground keeps QEMU in our process group, so killing the test
+	# (Check kills the group on its timeout) kills QEMU too.
+	timeout --foreground -k 5 "$QEMU_TIMEOUT" \
+	    "$QEMU" -M pc -accel tcg -m 256 \
 	    -object memory-backend-memfd,id=mem,size=256M,share=on \
 	    -numa node,memdev=mem -nodefaults -no-user-config \
 	    -display none -serial stdio -no-reboot $dev \
@@ -166,12 +173,12 @@ run_guest() {
 	grep -q '^VHOSTD-GUEST-EXIT 0$' "$dir/console.txt" ||
 	    fail "guest test did not exit 0"
 	[ "$rc" -eq 0 ] || fail "QEMU exited with status $rc"
-	times=$(sed -n 's/^VHOSTD-RNG-TIME //p' "$dir/console.txt" | tr -d '\r')
+	times=$(sed -n 's/^VHOSTD-RNG-TIME //p' "$dir/console.txt")
 	READ_SECS=$(echo "$times" | awk '{ printf "%.2f", $2 - $1 }')
+	rate=$(awk -v b="$2" -v s="$READ_SECS" \
+	    'BEGIN { if (s > 0) printf "%d", b / s; else print "n/a" }')
 	echo "run-rng.sh: guest $1: $2 bytes OK; QEMU ran ${GUEST_SECS}s," \
-	    "read took ${READ_SECS}s in the guest" \
-	    "($(awk -v b="$2" -v s="$READ_SECS" \
-	    'BEGIN { if (s > 0) printf "%d", b / s; else print "n/a" }') bytes/s)"
+	    "read took ${READ_SECS}s in the guest ($rate bytes/s)"
 }
 
 # Print how many lines of the daemon log contain string $1.
@@ -222,10 +229,11 @@ stop_daemon() {
 	i=0
 	while kill -0 "$DAEMON_PID" 2>/dev/null; do
 		# A zombie still answers kill -0; wait reaps it below.
-		[ "$(ps -o stat= -p "$DAEMON_PID" 2>/dev/null | cut -c1)" != Z ] ||
-		    break
+		[ "$(sed 's/.*) //' "/proc/$DAEMON_PID/stat" 2>/dev/null |
+		    cut -c1)" != Z ] || break
 		i=$((i + 1))
-		[ "$i" -lt 100 ] || fail "vhostd still running 10s after SIGTERM"
+		[ "$i" -lt 100 ] ||
+		    fail "vhostd still running 10s after SIGTERM"
 		sleep 0.1
 	done
 	wait "$DAEMON_PID"

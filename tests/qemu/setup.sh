@@ -23,6 +23,9 @@
 # for kernels compressed with those), busybox-static.  Exit status 0 when the
 # cache is ready; 1 with a "setup.sh: FAIL: step: ..." line otherwise.
 
+# "local" is not POSIX but dash, bash and busybox ash all have it.
+# shellcheck disable=SC3043
+
 set -eu
 
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -50,10 +53,21 @@ note() {
 # fetch the kernel package.
 apt_update() {
 	if [ "$(id -u)" != 0 ]; then
-		fail "apt: package lists need 'apt-get update', which needs root"
+		fail "apt: 'apt-get update' is needed and needs root"
 	fi
 	note "running apt-get update"
 	apt-get update -q >&2 || fail "apt: apt-get update failed"
+}
+
+# Download package $1 into directory $2.
+apt_download() {
+	if [ "$(id -u)" = 0 ]; then
+		# As root apt drops to _apt, which cannot write to $2.
+		(cd "$2" && apt-get download -q \
+		    -o APT::Sandbox::User=root "$1" >&2)
+	else
+		(cd "$2" && apt-get download -q "$1" >&2)
+	fi
 }
 
 # Print the kernel package linux-image-amd64 depends on (empty if unknown).
@@ -195,9 +209,10 @@ build_initramfs() {
 	mkdir -p "$STAGE/bin" "$STAGE/etc" "$STAGE/lib/modules" \
 	    "$STAGE/proc" "$STAGE/sys" "$STAGE/dev" "$STAGE/tmp"
 	bb=$(command -v busybox || true)
-	[ -n "$bb" ] || fail "initramfs: busybox not found (install busybox-static)"
+	[ -n "$bb" ] ||
+	    fail "initramfs: busybox not found (install busybox-static)"
 	if ldd "$bb" >/dev/null 2>&1; then
-		fail "initramfs: $bb is dynamically linked (install busybox-static)"
+		fail "initramfs: $bb is dynamic (install busybox-static)"
 	fi
 	cp "$bb" "$STAGE/bin/busybox"
 	for a in $("$bb" --list); do
@@ -238,7 +253,7 @@ setup_locked() {
 			pkg=$(kernel_pkg_lookup)
 		fi
 		[ -n "$pkg" ] ||
-		    fail "apt: cannot resolve the package linux-image-amd64 depends on"
+		    fail "apt: cannot resolve linux-image-amd64's kernel"
 	fi
 	ver=$(pkg_version "$pkg")
 	stamp="$pkg $ver bzimage=${VHOSTD_QEMU_BZIMAGE:-0} $(sha256sum <"$0" |
@@ -253,19 +268,22 @@ setup_locked() {
 	WORK=$CACHE/work
 	rm -rf "$WORK"
 	mkdir -p "$WORK/dl"
-	# As root, apt would try to drop to _apt, which cannot write here.
-	sandbox=
-	[ "$(id -u)" != 0 ] || sandbox="-o APT::Sandbox::User=root"
-	if ! (cd "$WORK/dl" && apt-get download -q $sandbox "$pkg" >&2); then
+	if ! apt_download "$pkg" "$WORK/dl"; then
 		apt_update
-		(cd "$WORK/dl" && apt-get download -q $sandbox "$pkg" >&2) ||
+		apt_download "$pkg" "$WORK/dl" ||
 		    fail "apt: apt-get download $pkg failed"
 	fi
-	deb=$(ls "$WORK"/dl/*.deb 2>/dev/null | head -n 1)
+	deb=
+	for f in "$WORK"/dl/*.deb; do
+		[ -f "$f" ] && deb=$f
+	done
 	[ -n "$deb" ] || fail "apt: no .deb downloaded for $pkg"
 	ROOT=$WORK/root
 	dpkg-deb -x "$deb" "$ROOT" || fail "dpkg-deb: cannot extract $deb"
-	KVER=$(ls "$ROOT/lib/modules" | head -n 1)
+	KVER=
+	for f in "$ROOT"/lib/modules/*; do
+		[ -d "$f" ] && KVER=${f##*/}
+	done
 	[ -n "$KVER" ] || fail "kernel: no /lib/modules/VERSION in $deb"
 	[ -f "$ROOT/boot/vmlinuz-$KVER" ] ||
 	    fail "kernel: no /boot/vmlinuz-$KVER in $deb"
@@ -279,7 +297,7 @@ setup_locked() {
 			kind=pvh
 			kernel=$CACHE/vmlinux
 		else
-			note "no PVH-capable vmlinux extracted; using the bzImage"
+			note "no vmlinux with a PVH note; using the bzImage"
 		fi
 	fi
 	build_initramfs "$CACHE/initramfs-base.cpio.gz"
@@ -292,7 +310,8 @@ INITRD_BASE='$CACHE/initramfs-base.cpio.gz'
 EOF
 	echo "$stamp" >"$CACHE/stamp"
 	rm -rf "$WORK"
-	note "ready: kernel $KVER ($kind), $(wc -c <"$CACHE/initramfs-base.cpio.gz") byte initramfs"
+	note "ready: kernel $KVER ($kind)," \
+	    "$(wc -c <"$CACHE/initramfs-base.cpio.gz") byte initramfs"
 }
 
 mkdir -p "$CACHE" || fail "cache: cannot create $CACHE"
