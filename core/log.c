@@ -115,6 +115,8 @@ log_vlog(int level, const char *fmt, va_list ap)
 	(void)write(STDERR_FILENO, line, (size_t)n);
 }
 
+static void	log_errno(int, const char *, va_list) __printflike(2, 0);
+
 /* Log at `level` with errno's text appended. */
 static void
 log_errno(int level, const char *fmt, va_list ap)
