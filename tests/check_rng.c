@@ -628,6 +628,54 @@ START_TEST(test_fifo_source_waits)
 }
 END_TEST
 
+START_TEST(test_unpollable_source_polled)
+{
+	char			 path[128];
+	struct vhd_kv		 kv[] = {
+		FAKE_KV("source", path),
+		FAKE_KV("max-bytes", "1000"),
+	};
+	struct vhd_dev		*dev;
+	struct vhd_queue	*q;
+	struct vhd_chain	*c;
+	struct vhd_watch	*t;
+	int			 wfd;
+
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	dev = rng_dev(kv, 2);
+	wfd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	ck_assert_int_ge(wfd, 0);
+	q = fake_queue(dev, 0);
+	c = fake_chain_new(q);
+	fake_chain_add_writable(c, 4, PATTERN);
+
+	/* epoll refuses the fd (like /dev/hwrng): a short retry timer. */
+	fake_dev_fail_watch_add(dev, 1);
+	fake_queue_start(q);
+	ck_assert(!fake_chain_pushed(c));
+	ck_assert(fake_dev_log_contains(dev, "cannot be watched"));
+	t = fake_dev_watch(dev, -1);
+	ck_assert(fake_watch_armed(t));
+	ck_assert_int_le(fake_watch_msec(t), 100);
+	ck_assert(!fake_watch_armed(fake_dev_watch(dev, FAKE_ANY_FD)));
+
+	/* Still nothing: polled again. */
+	fake_watch_fire(t, VHD_EV_TIMEOUT);
+	ck_assert(!fake_chain_pushed(c));
+	ck_assert(fake_watch_armed(t));
+
+	ck_assert_int_eq(write(wfd, "wxyz", 4), 4);
+	fake_watch_fire(t, VHD_EV_TIMEOUT);
+	ck_assert_uint_eq(fake_chain_used(c), 4);
+	ck_assert(!fake_watch_armed(t));
+	ck_assert(!fake_dev_failed(dev));
+	fake_queue_stop(q);
+	close(wfd);
+	finish(dev);
+}
+END_TEST
+
 START_TEST(test_no_timer_fails_device)
 {
 	struct vhd_kv		 kv[] = { FAKE_KV("max-bytes", "8") };
@@ -679,6 +727,7 @@ rng_suite(void)
 	tcase_add_test(tc, test_bad_chain_skipped);
 	tcase_add_test(tc, test_file_source_wraps);
 	tcase_add_test(tc, test_fifo_source_waits);
+	tcase_add_test(tc, test_unpollable_source_polled);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("rate_limit");
@@ -692,6 +741,7 @@ rng_suite(void)
 	return (s);
 }
 
+/* Run the rng suite; exit 0 when every test passed. */
 int
 main(void)
 {

@@ -82,6 +82,7 @@ struct vhd_dev {
 	struct vhd_watch	**watches;	/* freed ones kept, marked */
 	unsigned		 nwatches;
 	unsigned		 watch_fail;
+	unsigned		 watch_add_fail;
 	size_t			 iov_split;
 	int			 failed;
 	char			*fail_reason;
@@ -451,6 +452,10 @@ fake_watch_add(struct vhd_watch *w, long msec)
 		fake_misuse(w->dev, "watch_add on a freed watch\n");
 		return (-1);
 	}
+	if (w->fd >= 0 && w->dev->watch_add_fail != 0) {
+		w->dev->watch_add_fail--;
+		return (-1);
+	}
 	w->armed = 1;
 	w->msec = msec;
 	return (0);
@@ -772,6 +777,13 @@ void
 fake_dev_fail_watch_new(struct vhd_dev *dev, unsigned n)
 {
 	dev->watch_fail = n;
+}
+
+/* Make the next n watch_add calls on fd watches fail. */
+void
+fake_dev_fail_watch_add(struct vhd_dev *dev, unsigned n)
+{
+	dev->watch_add_fail = n;
 }
 
 /* Split chain_iov pieces to at most n bytes. */

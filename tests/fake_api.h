@@ -65,6 +65,10 @@ void			 fake_dev_set_config_changed_result(struct vhd_dev *dev,
 /* Make the next `n` watch_new calls fail (return NULL). */
 void			 fake_dev_fail_watch_new(struct vhd_dev *dev,
 			    unsigned n);
+/* Make the next `n` watch_add calls on fd watches fail (as epoll_ctl
+ * does for an fd without poll support, e.g. /dev/hwrng). */
+void			 fake_dev_fail_watch_add(struct vhd_dev *dev,
+			    unsigned n);
 /* Make chain_iov split buffers into pieces of at most `n` bytes (as
  * guest memory regions would); 0 restores whole buffers. */
 void			 fake_dev_set_iov_split(struct vhd_dev *dev, size_t n);

@@ -15,9 +15,12 @@
  *
  * A PATH source is opened at create time.  A character device or FIFO
  * (e.g. /dev/hwrng) is read without blocking: when it has nothing, the
- * chain is rewound and the queue waits for the fd to become readable.  A
- * regular file is read from the start and wraps around at its end: it is
- * meant for tests, not as an entropy source.  An empty file is rejected.
+ * chain is rewound and the queue waits for the fd to become readable (or,
+ * for a device epoll cannot watch, such as /dev/hwrng, retries every
+ * RNG_POLL_MS).  End of file on a FIFO (no writer left) is a source
+ * failure.  A regular file is read from the start and wraps around at its
+ * end: it is meant for tests, not as an entropy source.  An empty file is
+ * rejected.  "./getrandom" names a file called getrandom.
  *
  * Rate limit: a budget of max-bytes per period of `period` ms, measured
  * on CLOCK_MONOTONIC.  A period opens with the first request after the
@@ -54,6 +57,7 @@
 #define RNG_PERIOD_MAX		65536	/* ms: QEMU's and vhost-device-rng's */
 #define RNG_IOV_MAX		64	/* iovecs mapped per fill step */
 #define RNG_RETRY_MS		100	/* getrandom: pool not ready, retry */
+#define RNG_POLL_MS		10	/* a device epoll refuses: retry */
 #define RNG_WARN_NS		1000000000ULL /* one warning per second */
 #define RNG_NS_PER_MS		1000000ULL
 
@@ -75,7 +79,7 @@ enum rng_fill {
 enum rng_timer {
 	RNG_TIMER_OFF,
 	RNG_TIMER_PERIOD,	/* the period ends: refill the budget */
-	RNG_TIMER_RETRY,	/* getrandom's pool was not ready */
+	RNG_TIMER_RETRY,	/* the source had nothing: try again */
 };
 
 struct rng {
@@ -84,6 +88,7 @@ struct rng {
 	char			*source;	/* path; NULL: getrandom(2) */
 	int			 fd;		/* -1: getrandom(2) */
 	int			 regular;	/* fd is a regular file */
+	int			 unpollable;	/* epoll refused the fd */
 	uint64_t		 max_bytes;	/* 0: unlimited */
 	uint32_t		 period_ms;
 
@@ -472,6 +477,27 @@ rng_fdw_arm(struct rng *r)
 }
 
 /*
+ * Arrange to be called again when the source may have bytes: a watch for
+ * readability, or a retry timer for getrandom(2) and for devices epoll
+ * cannot watch (/dev/hwrng has no poll method: epoll refuses it, so it
+ * is polled every RNG_POLL_MS).  Returns 0 or -1.  Queue's worker.
+ */
+static int
+rng_wait_source(struct rng *r)
+{
+	if (r->fd == -1)
+		return (rng_timer_arm(r, RNG_RETRY_MS, RNG_TIMER_RETRY));
+	if (!r->unpollable) {
+		if (rng_fdw_arm(r) == 0)
+			return (0);
+		r->unpollable = 1;
+		r->api->log(r->dev, VHD_LOG_INFO, "source %s cannot be "
+		    "watched; polling it every %d ms", r->source, RNG_POLL_MS);
+	}
+	return (rng_timer_arm(r, RNG_POLL_MS, RNG_TIMER_RETRY));
+}
+
+/*
  * Fill iov[0..n) from getrandom(2), without blocking.  Returns the bytes
  * written (short when the pool has nothing), or -1 with errno when
  * nothing was written.  Queue's worker.
@@ -649,10 +675,7 @@ rng_serve(struct rng *r, struct vhd_queue *q, struct vhd_chain *c)
 	case RNG_FILL_OK:
 		break;
 	case RNG_FILL_AGAIN:
-		if (r->fd == -1)
-			error = rng_timer_arm(r, RNG_RETRY_MS, RNG_TIMER_RETRY);
-		else
-			error = rng_fdw_arm(r);
+		error = rng_wait_source(r);
 		if (error != 0)
 			goto nowatch;
 		return (rng_defer(r, q, c));
