@@ -8,7 +8,8 @@ for log in tests/*.log; do
 	name=$(basename "$log" .log)
 	line=$(grep -E '^[0-9]+%: Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' "$log" | tail -n 1)
 	if [ -n "$line" ]; then
-		echo "$name: $line"
+		echo "$name:"
+		echo "$line"
 		c=$(sed -E 's/.*Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/' <<<"$line")
 		read -r n f e <<<"$c"
 		passed=$((passed + n - f - e))
