@@ -28,6 +28,7 @@
 #include "conf.h"
 #include "log.h"
 #include "module.h"
+#include "privsep.h"
 #include "xmalloc.h"
 
 #define CONF_FILE_MAX		(1024 * 1024)	/* bytes in one file */
@@ -105,6 +106,8 @@ static void	conf_parse_socket(struct conf_file *, struct conf_device *,
 		    const char *);
 static void	conf_parse_socket_mode(struct conf_file *,
 		    struct conf_device *, const char *);
+static void	conf_parse_socket_owner(struct conf_file *,
+		    struct conf_device *, const char *);
 static int	conf_parse_buffer(struct conf_parser *, struct conf_file *,
 		    const char *, const char *, size_t);
 
@@ -122,7 +125,9 @@ static const struct conf_keyword conf_device_keywords[] = {
 	{ "module", conf_parse_module },
 	{ "queue-mask", conf_parse_queue_mask },
 	{ "socket", conf_parse_socket },
+	{ "socket-group", conf_parse_socket_owner },
 	{ "socket-mode", conf_parse_socket_mode },
+	{ "socket-owner", conf_parse_socket_owner },
 };
 
 /* Initialise an empty configuration. */
@@ -156,6 +161,8 @@ conf_clear(struct conf *conf)
 		free(cd->module_where);
 		free(cd->socket);
 		free(cd->socket_where);
+		free(cd->socket_owner);
+		free(cd->socket_group);
 		free(cd);
 	}
 	free(conf->source);
@@ -776,6 +783,38 @@ conf_parse_socket_mode(struct conf_file *f, struct conf_device *cd,
 	else
 		cd->socket_mode = (mode_t)mode;
 	free(value);
+}
+
+/* socket-owner USER / socket-group GROUP (in a device block): a name or
+ * a number, checked here and applied when the socket is bound. */
+static void
+conf_parse_socket_owner(struct conf_file *f, struct conf_device *cd,
+    const char *key)
+{
+	unsigned	 line = f->tok_line;
+	char		*value, *cause = NULL, **dst;
+	uid_t		 uid;
+	gid_t		 gid;
+	int		 rc;
+
+	if (conf_parse_value(f, 1, key, &value) != 0)
+		return;
+	if (strcmp(key, "socket-owner") == 0) {
+		rc = privsep_user(value, &uid, NULL, &cause);
+		dst = &cd->socket_owner;
+	} else {
+		rc = privsep_group(value, &gid, &cause);
+		dst = &cd->socket_group;
+	}
+	if (rc != 0) {
+		conf_error(f, line, "device \"%s\": %s: %s", cd->name, key,
+		    cause);
+		free(cause);
+		free(value);
+		return;
+	}
+	free(*dst);
+	*dst = value;
 }
 
 /* queue-mask MASK... (in a device block): one mask per worker. */

@@ -28,6 +28,7 @@
 #include "guest_mem.h"
 #include "log.h"
 #include "module.h"
+#include "privsep.h"
 #include "vhost_user.h"
 #include "vring.h"
 #include "vu_conn.h"
@@ -358,13 +359,27 @@ device_socket_stale(struct device *dev, const struct sockaddr_un *sun,
 	return (-1);
 }
 
-/* Bind, chmod and listen on the device's socket, and watch it on the main
- * base.  0 or -1 with *cause. */
+/* Bind, chmod, chown and listen on the device's socket, and watch it on
+ * the main base.  0 or -1 with *cause. */
 static int
-device_listen(struct device *dev, mode_t mode, char **cause)
+device_listen(struct device *dev, const struct conf_device *cd,
+    char **cause)
 {
 	struct sockaddr_un	 sun;
+	mode_t			 mode;
+	uid_t			 uid = (uid_t)PRIVSEP_NOID;
+	gid_t			 gid = (gid_t)PRIVSEP_NOID;
+	char			*icause = NULL;
 	int			 fd;
+
+	mode = cd->socket_mode != 0 ? cd->socket_mode : 0600;
+	if ((cd->socket_owner != NULL && privsep_user(cd->socket_owner, &uid,
+	    NULL, &icause) == -1) || (cd->socket_group != NULL &&
+	    privsep_group(cd->socket_group, &gid, &icause) == -1)) {
+		xasprintf(cause, "%s: socket: %s", dev->name, icause);
+		free(icause);
+		return (-1);
+	}
 
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
@@ -398,7 +413,14 @@ device_listen(struct device *dev, mode_t mode, char **cause)
 			goto fail;
 		}
 	}
-	/* Before listen(), so nobody connects with the umask's mode. */
+	/* Before listen(), so nobody connects with the umask's mode or
+	 * the wrong owner. */
+	if (privsep_chown(sun.sun_path, uid, gid, &icause) == -1) {
+		xasprintf(cause, "%s: %s", dev->name, icause);
+		free(icause);
+		unlink(sun.sun_path);
+		goto fail;
+	}
 	if (chmod(sun.sun_path, mode) == -1 || listen(fd, DEVICE_BACKLOG) ==
 	    -1) {
 		xasprintf(cause, "%s: %s: %s", dev->name, dev->socket_path,
@@ -532,8 +554,7 @@ device_create_mod(struct event_base *base, const char *name,
 		dev->vrings[i].worker_idx = device_queue_worker(dev, i);
 	}
 
-	if (device_listen(dev, cd->socket_mode != 0 ? cd->socket_mode :
-	    0600, cause) == -1)
+	if (device_listen(dev, cd, cause) == -1)
 		goto fail;
 	log_info("%s: listening on %s", dev->name, dev->socket_path);
 	return (dev);

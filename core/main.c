@@ -28,6 +28,7 @@
 #include "device.h"
 #include "log.h"
 #include "module.h"
+#include "privsep.h"
 #include "xmalloc.h"
 
 /* Long options without a short form. */
@@ -40,6 +41,10 @@ enum {
 	MAIN_OPT_LOG_LEVEL,
 	MAIN_OPT_SYSLOG,
 	MAIN_OPT_VERSION,
+	MAIN_OPT_USER,
+	MAIN_OPT_GROUP,
+	MAIN_OPT_NO_SECCOMP,
+	MAIN_OPT_VM,
 };
 
 static const struct option main_options[] = {
@@ -58,6 +63,10 @@ static const struct option main_options[] = {
 	{ "syslog", no_argument, NULL, MAIN_OPT_SYSLOG },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, MAIN_OPT_VERSION },
+	{ "user", required_argument, NULL, MAIN_OPT_USER },
+	{ "group", required_argument, NULL, MAIN_OPT_GROUP },
+	{ "no-seccomp", no_argument, NULL, MAIN_OPT_NO_SECCOMP },
+	{ "vm", required_argument, NULL, MAIN_OPT_VM },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -75,7 +84,14 @@ struct main_args {
 	int		 list;
 	int		 log_level;		/* -1: not given */
 	int		 syslog;
+	const char	*user;			/* --user: drop to it */
+	const char	*group;			/* --group */
+	int		 no_seccomp;
+	const char	**vms;			/* --vm KEY=V,KEY=V,... */
+	size_t		 nvms;
 };
+
+static void	main_check_ids(const struct main_args *);
 
 /* Print the usage text to `out`. */
 static void
@@ -101,6 +117,9 @@ main_usage(FILE *out)
 "  --queue-mask=M0[,M1..] one 64-bit queue mask per worker thread, hex or\n"
 "                         decimal; \"0x0,0x1\": 2 workers, queue 0 on the\n"
 "                         second\n"
+"  --vm=KEY=V[,KEY=V...]  one device of --module (default vsock) per --vm:\n"
+"                         socket= is its socket, the other keys are module\n"
+"                         keys (vhost-device-vsock's form; repeatable)\n"
 "  --config=FILE          the devices of a config file instead (see\n"
 "                         %s/vhostd.conf)\n"
 "\n"
@@ -114,6 +133,11 @@ main_usage(FILE *out)
 "  --log-level=LEVEL      error, warning, info (default) or debug\n"
 "  -v, --verbose          the same as --log-level=debug\n"
 "  --syslog               log to syslog instead of stderr\n"
+"  --user=USER            once the sockets are bound, run as USER (name or\n"
+"                         uid) with its primary group and no other groups\n"
+"  --group=GROUP          run as GROUP (name or gid) instead\n"
+"  --no-seccomp           do not confine vhostd to the system calls it\n"
+"                         needs (the seccomp filter is on by default)\n"
 "  -h, --help             print this help and exit\n"
 "  --version              print the version and exit\n"
 "\n"
@@ -216,6 +240,20 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 		case MAIN_OPT_SYSLOG:
 			a->syslog = 1;
 			break;
+		case MAIN_OPT_USER:
+			a->user = optarg;
+			break;
+		case MAIN_OPT_GROUP:
+			a->group = optarg;
+			break;
+		case MAIN_OPT_NO_SECCOMP:
+			a->no_seccomp = 1;
+			break;
+		case MAIN_OPT_VM:
+			a->vms = xreallocarray(a->vms, a->nvms + 1,
+			    sizeof *a->vms);
+			a->vms[a->nvms++] = optarg;
+			break;
 		case 'h':
 			main_usage(stdout);
 			exit(0);
@@ -230,16 +268,29 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 	}
 	if (optind < argc)
 		main_badusage("unexpected argument '%s'", argv[optind]);
+	main_check_ids(a);
 
 	if (a->list)
 		return;
 	if (a->config != NULL) {
 		if (a->module != NULL || a->socket != NULL ||
 		    a->socket_count != 0 || a->noptions != 0 ||
-		    a->queue_mask != NULL)
+		    a->queue_mask != NULL || a->nvms != 0)
 			main_badusage("--config cannot be mixed with --module, "
-			    "--socket, --socket-count, --option or "
+			    "--socket, --socket-count, --option, --vm or "
 			    "--queue-mask");
+		return;
+	}
+	if (a->nvms != 0) {
+		if (a->socket != NULL || a->socket_count != 0)
+			main_badusage("--vm takes its socket from socket=; "
+			    "it cannot be mixed with --socket or "
+			    "--socket-count");
+		if (a->module == NULL)
+			a->module = "vsock";
+		if (!module_name_valid(a->module))
+			main_badusage("--module: invalid module name '%s'",
+			    a->module);
 		return;
 	}
 	if (a->module == NULL && a->socket == NULL) {
@@ -258,6 +309,21 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 		main_badusage("--module: invalid module name '%s': a plain "
 		    "name of letters, digits, '_' or '-' (see --module-dir)",
 		    a->module);
+}
+
+/* Check --user and --group now, so a typo fails before serving. */
+static void
+main_check_ids(const struct main_args *a)
+{
+	uid_t	 uid;
+	gid_t	 gid;
+	char	*cause;
+
+	if (a->user != NULL && privsep_user(a->user, &uid, &gid,
+	    &cause) == -1)
+		main_badusage("--user: %s", cause);
+	if (a->group != NULL && privsep_group(a->group, &gid, &cause) == -1)
+		main_badusage("--group: %s", cause);
 }
 
 /* Build the configuration from --module, --socket and friends; returns
@@ -301,6 +367,73 @@ main_conf_args(struct conf *conf, const struct main_args *a)
 			return (1);
 		}
 	}
+	return (conf_check(conf));
+}
+
+/*
+ * Build the devices of --vm KEY=V,KEY=V,...: one device NAME<i> each,
+ * its socket from socket=, every other key a module key after the
+ * --option ones.  Returns the error count (printed).
+ */
+static int
+main_conf_vms(struct conf *conf, const struct main_args *a)
+{
+	struct conf_device	*cd;
+	size_t			 i, j;
+	char			*name, *copy, *item, *next, *eq, *cause;
+	int			 errors = 0, have_socket;
+
+	conf->source = xstrdup("command line");
+	for (i = 0; i < a->nvms; i++) {
+		xasprintf(&name, "%s%zu", a->module, i);
+		cd = conf_device_new(conf, name, "command line");
+		free(name);
+		conf_device_set_module(cd, a->module, "command line");
+		for (j = 0; j < a->noptions; j++) {
+			copy = xstrdup(a->options[j]);
+			eq = strchr(copy, '=');
+			*eq = '\0';
+			conf_device_option(cd, copy, eq + 1, "command line");
+			free(copy);
+		}
+		have_socket = 0;
+		copy = xstrdup(a->vms[i]);
+		for (item = copy; item != NULL; item = next) {
+			if ((next = strchr(item, ',')) != NULL)
+				*next++ = '\0';
+			if (*item == '\0')
+				continue;
+			if ((eq = strchr(item, '=')) == NULL || eq == item) {
+				fprintf(stderr, "command line: --vm: '%s': "
+				    "expected KEY=VALUE\n", item);
+				errors++;
+				continue;
+			}
+			*eq = '\0';
+			if (strcmp(item, "socket") == 0) {
+				conf_device_set_socket(cd, eq + 1,
+				    "command line");
+				have_socket = 1;
+			} else
+				conf_device_option(cd, item, eq + 1,
+				    "command line");
+		}
+		free(copy);
+		if (!have_socket) {
+			fprintf(stderr, "command line: --vm '%s': no "
+			    "socket=PATH\n", a->vms[i]);
+			errors++;
+		}
+		if (a->queue_mask != NULL &&
+		    conf_parse_masks(cd, a->queue_mask, &cause) != 0) {
+			fprintf(stderr, "command line: --queue-mask: %s\n",
+			    cause);
+			free(cause);
+			errors++;
+		}
+	}
+	if (errors != 0)
+		return (errors);
 	return (conf_check(conf));
 }
 
@@ -399,7 +532,8 @@ main_signal_cb(evutil_socket_t sig, short events __unused, void *arg)
 /* Create every device, serve until a signal, tear everything down; the
  * exit status.  Main thread. */
 static int
-main_serve(struct conf *conf, const char *module_dir)
+main_serve(struct conf *conf, const char *module_dir,
+    const struct main_args *a)
 {
 	struct device_list	 devices = TAILQ_HEAD_INITIALIZER(devices);
 	struct conf_device	*cd;
@@ -432,6 +566,16 @@ main_serve(struct conf *conf, const char *module_dir)
 			goto out;
 		}
 		TAILQ_INSERT_TAIL(&devices, dev, entry);
+	}
+
+	/* Everything that needs privileges is done: modules are loaded,
+	 * sockets bound, workers running. */
+	if (privsep_drop(a->user, a->group, &cause) == -1 ||
+	    (!a->no_seccomp && privsep_seccomp(&cause) == -1)) {
+		log_line(LOG_LEVEL_ERR, "%s", cause);
+		free(cause);
+		log_line(LOG_LEVEL_ERR, "startup failed: serving nothing");
+		goto out;
 	}
 
 	if (event_base_dispatch(base) == -1)
@@ -470,15 +614,19 @@ main(int argc, char **argv)
 		status = module_list(module_dir, stdout) == 0 ? 0 : 1;
 		module_unload_all();
 		free(a.options);
+		free(a.vms);
 		return (status);
 	}
 
 	conf_init(&conf);
 	if (a.config != NULL)
 		errors = conf_parse_file(&conf, a.config);
+	else if (a.nvms != 0)
+		errors = main_conf_vms(&conf, &a);
 	else
 		errors = main_conf_args(&conf, &a);
 	free(a.options);
+	free(a.vms);
 	if (errors != 0) {
 		fprintf(stderr, "vhostd: %d configuration error%s\n", errors,
 		    errors == 1 ? "" : "s");
@@ -500,7 +648,7 @@ main(int argc, char **argv)
 		status = main_check(&conf, module_dir);
 	} else {
 		log_init(level, a.syslog);
-		status = main_serve(&conf, module_dir);
+		status = main_serve(&conf, module_dir, &a);
 	}
 	conf_clear(&conf);
 	return (status);

@@ -6,6 +6,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -130,23 +131,37 @@ vu_backend_read_cb(evutil_socket_t fd, short events __unused, void *arg)
 		    hdr.request);
 }
 
-/* Use `fd` as the channel, closing any previous one.  Takes the fd.
- * Main thread. */
-void
+/* Use `fd` as the channel, closing any previous one.  Takes the fd (closed
+ * on failure).  The frontend chose it: anything but a socket the main loop
+ * can watch is refused.  0 or -1 (logged).  Main thread. */
+int
 vu_backend_set_fd(struct device *dev, int fd)
 {
 	struct vu_backend	*b = dev->backend;
+	struct stat		 st;
 
 	vu_backend_close(dev);
+	if (fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode)) {
+		log_warnx("%s: backend channel fd is not a socket", dev->name);
+		close(fd);
+		return (-1);
+	}
+	b->ev = event_new(dev->base, fd, EV_READ | EV_PERSIST,
+	    vu_backend_read_cb, b);
+	if (b->ev == NULL || event_add(b->ev, NULL) == -1) {
+		log_warnx("%s: cannot watch the backend channel", dev->name);
+		if (b->ev != NULL)
+			event_free(b->ev);
+		b->ev = NULL;
+		close(fd);
+		return (-1);
+	}
 	pthread_mutex_lock(&b->lock);
 	b->fd = fd;
 	b->need_reply = (dev->acked_protocol_features &
 	    (1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK)) != 0;
 	pthread_mutex_unlock(&b->lock);
-	b->ev = event_new(dev->base, fd, EV_READ | EV_PERSIST,
-	    vu_backend_read_cb, b);
-	if (b->ev == NULL || event_add(b->ev, NULL) == -1)
-		fatalx("%s: cannot add backend channel event", dev->name);
+	return (0);
 }
 
 /*

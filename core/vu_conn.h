@@ -27,8 +27,9 @@ int		 vu_backend_config_changed(struct device *dev);
 struct vu_backend *vu_backend_new(struct device *dev);
 void		 vu_backend_free(struct vu_backend *);
 /* Use `fd` (SET_BACKEND_REQ_FD) as the channel, closing any previous one.
- * Takes the fd.  Main thread. */
-void		 vu_backend_set_fd(struct device *dev, int fd);
+ * Takes the fd (closed on failure).  0, or -1 (logged) when it is not a
+ * socket that can be watched.  Main thread. */
+int		 vu_backend_set_fd(struct device *dev, int fd);
 /* Close the channel if open.  Main thread. */
 void		 vu_backend_close(struct device *dev);
 

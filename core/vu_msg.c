@@ -513,7 +513,9 @@ vu_msg_set_backend_req_fd(struct vu_conn *c, struct vu_msg *m,
 	int	 fd = m->fds[0];
 
 	m->fds[0] = -1;
-	vu_backend_set_fd(c->dev, fd);
+	if (vu_backend_set_fd(c->dev, fd) == -1)
+		return (vu_msg_fail(c, m, "cannot use the fd as the backend "
+		    "channel"));
 	return (0);
 }
 

@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""Regenerate the seed corpora of the fuzz targets (fuzz/corpus/*).
+
+The seeds are checked in; run this only after changing an input format:
+    python3 fuzz/gen_seeds.py fuzz/corpus
+"""
+import os
+import struct
+import sys
+
+# --- vu_msg -----------------------------------------------------------------
+
+VERSION, NEED_REPLY = 0x1, 0x8
+UVA = 0x7f0000000000
+F_VERSION_1, F_INDIRECT, F_EVENT_IDX, F_NOE, F_PROTO = 32, 28, 29, 24, 30
+P_MQ, P_REPLY_ACK, P_BACKEND_REQ, P_CONFIG, P_RESET_DEVICE, P_MEM_SLOTS, \
+    P_SHARED = 0, 3, 5, 9, 13, 15, 18
+MEMFD_64K, MEMFD_1M, MEMFD_EMPTY, MEMFD_4K, EVENTFD, PIPE, DEVNULL = \
+    0, 1, 2, 3, 4, 6, 7
+
+
+def msg(req, payload=b"", flags=VERSION, size=None, raw=False):
+    if not raw:
+        flags |= VERSION
+    return struct.pack("<III", req, flags,
+                       len(payload) if size is None else size) + payload
+
+
+def send(data, fds=()):
+    return bytes([0, len(fds)] + list(fds)) + struct.pack("<H", len(data)) \
+        + data
+
+
+def write(slot, off, data):
+    out = b""
+    for i in range(0, len(data), 255):
+        chunk = data[i:i + 255]
+        out += bytes([1, slot]) + struct.pack("<HB", off + i, len(chunk)) \
+            + chunk
+    return out
+
+
+def kick(slot):
+    return bytes([2, slot])
+
+
+def drop():
+    return bytes([3])
+
+
+def u64(v):
+    return struct.pack("<Q", v)
+
+
+def state(i, n):
+    return struct.pack("<II", i, n)
+
+
+def region(gpa, size, uva, off):
+    return struct.pack("<QQQQ", gpa, size, uva, off)
+
+
+def negotiate(proto=None):
+    if proto is None:
+        proto = (1 << P_MQ) | (1 << P_REPLY_ACK) | (1 << P_CONFIG) | \
+            (1 << P_RESET_DEVICE) | (1 << P_MEM_SLOTS) | (1 << P_SHARED)
+    feats = (1 << F_VERSION_1) | (1 << F_INDIRECT) | (1 << F_EVENT_IDX) | \
+        (1 << F_PROTO) | (1 << F_NOE)
+    return send(msg(3)) + send(msg(1)) + send(msg(15)) + \
+        send(msg(16, u64(proto))) + send(msg(2, u64(feats), NEED_REPLY))
+
+
+def desc(addr, length, flags, nxt):
+    return struct.pack("<QIHH", addr, length, flags, nxt)
+
+
+def ring_setup(q, num=8, kickslot=0, base=0, enable=True):
+    d, a, u = 0x0 + q * 0x4000, 0x1000 + q * 0x4000, 0x2000 + q * 0x4000
+    out = send(msg(8, state(q, num), VERSION | NEED_REPLY))
+    out += send(msg(9, struct.pack("<IIQQQQ", q, 0, UVA + d, UVA + u,
+                                    UVA + a, 0), VERSION | NEED_REPLY))
+    out += send(msg(10, state(q, base)))
+    out += send(msg(13, u64(q)), [EVENTFD])
+    out += send(msg(14, u64(q)), [EVENTFD])
+    out += send(msg(12, u64(q)), [EVENTFD])
+    if enable:
+        out += send(msg(18, state(q, 1), VERSION | NEED_REPLY))
+    return out
+
+
+def mem_table(n=1, kinds=None):
+    regs = b"".join(region(i * 0x10000, 0x10000, UVA + i * 0x10000, 0)
+                    for i in range(n))
+    return send(msg(5, struct.pack("<II", n, 0) + regs, NEED_REPLY | VERSION),
+                kinds or [MEMFD_64K] * n)
+
+
+def guest_chain(q=0):
+    base = q * 0x4000
+    descs = desc(0x8000, 16, 0, 0) + desc(0x8100, 64, 1 | 2, 2) + \
+        desc(0x8200, 64, 2, 0)
+    avail = struct.pack("<HHHH", 0, 2, 0, 1)
+    return write(0, base, descs) + write(0, base + 0x1000, avail)
+
+
+def vu_msg_seeds():
+    s = {}
+    s["negotiate"] = negotiate()
+    s["legacy_negotiate"] = send(msg(3)) + send(msg(1)) + \
+        send(msg(2, u64(1 << F_VERSION_1)))
+    s["running_queue"] = negotiate() + mem_table() + guest_chain(0) + \
+        ring_setup(0) + kick(2) + send(msg(11, state(0, 0)))
+    s["two_queues"] = negotiate() + mem_table(2, [MEMFD_64K, MEMFD_1M]) + \
+        guest_chain(0) + guest_chain(1) + ring_setup(0) + \
+        ring_setup(1, num=16) + kick(2) + kick(5) + \
+        send(msg(34, b"", VERSION | NEED_REPLY)) + \
+        send(msg(4)) + send(msg(1))
+    indirect = desc(0x9000, 48, 4, 0)
+    table = desc(0x8000, 8, 1, 1) + desc(0x8100, 32, 1 | 2, 2) + \
+        desc(0x8200, 32, 2, 0)
+    s["indirect"] = negotiate() + mem_table() + write(0, 0, indirect) + \
+        write(0, 0x9000, table) + \
+        write(0, 0x1000, struct.pack("<HHH", 0, 1, 0)) + ring_setup(0) + \
+        kick(2)
+    s["mem_slots"] = negotiate() + send(msg(36)) + \
+        send(msg(37, u64(0) + region(0, 0x10000, UVA, 0), NEED_REPLY |
+                 VERSION), [MEMFD_64K]) + \
+        send(msg(37, u64(0) + region(0x100000, 0x1000, UVA + 0x100000, 0),
+                 NEED_REPLY | VERSION), [MEMFD_4K]) + \
+        send(msg(38, u64(0) + region(0, 0x10000, UVA, 0),
+                 NEED_REPLY | VERSION)) + mem_table()
+    s["config"] = negotiate() + \
+        send(msg(24, struct.pack("<III", 0, 8, 0) + bytes(8))) + \
+        send(msg(25, struct.pack("<III", 2, 4, 0) + b"abcd", NEED_REPLY |
+                 VERSION)) + \
+        send(msg(24, struct.pack("<III", 4, 8, 0) + bytes(8)))
+    s["shared_object"] = negotiate() + send(msg(41, bytes(16))) + \
+        send(msg(41, bytes([1]) + bytes(15)))
+    s["backend_req"] = negotiate((1 << P_REPLY_ACK) | (1 << P_BACKEND_REQ)) \
+        + send(msg(21, b"", NEED_REPLY | VERSION), [EVENTFD])
+    s["unsupported"] = b"".join(
+        send(msg(r, u64(0), NEED_REPLY | VERSION))
+        for r in (0, 6, 7, 19, 20, 22, 23, 26, 27, 28, 29, 30, 31, 32, 33,
+                  35, 39, 40, 42, 43, 44, 45, 200))
+    s["bad_sizes"] = negotiate() + send(msg(8, b"\0" * 4)) + \
+        send(msg(9, b"\0" * 8)) + send(msg(5, b"\0" * 4), [MEMFD_64K]) + \
+        send(msg(12, u64(0))) + send(msg(12, u64(0x100)), [EVENTFD])
+    s["partial_and_drop"] = negotiate() + send(msg(1)[:7]) + drop() + \
+        send(msg(1)) + send(msg(1, flags=0x2, raw=True))
+    s["reset_owner_then_more"] = negotiate() + mem_table() + \
+        ring_setup(0) + send(msg(4)) + ring_setup(0) + send(msg(3))
+    s["huge_size"] = negotiate() + send(msg(5, b"", VERSION, 0xffffffff))
+    return s
+
+
+# --- vring ------------------------------------------------------------------
+
+def vring_input(num_log2, flags, last_avail, d, a, u, mem):
+    hdr = bytes([num_log2, flags]) + struct.pack("<HHHH", last_avail, d // 16,
+                                                 a // 2, u // 4)
+    return hdr + mem
+
+
+def vring_mem(descs, avail_idx, ring, d=0x0, a=0x1000, size=0x9000):
+    mem = bytearray(size)
+    mem[d:d + len(descs)] = descs
+    av = struct.pack("<HH", 0, avail_idx) + b"".join(struct.pack("<H", x)
+                                                     for x in ring)
+    mem[a:a + len(av)] = av
+    return bytes(mem)
+
+
+def vring_seeds():
+    s = {}
+    s["single"] = vring_input(3, 0, 0, 0, 0x1000, 0x2000,
+                              vring_mem(desc(0x8000, 100, 0, 0), 1, [0]))
+    chain = desc(0x8000, 16, 1, 1) + desc(0x8100, 64, 3, 2) + \
+        desc(0x8200, 64, 2, 0)
+    s["chain_event_idx"] = vring_input(4, 1, 0, 0, 0x1000, 0x2000,
+                                       vring_mem(chain, 1, [0]))
+    s["several"] = vring_input(3, 6, 0, 0, 0x1000, 0x2000,
+                               vring_mem(chain + desc(0x8400, 8, 2, 0), 2,
+                                         [0, 3]))
+    ind = desc(0x6000, 48, 4, 0)
+    mem = bytearray(vring_mem(ind, 1, [0]))
+    mem[0x6000:0x6030] = chain
+    s["indirect"] = vring_input(3, 0, 0, 0, 0x1000, 0x2000, bytes(mem))
+    # A buffer straddling the A/B boundary at 64 KiB.
+    big = bytearray(0x10100)
+    big[0:16] = desc(0xff00, 0x200, 2, 0)
+    big[0x1000:0x1006] = struct.pack("<HHH", 0, 1, 0)
+    s["straddle"] = vring_input(3, 0, 0, 0, 0x1000, 0x2000, bytes(big))
+    s["loop"] = vring_input(2, 0, 0, 0, 0x1000, 0x2000,
+                            vring_mem(desc(0x8000, 4, 1, 1) +
+                                      desc(0x8000, 4, 1, 0), 1, [0]))
+    s["wrap"] = vring_input(3, 2, 0xfffe, 0, 0x1000, 0x2000,
+                            vring_mem(desc(0x8000, 4, 2, 0), 0x1, [0] * 8))
+    return s
+
+
+# --- conf -------------------------------------------------------------------
+
+def conf_seeds():
+    s = {}
+    s["example"] = b'''# vhostd example
+module-dir "/usr/lib/vhostd/modules"
+log-level info
+device "rng0" {
+    module rng
+    socket "/run/vhostd/rng0.sock"
+    socket-mode 0660
+    queue-mask 0x1 0x0
+    max-bytes 4096
+    period 1000
+}
+'''
+    s["two_devices"] = b'''device rng0 {
+    module rng
+    socket /tmp/a.sock
+}
+device "rng1" {
+    module "rng"
+    socket "/tmp/b \\"q\\" \\\\.sock"
+    source /dev/urandom
+}
+'''
+    s["errors"] = b'''bogus-key 1
+device "a/b" {
+    module ../evil
+    socket-mode 99999
+    queue-mask zz
+}
+device rng0 { module rng
+'''
+    s["include"] = b'include "nothere.conf"\ninclude ""\nlog-level debug\n'
+    s["owner"] = b'''device rng0 {
+    module rng
+    socket /tmp/r.sock
+    socket-owner root
+    socket-group 0
+    socket-mode 0600
+}
+'''
+    return s
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "fuzz/corpus"
+    for target, seeds in (("vu_msg", vu_msg_seeds()),
+                          ("vring", vring_seeds()),
+                          ("conf", conf_seeds())):
+        d = os.path.join(out, target)
+        os.makedirs(d, exist_ok=True)
+        for name, data in seeds.items():
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,763 @@
+/*
+ * vsock: the virtio socket device (virtio 1.x, device ID 19) with a
+ * Firecracker-style hybrid host side over unix sockets.
+ *
+ * Queues: 0 rx (device to guest), 1 tx (guest to device), 2 event (left
+ * alone: QEMU keeps it and sends TRANSPORT_RESET itself).  All queues of
+ * a device must be on one worker.  Config space: le64 guest_cid.
+ * Features: F_STREAM, F_SEQPACKET (unless seqpacket=off) and
+ * F_NO_IMPLIED_STREAM.
+ *
+ * Keys (cli.md; a repeated key wins; both - and _ spellings of
+ * vhost-device-vsock are accepted):
+ *	guest-cid=N		3..0xfffffffe, default 3
+ *	uds-path=PATH		the hybrid unix socket (none: no host side)
+ *	buf-size=N		per-connection buffer, our buf_alloc
+ *				(alias tx-buffer-size), default 256 KiB
+ *	max-connections=N	default 1023
+ *	connect-timeout=MS	default 2000
+ *	shutdown-timeout=MS	default 2000
+ *	queue-size=N		largest ring, power of two, default 1024
+ *	groups=A+B		VM-to-VM groups (alias group)
+ *	seqpacket=on|off	offer VIRTIO_VSOCK_F_SEQPACKET, default on
+ *
+ * The tx handler never waits for rx: every answer is a flag on its
+ * connection or a slot in the bounded control ring, so tx goes on while
+ * the guest posts no rx buffers.  The rx scheduler fills rx buffers from
+ * the control ring, the connections that owe the guest a packet (round
+ * robin) and the sibling inbox, one packet per chain.
+ */
+
+#include <sys/types.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <vhostd/vhostd.h>
+
+#include "vsock.h"
+
+#define VSOCK_WARN_MS	1000
+
+/* A configuration key and its parser. */
+struct vsock_key {
+	const char	*name;
+	int		(*parse)(struct vsock *, const char *, const char *,
+			    char **);
+};
+
+static int	vsock_key_cid(struct vsock *, const char *, const char *,
+		    char **);
+static int	vsock_key_uds(struct vsock *, const char *, const char *,
+		    char **);
+static int	vsock_key_buf(struct vsock *, const char *, const char *,
+		    char **);
+static int	vsock_key_conns(struct vsock *, const char *, const char *,
+		    char **);
+static int	vsock_key_timeout(struct vsock *, const char *, const char *,
+		    char **);
+static int	vsock_key_queue(struct vsock *, const char *, const char *,
+		    char **);
+static int	vsock_key_groups(struct vsock *, const char *, const char *,
+		    char **);
+static int	vsock_key_seqpacket(struct vsock *, const char *,
+		    const char *, char **);
+
+static const struct vsock_key vsock_keys[] = {
+	{ "buf-size",		vsock_key_buf },
+	{ "connect-timeout",	vsock_key_timeout },
+	{ "group",		vsock_key_groups },
+	{ "groups",		vsock_key_groups },
+	{ "guest-cid",		vsock_key_cid },
+	{ "guest_cid",		vsock_key_cid },
+	{ "max-connections",	vsock_key_conns },
+	{ "queue-size",		vsock_key_queue },
+	{ "queue_size",		vsock_key_queue },
+	{ "seqpacket",		vsock_key_seqpacket },
+	{ "shutdown-timeout",	vsock_key_timeout },
+	{ "tx-buffer-size",	vsock_key_buf },
+	{ "tx_buffer_size",	vsock_key_buf },
+	{ "uds-path",		vsock_key_uds },
+	{ "uds_path",		vsock_key_uds },
+};
+
+/*
+ * The daemon's function table, the same for every device (SDK): kept so
+ * callbacks that get only a device handle can reach its data.  Written
+ * by create on the main thread before any callback of that device runs.
+ */
+static const struct vhd_api *vsock_api;
+
+/* Return a malloc'd message for *cause.  Any thread. */
+static char * __attribute__((format(printf, 1, 2)))
+vsock_cause(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) == -1)
+		s = NULL;
+	va_end(ap);
+	return (s);
+}
+
+/* CLOCK_MONOTONIC in milliseconds.  Any thread. */
+uint64_t
+vsock_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+/*
+ * Log a warning, at most one a second per device; the count of those
+ * swallowed goes with the next.  Worker.
+ */
+void
+vsock_warn(struct vsock *vs, const char *fmt, ...)
+{
+	va_list		 ap;
+	char		 msg[256];
+	uint64_t	 now = vsock_now_ms();
+
+	if (vs->warn_last != 0 && now - vs->warn_last < VSOCK_WARN_MS) {
+		vs->warn_suppressed++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (vs->warn_suppressed != 0)
+		vs->api->log(vs->dev, VHD_LOG_WARN, "%s (%lu similar "
+		    "warnings suppressed)", msg, vs->warn_suppressed);
+	else
+		vs->api->log(vs->dev, VHD_LOG_WARN, "%s", msg);
+	vs->warn_last = now;
+	vs->warn_suppressed = 0;
+}
+
+/* Parse a decimal number in [min, max].  0 or -1.  Any thread. */
+static int
+vsock_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long	 v;
+	char			*end;
+
+	if (*s < '0' || *s > '9')
+		return (-1);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return (-1);
+	*out = v;
+	return (0);
+}
+
+/* Key guest-cid: not a reserved CID.  Main thread. */
+static int
+vsock_key_cid(struct vsock *vs, const char *key, const char *value,
+    char **cause)
+{
+	uint64_t	 v;
+
+	if (vsock_parse_u64(value, 0, UINT64_MAX, &v) != 0 || v <= 2 ||
+	    v >= 0xffffffffULL) {
+		*cause = vsock_cause("vsock: bad %s '%s': 3..4294967294 (0, 1, "
+		    "2 and 0xffffffff and above are reserved)", key, value);
+		return (-1);
+	}
+	vs->cid = v;
+	return (0);
+}
+
+/* Key uds-path: an absolute or relative socket path.  Main thread. */
+static int
+vsock_key_uds(struct vsock *vs, const char *key, const char *value,
+    char **cause)
+{
+	char	*copy;
+
+	if (*value == '\0') {
+		*cause = vsock_cause("vsock: bad %s '': a path", key);
+		return (-1);
+	}
+	if ((copy = strdup(value)) == NULL) {
+		*cause = vsock_cause("vsock: out of memory");
+		return (-1);
+	}
+	free(vs->uds_path);
+	vs->uds_path = copy;
+	return (0);
+}
+
+/* Key buf-size: bytes.  Main thread. */
+static int
+vsock_key_buf(struct vsock *vs, const char *key, const char *value,
+    char **cause)
+{
+	uint64_t	 v;
+
+	if (vsock_parse_u64(value, VSOCK_BUF_MIN, VSOCK_BUF_MAX, &v) != 0) {
+		*cause = vsock_cause("vsock: bad %s '%s': bytes, %u..%u", key,
+		    value, VSOCK_BUF_MIN, VSOCK_BUF_MAX);
+		return (-1);
+	}
+	vs->buf_size = (uint32_t)v;
+	return (0);
+}
+
+/* Key max-connections.  Main thread. */
+static int
+vsock_key_conns(struct vsock *vs, const char *key, const char *value,
+    char **cause)
+{
+	uint64_t	 v;
+
+	if (vsock_parse_u64(value, 1, VSOCK_CONNS_MAX, &v) != 0) {
+		*cause = vsock_cause("vsock: bad %s '%s': 1..%u", key, value,
+		    VSOCK_CONNS_MAX);
+		return (-1);
+	}
+	vs->max_conns = (unsigned)v;
+	return (0);
+}
+
+/* Keys connect-timeout and shutdown-timeout: milliseconds.  Main
+ * thread. */
+static int
+vsock_key_timeout(struct vsock *vs, const char *key, const char *value,
+    char **cause)
+{
+	uint64_t	 v;
+
+	if (vsock_parse_u64(value, 1, 3600000, &v) != 0) {
+		*cause = vsock_cause("vsock: bad %s '%s': milliseconds, "
+		    "1..3600000", key, value);
+		return (-1);
+	}
+	if (key[0] == 'c')
+		vs->connect_ms = (unsigned)v;
+	else
+		vs->shutdown_ms = (unsigned)v;
+	return (0);
+}
+
+/* Key queue-size: a power of two.  Main thread. */
+static int
+vsock_key_queue(struct vsock *vs, const char *key, const char *value,
+    char **cause)
+{
+	uint64_t	 v;
+
+	if (vsock_parse_u64(value, 1, 32768, &v) != 0 || (v & (v - 1)) != 0) {
+		*cause = vsock_cause("vsock: bad %s '%s': a power of two, "
+		    "1..32768", key, value);
+		return (-1);
+	}
+	vs->queue_size = (unsigned)v;
+	return (0);
+}
+
+/* Free the group names.  Main thread. */
+static void
+vsock_groups_clear(struct vsock *vs)
+{
+	unsigned	 i;
+
+	for (i = 0; i < vs->ngroups; i++)
+		free(vs->groups[i]);
+	vs->ngroups = 0;
+}
+
+/* Key groups: names joined with '+'.  Main thread. */
+static int
+vsock_key_groups(struct vsock *vs, const char *key, const char *value,
+    char **cause)
+{
+	const char	*p = value, *e;
+	size_t		 n;
+
+	vsock_groups_clear(vs);
+	while (*p != '\0') {
+		e = strchr(p, '+');
+		n = e != NULL ? (size_t)(e - p) : strlen(p);
+		if (n == 0 || vs->ngroups == VSOCK_GROUPS_MAX) {
+			*cause = vsock_cause("vsock: bad %s '%s': up to %d "
+			    "non-empty names joined with '+'", key, value,
+			    VSOCK_GROUPS_MAX);
+			return (-1);
+		}
+		if ((vs->groups[vs->ngroups] = strndup(p, n)) == NULL) {
+			*cause = vsock_cause("vsock: out of memory");
+			return (-1);
+		}
+		vs->ngroups++;
+		p += n;
+		if (*p == '+' && *++p == '\0') {
+			*cause = vsock_cause("vsock: bad %s '%s': empty "
+			    "group name", key, value);
+			return (-1);
+		}
+	}
+	if (vs->ngroups == 0) {
+		*cause = vsock_cause("vsock: bad %s '': a group name", key);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Key seqpacket: on or off.  Main thread. */
+static int
+vsock_key_seqpacket(struct vsock *vs, const char *key, const char *value,
+    char **cause)
+{
+	if (strcmp(value, "on") == 0)
+		vs->seqpacket = 1;
+	else if (strcmp(value, "off") == 0)
+		vs->seqpacket = 0;
+	else {
+		*cause = vsock_cause("vsock: bad %s '%s': on or off", key,
+		    value);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Free the private data.  Main thread. */
+static void
+vsock_free(struct vsock *vs)
+{
+	vsock_groups_clear(vs);
+	free(vs->uds_path);
+	free(vs->ctl);
+	free(vs);
+}
+
+/*
+ * Create a vsock device from its keys: check them (uds-path too) and
+ * take the CID in the process-wide table.  Returns 0, or -1
+ * with *cause naming the key.  Main thread.
+ */
+static int
+vsock_create(struct vhd_dev *dev, const struct vhd_api *api,
+    const struct vhd_kv *kv, size_t nkv, struct vhd_dev_info *info,
+    char **cause)
+{
+	struct vsock	*vs;
+	size_t		 i, k;
+
+	*cause = NULL;
+	if ((vs = calloc(1, sizeof(*vs))) == NULL) {
+		*cause = vsock_cause("vsock: out of memory");
+		return (-1);
+	}
+	vs->api = api;
+	vs->dev = dev;
+	vs->cid = 3;
+	vs->buf_size = VSOCK_BUF_DEFAULT;
+	vs->max_conns = VSOCK_CONNS_DEFAULT;
+	vs->connect_ms = VSOCK_TIMEOUT_DEFAULT;
+	vs->shutdown_ms = VSOCK_TIMEOUT_DEFAULT;
+	vs->queue_size = VSOCK_QUEUE_DEFAULT;
+	vs->seqpacket = 1;
+	vs->listen_fd = -1;
+	vsock_conn_init(vs);
+
+	for (i = 0; i < nkv; i++) {
+		for (k = 0; k < sizeof(vsock_keys) / sizeof(vsock_keys[0]);
+		    k++) {
+			if (strcmp(kv[i].key, vsock_keys[k].name) == 0)
+				break;
+		}
+		if (k == sizeof(vsock_keys) / sizeof(vsock_keys[0])) {
+			*cause = vsock_cause("vsock: unknown key '%s'",
+			    kv[i].key);
+			goto fail;
+		}
+		if (vsock_keys[k].parse(vs, kv[i].key, kv[i].value,
+		    cause) != 0)
+			goto fail;
+	}
+	vs->ctl_cap = vs->max_conns + VSOCK_CTL_EXTRA;
+	if ((vs->ctl = calloc(vs->ctl_cap, sizeof(*vs->ctl))) == NULL) {
+		*cause = vsock_cause("vsock: out of memory");
+		goto fail;
+	}
+	if (vsock_group_register(vs, cause) != 0)
+		goto fail;
+	if (vsock_host_listen(vs, cause) != 0) {
+		vsock_group_unregister(vs);
+		goto fail;
+	}
+
+	info->device_id = VSOCK_DEVICE_ID;
+	info->num_queues = VSOCK_NUM_QUEUES;
+	info->max_queue_size = vs->queue_size;
+	info->features = (1ULL << VSOCK_F_STREAM) |
+	    (1ULL << VSOCK_F_NO_IMPLIED);
+	if (vs->seqpacket)
+		info->features |= 1ULL << VSOCK_F_SEQPACKET;
+	info->config_size = 8;
+
+	vsock_api = api;
+	api->dev_set_priv(dev, vs);
+	api->log(dev, VHD_LOG_INFO, "guest cid %llu, uds %s, buffer %u, "
+	    "at most %u connections%s%s", (unsigned long long)vs->cid,
+	    vs->uds_path != NULL ? vs->uds_path : "(none)", vs->buf_size,
+	    vs->max_conns, vs->ngroups > 0 ? ", group " : "",
+	    vs->ngroups > 0 ? vs->groups[0] : "");
+	return (0);
+
+fail:
+	vsock_free(vs);
+	return (-1);
+}
+
+/* Free the device: leave the CID table, remove the unix socket.  Main
+ * thread, queues stopped. */
+static void
+vsock_destroy(struct vhd_dev *dev)
+{
+	struct vsock	*vs = vsock_api->dev_priv(dev);
+
+	if (vs == NULL)
+		return;
+	/* The daemon stops the queues first; be safe with one that did
+	 * not. */
+	if (vs->running) {
+		vs->running = 0;
+		vsock_group_set_running(vs, 0);
+		vsock_host_stop(vs);
+		vsock_conn_free_all(vs);
+	}
+	vsock_group_unregister(vs);
+	vsock_host_close(vs);
+	vsock_api->dev_set_priv(dev, NULL);
+	vsock_free(vs);
+}
+
+/* Read config space: le64 guest_cid.  Main thread. */
+static int
+vsock_get_config(struct vhd_dev *dev, uint32_t offset, void *buf,
+    uint32_t len)
+{
+	struct vsock	*vs = vsock_api->dev_priv(dev);
+	uint8_t		 cfg[8];
+	unsigned	 i;
+
+	for (i = 0; i < 8; i++)
+		cfg[i] = (uint8_t)(vs->cid >> (8 * i));
+	if (offset > sizeof(cfg) || len > sizeof(cfg) - offset)
+		return (-1);
+	memcpy(buf, cfg + offset, len);
+	return (0);
+}
+
+/* Config space is read-only.  Main thread. */
+static int
+vsock_set_config(struct vhd_dev *dev, uint32_t offset, const void *buf,
+    uint32_t len)
+{
+	(void)dev;
+	(void)offset;
+	(void)buf;
+	(void)len;
+	return (-1);
+}
+
+/* Queue a control packet (an RST); dropped with a warning when the ring
+ * is full.  Worker. */
+void
+vsock_ctl_push(struct vsock *vs, const struct vsock_hdr *h)
+{
+	if (vs->ctl_len == vs->ctl_cap) {
+		vsock_warn(vs, "control ring full: %s to guest port %u "
+		    "dropped", h->op == VSOCK_OP_RST ? "RST" : "packet",
+		    h->dst_port);
+		return;
+	}
+	vs->ctl[(vs->ctl_head + vs->ctl_len) % vs->ctl_cap] = *h;
+	vs->ctl_len++;
+}
+
+/* Queue an RST answering guest packet h, never for an RST.  Worker. */
+void
+vsock_ctl_rst(struct vsock *vs, const struct vsock_hdr *h)
+{
+	struct vsock_hdr	 r;
+
+	if (h->op == VSOCK_OP_RST)
+		return;
+	memset(&r, 0, sizeof(r));
+	r.src_cid = h->dst_cid;
+	r.dst_cid = vs->cid;
+	r.src_port = h->dst_port;
+	r.dst_port = h->src_port;
+	r.type = h->type == VSOCK_TYPE_SEQPACKET ? VSOCK_TYPE_SEQPACKET :
+	    VSOCK_TYPE_STREAM;
+	r.op = VSOCK_OP_RST;
+	vsock_ctl_push(vs, &r);
+}
+
+/*
+ * Put one packet owed to the guest into rx chain c, from the control
+ * ring, the connections (round robin) or the sibling inbox.  Returns 1
+ * with *len set, 0 when nothing could be written.  Worker.
+ */
+static int
+vsock_rx_one(struct vsock *vs, struct vhd_chain *c, size_t *len)
+{
+	struct vsock_conn	*conn;
+	unsigned		 n, budget;
+	int			 r, sib_first;
+
+	sib_first = (vs->rx_turn++ & 1) != 0;
+	if (sib_first && vsock_group_rx(vs, c, len))
+		return (1);
+	budget = vs->nconns + 1;
+	for (n = 0; n < budget && vs->ctl_len == 0; n++) {
+		if ((conn = TAILQ_FIRST(&vs->rx_conns)) == NULL)
+			break;
+		TAILQ_REMOVE(&vs->rx_conns, conn, rxlink);
+		conn->on_rx = 0;
+		r = vsock_conn_rx(conn, c, len);
+		if ((r & VSOCK_RX_FREED) == 0)
+			vsock_conn_schedule(conn);
+		if (r & VSOCK_RX_PKT)
+			return (1);
+	}
+	if (vs->ctl_len > 0) {
+		if (vsock_pkt_write_hdr(vs->api, c, &vs->ctl[vs->ctl_head]) !=
+		    0)
+			return (0);
+		vs->ctl_head = (vs->ctl_head + 1) % vs->ctl_cap;
+		vs->ctl_len--;
+		*len = VSOCK_HDR_SIZE;
+		return (1);
+	}
+	if (!sib_first && vsock_group_rx(vs, c, len))
+		return (1);
+	return (0);
+}
+
+/*
+ * Fill rx buffers with what the guest is owed until either runs out,
+ * then notify once.  Called on the worker after anything that may have
+ * produced work (tx, host sockets, timers, sibling wake-ups, rx kicks).
+ */
+void
+vsock_rx_run(struct vsock *vs)
+{
+	const struct vhd_api	*api = vs->api;
+	struct vhd_chain	*c;
+	size_t			 len;
+	int			 pushed = 0;
+
+	if (!vs->running || vs->rxq == NULL || vs->in_rx)
+		return;
+	vs->in_rx = 1;
+	for (;;) {
+		if (vs->ctl_len == 0 && TAILQ_EMPTY(&vs->rx_conns) &&
+		    !vsock_group_pending(vs))
+			break;
+		if ((c = api->queue_pop(vs->rxq)) == NULL)
+			break;
+		if (api->chain_writable(c) < VSOCK_HDR_SIZE ||
+		    api->chain_readable(c) != 0) {
+			vsock_warn(vs, "rx chain with %zu writable and %zu "
+			    "readable bytes (driver error), returned unused",
+			    api->chain_writable(c), api->chain_readable(c));
+			api->queue_push(vs->rxq, c, 0);
+			pushed = 1;
+			continue;
+		}
+		len = 0;
+		if (!vsock_rx_one(vs, c, &len)) {
+			(void)api->queue_rewind(vs->rxq, c);
+			break;
+		}
+		api->queue_push(vs->rxq, c, (uint32_t)len);
+		pushed = 1;
+	}
+	vs->in_rx = 0;
+	if (pushed)
+		api->queue_notify(vs->rxq);
+}
+
+/* What one tx chain became. */
+enum vsock_tx {
+	VSOCK_TX_DONE,		/* handled or dropped: push it */
+	VSOCK_TX_WAIT,		/* a sibling's inbox is full: rewind */
+};
+
+/* Handle one guest packet.  Worker. */
+static enum vsock_tx
+vsock_tx_one(struct vsock *vs, struct vhd_chain *c)
+{
+	const struct vhd_api	*api = vs->api;
+	struct vsock_hdr	 h;
+	size_t			 rd = api->chain_readable(c);
+	int			 r;
+
+	if (rd < VSOCK_HDR_SIZE || vsock_pkt_read_hdr(api, c, &h) != 0) {
+		vsock_warn(vs, "tx chain of %zu readable bytes: no header, "
+		    "dropped", rd);
+		return (VSOCK_TX_DONE);
+	}
+	if (h.len > rd - VSOCK_HDR_SIZE) {
+		vsock_warn(vs, "tx packet claims %u payload bytes, chain has "
+		    "%zu: dropped", h.len, rd - VSOCK_HDR_SIZE);
+		return (VSOCK_TX_DONE);
+	}
+	if (h.op != VSOCK_OP_RW)
+		h.len = 0;
+	if (h.src_cid != vs->cid) {
+		vsock_warn(vs, "tx packet from CID %llu (guest is %llu): "
+		    "spoofed, dropped", (unsigned long long)h.src_cid,
+		    (unsigned long long)vs->cid);
+		return (VSOCK_TX_DONE);
+	}
+	if (h.op == VSOCK_OP_INVALID || h.op > VSOCK_OP_MAX ||
+	    (h.type == VSOCK_TYPE_STREAM && !vs->stream_ok) ||
+	    (h.type == VSOCK_TYPE_SEQPACKET && !vs->seq_ok) ||
+	    (h.type != VSOCK_TYPE_STREAM && h.type != VSOCK_TYPE_SEQPACKET)) {
+		vsock_ctl_rst(vs, &h);
+		return (VSOCK_TX_DONE);
+	}
+	if (h.dst_cid != VSOCK_HOST_CID) {
+		r = vsock_group_forward(vs, &h, c);
+		if (r == 1)
+			return (VSOCK_TX_WAIT);
+		if (r == -1)
+			vsock_ctl_rst(vs, &h);
+		return (VSOCK_TX_DONE);
+	}
+	vsock_conn_guest_pkt(vs, &h, c);
+	return (VSOCK_TX_DONE);
+}
+
+/* Handle every guest packet on the tx queue, then serve rx.  Worker. */
+void
+vsock_tx_handler(struct vsock *vs)
+{
+	const struct vhd_api	*api = vs->api;
+	struct vhd_chain	*c;
+	int			 pushed = 0;
+
+	if (!vs->running || vs->txq == NULL)
+		return;
+	while ((c = api->queue_pop(vs->txq)) != NULL) {
+		if (vsock_tx_one(vs, c) == VSOCK_TX_WAIT) {
+			(void)api->queue_rewind(vs->txq, c);
+			break;
+		}
+		api->queue_push(vs->txq, c, 0);
+		pushed = 1;
+	}
+	if (pushed)
+		api->queue_notify(vs->txq);
+	vsock_rx_run(vs);
+}
+
+/* A queue was kicked (or started).  Worker. */
+static void
+vsock_queue_handler(struct vhd_dev *dev, struct vhd_queue *q)
+{
+	struct vsock	*vs = vsock_api->dev_priv(dev);
+
+	switch (vsock_api->queue_index(q)) {
+	case VSOCK_RXQ:
+		vsock_rx_run(vs);
+		break;
+	case VSOCK_TXQ:
+		vsock_tx_handler(vs);
+		break;
+	default:
+		/* The event queue: nothing to send. */
+		break;
+	}
+}
+
+/*
+ * A queue starts.  Once rx and tx both run (on one worker), take the
+ * negotiated features, watch the unix listener and join the group.
+ * Worker.
+ */
+static void
+vsock_queue_start(struct vhd_dev *dev, struct vhd_queue *q)
+{
+	struct vsock		*vs = vsock_api->dev_priv(dev);
+	const struct vhd_api	*api = vs->api;
+	uint64_t		 f;
+	unsigned		 idx = api->queue_index(q);
+
+	if (idx == VSOCK_RXQ)
+		vs->rxq = q;
+	else if (idx == VSOCK_TXQ)
+		vs->txq = q;
+	else
+		return;
+	if (vs->rxq == NULL || vs->txq == NULL || vs->running)
+		return;
+	if (api->queue_worker(vs->rxq) != api->queue_worker(vs->txq)) {
+		api->log(dev, VHD_LOG_ERR, "rx and tx queues must be on one "
+		    "worker (queue-mask)");
+		api->dev_fail(dev, "vsock: rx and tx on different workers");
+		return;
+	}
+	vs->worker = api->queue_worker(q);
+	f = api->dev_features(dev);
+	vs->seq_ok = (f & (1ULL << VSOCK_F_SEQPACKET)) != 0;
+	vs->stream_ok = (f & (1ULL << VSOCK_F_STREAM)) != 0 ||
+	    (f & (1ULL << VSOCK_F_NO_IMPLIED)) == 0;
+	vs->running = 1;
+	if (vsock_host_start(vs) != 0)
+		api->log(dev, VHD_LOG_ERR, "no host side on %s", vs->uds_path);
+	vsock_group_set_running(vs, 1);
+}
+
+/* A queue stops: with rx or tx gone, drop every connection (the guest's
+ * driver resets too) and leave the group.  Worker. */
+static void
+vsock_queue_stop(struct vhd_dev *dev, struct vhd_queue *q)
+{
+	struct vsock	*vs = vsock_api->dev_priv(dev);
+	unsigned	 idx = vs->api->queue_index(q);
+
+	if (idx != VSOCK_RXQ && idx != VSOCK_TXQ)
+		return;
+	if (vs->running) {
+		vs->running = 0;
+		vsock_group_set_running(vs, 0);
+		vsock_host_stop(vs);
+		vsock_conn_free_all(vs);
+		vs->ctl_len = 0;
+		vs->ctl_head = 0;
+	}
+	if (idx == VSOCK_RXQ)
+		vs->rxq = NULL;
+	else
+		vs->txq = NULL;
+}
+
+static const struct vhd_device_ops vsock_ops = {
+	.size = sizeof(struct vhd_device_ops),
+	.create = vsock_create,
+	.destroy = vsock_destroy,
+	.queue_handler = vsock_queue_handler,
+	.queue_start = vsock_queue_start,
+	.queue_stop = vsock_queue_stop,
+	.get_config = vsock_get_config,
+	.set_config = vsock_set_config,
+};
+
+VHD_MODULE("vsock", "1.0", "virtio socket device (hybrid unix socket host "
+    "side, stream and seqpacket, VM-to-VM groups)", &vsock_ops);

@@ -1,0 +1,69 @@
+#!/bin/sh
+# Build the libFuzzer targets (fuzz/) with clang, ASan and UBSan in a
+# copy of the tree, and run each for SECONDS (0: only replay the seed
+# corpus and the saved crash reproducers).  Exits 1 when a target finds a
+# crash; the reproducer is printed and kept in the build dir.
+#
+# usage: scripts/fuzz.sh [SECONDS] [TARGET...]    (targets: vu_msg vring conf)
+# env:   FUZZ_BUILD_DIR  build copy (default ${TMPDIR:-/tmp}/vhostd-fuzz.UID)
+#        FUZZ_ARGS       extra libFuzzer flags (e.g. -jobs=2 -workers=2)
+#        CC              the clang to use (default clang)
+set -eu
+
+secs=${1:-60}
+[ $# -gt 0 ] && shift
+targets=${*:-vu_msg vring conf}
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=${FUZZ_BUILD_DIR:-${TMPDIR:-/tmp}/vhostd-fuzz.$(id -u)}
+cc=${CC:-clang}
+
+mkdir -p "$build/src"
+# Copy the sources, not another build's products; mtimes are kept, so a
+# second run rebuilds only what changed.
+tar -C "$src" -cf - --exclude=.git --exclude='*.o' --exclude='*.lo' \
+    --exclude='*.la' --exclude=.libs --exclude=.deps \
+    --exclude=autom4te.cache --exclude=config.status --exclude=config.log \
+    --exclude=./Makefile --exclude=./config.h --exclude=./libtool \
+    --exclude=./stamp-h1 --exclude=./vhostd --exclude=tests/qemu/cache \
+    --exclude='tests/check_*[!.][!c]' . | tar -C "$build/src" -xf -
+
+cd "$build/src"
+if [ ! -f config.status ] || ! grep -q -- '--enable-fuzzing' config.status
+then
+	./configure -q CC="$cc" --enable-fuzzing >"$build/configure.log" 2>&1 ||
+	    { cat "$build/configure.log"; exit 1; }
+fi
+bins=""
+for t in $targets; do
+	bins="$bins fuzz/fuzz_$t"
+done
+make -s -j"$(nproc)" $bins
+
+status=0
+for t in $targets; do
+	work="$build/corpus/$t"
+	art="$build/artifacts/$t"
+	mkdir -p "$work" "$art"
+	seeds="$src/fuzz/corpus/$t"
+	if [ "$secs" -eq 0 ]; then
+		set -- -runs=0 "$seeds"
+		[ -d "$src/fuzz/crashes/$t" ] && set -- "$@" "$src/fuzz/crashes/$t"
+	else
+		set -- -max_total_time="$secs" "$work" "$seeds"
+	fi
+	echo "fuzz: $t (${secs}s)"
+	# shellcheck disable=SC2086
+	if ! "./fuzz/fuzz_$t" -timeout=25 -rss_limit_mb=2048 \
+	    -artifact_prefix="$art/" -print_final_stats=1 ${FUZZ_ARGS:-} "$@" \
+	    >"$build/$t.log" 2>&1; then
+		status=1
+		echo "fuzz: $t FAILED; log $build/$t.log; reproducers:"
+		ls -l "$art"
+		grep -A30 -m1 'ERROR\|==ERROR\|runtime error\|deadly signal' \
+		    "$build/$t.log" || tail -n 40 "$build/$t.log"
+	else
+		grep -h 'stat::number_of_executed_units\|cov:' "$build/$t.log" |
+		    tail -n 2
+	fi
+done
+exit $status

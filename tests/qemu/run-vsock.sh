@@ -1,0 +1,261 @@
+#!/bin/sh
+# End-to-end test: a QEMU guest talks AF_VSOCK through vhostd's vsock module.
+#
+# Starts "vhostd --vm guest-cid=3,socket=TMP/vhost.sock,uds-path=TMP/vm.vsock"
+# (vhost-device-vsock's command-line form), boots a guest (setup.sh's kernel
+# and initramfs plus a static tests/qemu/guest/vsock-test) under TCG with
+# vhost-user-vsock-pci, and checks:
+#   - guest -> host: the guest connects to host port 5000 (a unix listener
+#     at TMP/vm.vsock_5000) and sends BYTES; the host checksums them after
+#     the guest's half-close (SHUT_WR) and answers the sum, which the guest
+#     compares (half-close seen on the host, reverse direction still open);
+#   - host -> guest: the host connects to TMP/vm.vsock with "CONNECT 1234"
+#     and sends BYTES to a guest listener, half-closes, and gets the
+#     guest's sum back (half-close seen in the guest);
+#   - a guest connect to a port without a host listener fails within 1 s;
+#   - seqpacket (when the guest negotiated it): messages of 1 B..100 KB
+#     echoed by a SOCK_SEQPACKET unix listener keep their boundaries;
+#   - SIGTERM stops the daemon with status 0 and removes its sockets.
+#
+# Environment: as run-rng.sh (VHOSTD_BUILD_DIR, VHOSTD_QEMU_CACHE,
+# VHOSTD_QEMU_TIMEOUT, VHOSTD_LOG_LEVEL, VHOSTD_KEEP_TMP,
+# VHOSTD_QEMU_APPEND, QEMU), plus VSOCK_BYTES (default 8 MiB each way),
+# VSOCK_SEQPACKET=0 to skip the seqpacket part, CC (default cc).
+#
+# Exit status 0 on success; 1 with a "run-vsock.sh: FAIL: step: ..." line.
+
+set -u
+
+SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
+BUILD_DIR=${VHOSTD_BUILD_DIR:-$(cd "$SCRIPT_DIR/../.." && pwd)}
+export VHOSTD_BUILD_DIR=$BUILD_DIR
+QEMU=${QEMU:-qemu-system-x86_64}
+QEMU_TIMEOUT=${VHOSTD_QEMU_TIMEOUT:-180}
+BYTES=${VSOCK_BYTES:-8388608}
+SEQ=${VSOCK_SEQPACKET:-1}
+CC=${CC:-cc}
+
+TMP=
+DAEMON_PID=
+PIDS=
+STEP=start
+
+# Print the current time in seconds with fractions.
+now() {
+	date +%s.%N
+}
+
+# Print the difference $2 - $1 of two times, in seconds with 2 decimals.
+elapsed() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'
+}
+
+# Print the last lines of file $2 under the title $1, if the file exists.
+show_tail() {
+	if [ -s "$2" ]; then
+		echo "---- $1 (last 60 lines of $2) ----"
+		tail -n 60 "$2"
+		echo "---- end of $1 ----"
+	fi
+}
+
+# Report the failure of the current step with the logs, and exit.
+fail() {
+	echo "run-vsock.sh: FAIL: $STEP: $*"
+	if [ -n "$TMP" ]; then
+		show_tail "guest console" "$TMP/console.txt"
+		show_tail "QEMU stderr" "$TMP/qemu.err"
+		for f in "$TMP"/host-*.log; do
+			[ -f "$f" ] && show_tail "host helper" "$f"
+		done
+		show_tail "vhostd log" "$TMP/vhostd.log"
+	fi
+	exit 1
+}
+
+# Stop what is still running and remove the temporary directory.
+cleanup() {
+	for p in $PIDS $DAEMON_PID; do
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	if [ -n "$TMP" ] && [ "${VHOSTD_KEEP_TMP:-0}" != 1 ]; then
+		rm -rf "$TMP"
+	elif [ -n "$TMP" ]; then
+		echo "run-vsock.sh: kept $TMP"
+	fi
+}
+
+# Write the guest's /test.sh to $1.
+write_guest_script() {
+	cat >"$1" <<EOF
+#!/bin/sh
+# Guest side of run-vsock.sh.
+BYTES=$BYTES
+SEQ=$SEQ
+EOF
+	cat >>"$1" <<'EOF'
+rc=0
+/bin/vsock-test recv 1234 "$BYTES" >/tmp/recv.log 2>&1 &
+rpid=$!
+i=0
+until grep -q VSOCK-LISTENING /tmp/recv.log; do
+	i=$((i + 1))
+	[ "$i" -lt 100 ] || { echo "VSOCK-FAIL guest listener"; exit 1; }
+	sleep 0.1
+done
+echo "VSOCK-GUEST-READY"
+/bin/vsock-test refused 2 6000 || rc=1
+/bin/vsock-test send 2 5000 "$BYTES" || rc=1
+if [ "$SEQ" = 1 ]; then
+	if grep -q . /sys/bus/virtio/devices/*/features 2>/dev/null; then
+		for f in /sys/bus/virtio/devices/*/features; do
+			d=$(dirname "$f")
+			[ "$(cat "$d/device")" = 0x0013 ] || continue
+			echo "VSOCK-FEATURES $(cat "$f")"
+		done
+	fi
+	/bin/vsock-test seq 2 7000 || rc=1
+fi
+wait "$rpid" || rc=1
+cat /tmp/recv.log
+exit $rc
+EOF
+}
+
+# Start vhostd in the --vm form and wait for its sockets.
+start_daemon() {
+	local i
+	[ -x "$BUILD_DIR/vhostd" ] || fail "no executable $BUILD_DIR/vhostd"
+	"$BUILD_DIR/vhostd" \
+	    --vm "guest-cid=3,socket=$TMP/vhost.sock,uds-path=$TMP/vm.vsock" \
+	    ${VHOSTD_LOG_LEVEL:+"--log-level=$VHOSTD_LOG_LEVEL"} \
+	    </dev/null >"$TMP/vhostd.log" 2>&1 &
+	DAEMON_PID=$!
+	i=0
+	while [ ! -S "$TMP/vhost.sock" ]; do
+		kill -0 "$DAEMON_PID" 2>/dev/null ||
+		    fail "vhostd exited before listening"
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || fail "no sockets after 10s"
+		sleep 0.1
+	done
+}
+
+# Stop the daemon with SIGTERM: status 0, sockets removed.
+stop_daemon() {
+	local rc
+	kill -TERM "$DAEMON_PID" || fail "cannot signal vhostd"
+	wait "$DAEMON_PID"
+	rc=$?
+	DAEMON_PID=
+	[ "$rc" -eq 0 ] || fail "vhostd exited with status $rc after SIGTERM"
+	[ ! -e "$TMP/vhost.sock" ] || fail "vhostd left its socket behind"
+	[ ! -e "$TMP/vm.vsock" ] || fail "vhostd left the uds-path behind"
+}
+
+# Check that helper log $1 has a VSOCK-OK line; print it.
+check_helper() {
+	grep -q '^VSOCK-OK' "$1" || fail "$(basename "$1"): $(grep -h \
+	    '^VSOCK-FAIL' "$1" | head -n 1) (no VSOCK-OK)"
+	echo "run-vsock.sh: host: $(grep -h '^VSOCK-OK' "$1")"
+}
+
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+STEP=setup
+T0=$(now)
+"$SCRIPT_DIR/setup.sh" || fail "setup.sh failed"
+# shellcheck disable=SC1091
+. "${VHOSTD_QEMU_CACHE:-$BUILD_DIR/tests/qemu/cache}/guest.env" ||
+    fail "cannot read guest.env"
+command -v "$QEMU" >/dev/null 2>&1 || fail "$QEMU not found"
+TMP=$(mktemp -d /tmp/vhostd-vsock.XXXXXX) || fail "mktemp failed"
+
+STEP="build vsock-test"
+SRC_DIR=${VHOSTD_SRC_DIR:-$(cd "$SCRIPT_DIR/../.." && pwd)}
+"$CC" -static -O2 -o "$TMP/vsock-test" \
+    "$SRC_DIR/tests/qemu/guest/vsock-test.c" 2>"$TMP/cc.err" ||
+    fail "cannot build a static vsock-test: $(head -n 3 "$TMP/cc.err")"
+mkdir -p "$TMP/root/bin"
+cp "$TMP/vsock-test" "$TMP/root/bin/vsock-test"
+write_guest_script "$TMP/root/test.sh"
+(cd "$TMP/root" && printf 'test.sh\nbin\nbin/vsock-test\n' |
+    cpio -o -H newc -R 0:0 --quiet) >"$TMP/test.cpio" ||
+    fail "cannot build the test cpio"
+cat "$INITRD_BASE" "$TMP/test.cpio" >"$TMP/initrd" ||
+    fail "cannot build the initrd"
+
+STEP="start vhostd"
+start_daemon
+
+STEP="host helpers"
+"$TMP/vsock-test" host-recv "$TMP/vm.vsock_5000" "$BYTES" \
+    >"$TMP/host-recv.log" 2>&1 &
+PIDS="$PIDS $!"
+HRECV=$!
+if [ "$SEQ" = 1 ]; then
+	"$TMP/vsock-test" host-seq-echo "$TMP/vm.vsock_7000" 8 \
+	    >"$TMP/host-seq.log" 2>&1 &
+	PIDS="$PIDS $!"
+	HSEQ=$!
+fi
+i=0
+until [ -S "$TMP/vm.vsock_5000" ]; do
+	i=$((i + 1))
+	[ "$i" -lt 100 ] || fail "host listener did not start"
+	sleep 0.1
+done
+
+STEP="guest"
+T1=$(now)
+timeout -k 5 "$QEMU_TIMEOUT" "$QEMU" -M pc -accel tcg -m 256 \
+    -object memory-backend-memfd,id=mem,size=256M,share=on \
+    -numa node,memdev=mem -nodefaults -no-user-config \
+    -display none -serial stdio -no-reboot \
+    -chardev "socket,id=c0,path=$TMP/vhost.sock" \
+    -device vhost-user-vsock-pci,chardev=c0 \
+    -kernel "$KERNEL" -initrd "$TMP/initrd" \
+    -append "console=ttyS0 quiet panic=-1 ${VHOSTD_QEMU_APPEND:-}" \
+    </dev/null >"$TMP/serial.log" 2>"$TMP/qemu.err" &
+QPID=$!
+PIDS="$PIDS $QPID"
+"$TMP/vsock-test" host-send "$TMP/vm.vsock" 1234 "$BYTES" \
+    >"$TMP/host-send.log" 2>&1 &
+HSEND=$!
+PIDS="$PIDS $HSEND"
+wait "$QPID"
+QRC=$?
+T2=$(now)
+tr -d '\r' <"$TMP/serial.log" >"$TMP/console.txt"
+if [ "$QRC" -eq 124 ] || [ "$QRC" -eq 137 ]; then
+	fail "QEMU timed out after ${QEMU_TIMEOUT}s"
+fi
+grep '^VSOCK-' "$TMP/console.txt" | sed 's/^/run-vsock.sh: guest: /'
+if grep -q '^VSOCK-FAIL' "$TMP/console.txt"; then
+	fail "guest: $(grep '^VSOCK-FAIL' "$TMP/console.txt" | head -n 1)"
+fi
+grep -q '^VSOCK-GUEST-EXIT 0$' "$TMP/console.txt" ||
+    grep -q '^VHOSTD-GUEST-EXIT 0$' "$TMP/console.txt" ||
+    fail "guest test did not exit 0 (QEMU status $QRC)"
+[ "$(grep -c '^VSOCK-OK' "$TMP/console.txt")" -ge 3 ] ||
+    fail "fewer than 3 VSOCK-OK lines from the guest"
+[ "$QRC" -eq 0 ] || fail "QEMU exited with status $QRC"
+
+STEP="host results"
+wait "$HRECV" 2>/dev/null
+wait "$HSEND" 2>/dev/null
+check_helper "$TMP/host-recv.log"
+check_helper "$TMP/host-send.log"
+if [ "$SEQ" = 1 ]; then
+	wait "$HSEQ" 2>/dev/null
+	check_helper "$TMP/host-seq.log"
+fi
+PIDS=
+
+STEP="SIGTERM"
+stop_daemon
+echo "run-vsock.sh: PASS (kernel $KVER via $KERNEL_KIND, $BYTES bytes each" \
+    "way, guest ran $(elapsed "$T1" "$T2")s, total $(elapsed "$T0" "$(now)")s)"
+exit 0
