@@ -429,8 +429,9 @@ console_queue_start(struct vhd_dev *dev, struct vhd_queue *q)
 	struct console		*con = console_get(dev);
 	const struct vhd_api	*api = con->api;
 	unsigned		 idx = api->queue_index(q);
-	unsigned		 home = api->queue_worker(api->dev_queue(dev, 0));
+	unsigned		 home;
 
+	home = api->queue_worker(api->dev_queue(dev, 0));
 	if (idx >= con->nqueues || con->queues[idx] != NULL)
 		return;
 	if (api->queue_worker(q) != home) {

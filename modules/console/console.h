@@ -128,10 +128,13 @@ struct console_port {
 	int			 listen_paused;	/* accept failed: retrying */
 	char			 pty_name[64];
 	char			*link_made;	/* the symlink we made */
+	dev_t			 link_dev;	/* and its identity */
+	ino_t			 link_ino;
 	char			*unix_made;	/* the socket file we made */
 	int			 tty_fd;	/* stdio: the terminal, or -1 */
 	struct termios		 tty_saved;
 	int			 tty_raw;	/* tty_saved must be restored */
+	int			 stdio_owned;	/* this port took stdio */
 	int			 esc;		/* stdio: ^] seen */
 	uint16_t		 ws_cols, ws_rows; /* last size seen */
 
@@ -149,9 +152,9 @@ struct console_port {
 	/* Guest side.  Home worker. */
 	int			 added;		/* PORT_ADD sent */
 	int			 guest_ready;	/* PORT_READY 1 received */
-	int			 guest_open;	/* PORT_OPEN 1 from the driver */
+	int			 guest_open;	/* driver's PORT_OPEN value */
 	int			 open_reported;	/* last PORT_OPEN value sent */
-	int			 removed;	/* backend failed: PORT_REMOVE */
+	int			 removed;	/* backend failed for good */
 	unsigned		 pending;	/* CONSOLE_PEND_* */
 
 	/* Data.  Home worker. */
@@ -232,7 +235,8 @@ void		 console_backend_detach(struct console_port *, const char *);
 ssize_t		 console_backend_read(struct console_port *, void *, size_t);
 ssize_t		 console_backend_write(struct console_port *,
 		    const struct iovec *, int);
-void		 console_backend_arm(struct vhd_watch *, int *, int, long);
+void		 console_backend_arm(struct console_port *, struct vhd_watch *,
+		    int *, int, long);
 int		 console_backend_can_read(struct console_port *);
 
 #endif /* VHOSTD_CONSOLE_H */

@@ -294,9 +294,9 @@ console_port_tx(struct console_port *p)
 	if (pushed)
 		api->queue_notify(q);
 	if (round == CONSOLE_BUDGET)
-		console_backend_arm(p->resume_w, &p->resume_armed, 1, 0);
+		console_backend_arm(p, p->resume_w, &p->resume_armed, 1, 0);
 	if (p->connected && p->out.len > 0 && blocked)
-		console_backend_arm(p->wr_w, &p->wr_armed, 1, -1);
+		console_backend_arm(p, p->wr_w, &p->wr_armed, 1, -1);
 }
 
 /*
@@ -329,7 +329,7 @@ console_port_update_read(struct console_port *p)
 
 	want = p->in_len == 0 && p->guest_open && console_rxq(p) != NULL &&
 	    console_backend_can_read(p);
-	console_backend_arm(p->rd_w, &p->rd_armed, want, -1);
+	console_backend_arm(p, p->rd_w, &p->rd_armed, want, -1);
 }
 
 /*
@@ -380,7 +380,7 @@ console_port_rx(struct console_port *p)
 	if (pushed)
 		api->queue_notify(q);
 	if (round == CONSOLE_BUDGET)
-		console_backend_arm(p->resume_w, &p->resume_armed, 1, 0);
+		console_backend_arm(p, p->resume_w, &p->resume_armed, 1, 0);
 	console_port_update_read(p);
 }
 
@@ -417,7 +417,8 @@ console_port_detached(struct console_port *p, const char *why)
 
 	con->api->log(con->dev, VHD_LOG_INFO, "port %u: client detached (%s)",
 	    p->id, why);
-	console_ctrl_pend(p, CONSOLE_PEND_OPEN);
+	if (!p->removed)
+		console_ctrl_pend(p, CONSOLE_PEND_OPEN);
 	console_ctrl_flush(con);
 	console_port_update_read(p);
 	/* A chain waiting for room goes on in backlog mode. */
