@@ -1086,7 +1086,7 @@ START_TEST(test_shared_object)
 	char				 path[128], *cause = NULL;
 	uint64_t			 v, pf;
 	eventfd_t			 ev;
-	int				 fd, ofd = -1;
+	int				 fd, ofd = -1, resets;
 
 	ops.get_shared_object = t_get_shared_object;
 	snprintf(path, sizeof path, "%s/so.sock", t_dir);
@@ -1129,7 +1129,11 @@ START_TEST(test_shared_object)
 	ck_assert_uint_eq(fe_recv(fd, VHOST_USER_GET_SHARED_OBJECT, &v,
 	    sizeof v), 0);
 	fe_alive(fd);
+	/* The loop thread handles the disconnect; let it finish before the
+	 * device is destroyed from this thread. */
+	resets = atomic_load(&t_resets);
 	close(fd);
+	t_wait_resets(resets + 1);
 	device_destroy(dev);
 }
 END_TEST
