@@ -629,7 +629,7 @@ vsock_tx_one(struct vsock *vs, struct vhd_chain *c)
 	    (h.type == VSOCK_TYPE_STREAM && !vs->stream_ok) ||
 	    (h.type == VSOCK_TYPE_SEQPACKET && !vs->seq_ok) ||
 	    (h.type != VSOCK_TYPE_STREAM && h.type != VSOCK_TYPE_SEQPACKET)) {
-		vsock_ctl_rst(vs, &h);
+		vsock_conn_guest_bad(vs, &h);
 		return (VSOCK_TX_DONE);
 	}
 	if (h.dst_cid != VSOCK_HOST_CID) {

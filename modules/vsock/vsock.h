@@ -266,6 +266,7 @@ int	 vsock_conn_rx(struct vsock_conn *, struct vhd_chain *, size_t *);
 int	 vsock_conn_has_work(struct vsock_conn *);
 void	 vsock_conn_guest_pkt(struct vsock *, const struct vsock_hdr *,
 	    struct vhd_chain *);
+void	 vsock_conn_guest_bad(struct vsock *, const struct vsock_hdr *);
 void	 vsock_conn_fill_hdr(struct vsock_conn *, struct vsock_hdr *,
 	    uint16_t);
 int	 vsock_conn_arm_read(struct vsock_conn *);

@@ -828,6 +828,27 @@ vsock_conn_guest_pkt(struct vsock *vs, const struct vsock_hdr *h,
 	vsock_conn_ops[h->op].fn(conn, h, c);
 }
 
+/*
+ * A guest packet of an unknown op or type (src_cid checked): answer RST,
+ * never for an RST.  The guest drops a connection on our RST, so one
+ * the packet names goes too: reset, or freed quietly for an RST.
+ * Worker.
+ */
+void
+vsock_conn_guest_bad(struct vsock *vs, const struct vsock_hdr *h)
+{
+	struct vsock_conn	*conn = NULL;
+
+	if (h->dst_cid == VSOCK_HOST_CID)
+		conn = vsock_conn_find(vs, h->dst_port, h->src_port);
+	if (conn == NULL)
+		vsock_ctl_rst(vs, h);
+	else if (h->op == VSOCK_OP_RST)
+		vsock_conn_free(conn);
+	else
+		vsock_conn_kill(conn);
+}
+
 /* REQUEST on a known connection: the guest is confused; reset.  Worker. */
 static void
 vsock_conn_op_request(struct vsock_conn *conn, const struct vsock_hdr *h,

@@ -190,12 +190,14 @@ vsock_ring_iov(const struct vsock_ring *r, uint32_t len, struct iovec *iov)
 	return (2);
 }
 
-/* Drop `n` bytes (n <= r->len) from the front of the ring.  Worker. */
+/* Drop `n` bytes (n <= r->len) from the front of the ring; an empty
+ * ring may have no storage yet (cap 0).  Worker. */
 void
 vsock_ring_consume(struct vsock_ring *r, uint32_t n)
 {
-	r->head = (r->head + n) % r->cap;
 	r->len -= n;
 	if (r->len == 0)
 		r->head = 0;
+	else
+		r->head = (r->head + n) % r->cap;
 }
