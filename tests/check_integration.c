@@ -1206,7 +1206,8 @@ it_mem_payload(uint8_t *buf, uint32_t nregions,
 	m.nregions = nregions;
 	m.padding = 0;
 	memcpy(buf, &m, 8);
-	memcpy(buf + 8, r, n * sizeof *r);
+	if (n > 0)
+		memcpy(buf + 8, r, n * sizeof *r);
 	return ((uint32_t)(8 + n * sizeof *r));
 }
 
