@@ -1504,7 +1504,8 @@ it_bad_vring_addr(struct fe *fe, struct fe_daemon *d)
 {
 	struct vhost_user_vring_addr	a;
 	struct fe_queue			*q;
-	uint64_t			gap;
+	uint64_t			gap, end;
+	unsigned			i;
 
 	(void)d;
 	ck_assert_int_eq(fe_queue_init(fe, 0, 64), 0);
@@ -1517,12 +1518,19 @@ it_bad_vring_addr(struct fe *fe, struct fe_daemon *d)
 	a.avail_user_addr = (uint64_t)(uintptr_t)q->avail;
 	a.used_user_addr = (uint64_t)(uintptr_t)q->used;
 	it_nack_ack(fe, VHOST_USER_SET_VRING_ADDR, &a, sizeof a, NULL, 0);
-	/* Used ring just past the end of region 2. */
-	gap = (uint64_t)(uintptr_t)fe->regions[2].host + fe->regions[2].size;
+	/* Used ring just past the end of the highest region: no region
+	 * can hold it, wherever the allocator put the mappings. */
+	gap = 0;
+	for (i = 0; i < fe->nregions; i++) {
+		end = (uint64_t)(uintptr_t)fe->regions[i].host +
+		    fe->regions[i].size;
+		if (end > gap)
+			gap = end;
+	}
 	a.desc_user_addr = (uint64_t)(uintptr_t)q->desc;
 	a.used_user_addr = gap;
 	it_nack_ack(fe, VHOST_USER_SET_VRING_ADDR, &a, sizeof a, NULL, 0);
-	/* Avail ring straddling the end of region 2. */
+	/* Avail ring straddling the end of that region. */
 	a.used_user_addr = (uint64_t)(uintptr_t)q->used;
 	a.avail_user_addr = gap - 8;
 	it_nack_ack(fe, VHOST_USER_SET_VRING_ADDR, &a, sizeof a, NULL, 0);
