@@ -30,6 +30,7 @@ tar -C "$src" -cf - --exclude=.git --exclude='*.o' --exclude='*.lo' \
 cd "$build/src"
 if [ ! -f config.status ] || ! grep -q -- '--enable-fuzzing' config.status
 then
+	[ -x configure ] || autoreconf -fi >/dev/null 2>&1
 	./configure -q CC="$cc" --enable-fuzzing >"$build/configure.log" 2>&1 ||
 	    { cat "$build/configure.log"; exit 1; }
 fi

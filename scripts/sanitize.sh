@@ -74,6 +74,7 @@ for kind in $kinds; do
 	san_copy "$dir"
 	(
 		cd "$dir"
+		[ -x configure ] || autoreconf -fi >/dev/null 2>&1
 		./configure -q CC="${CC:-gcc}" CFLAGS="$cflags" \
 		    "--enable-$kind" \
 		    >"$dir/configure.out" 2>&1 ||

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build vhostd and run the whole test suite: Check unit suites, the
 # integration suite against a live daemon, the QEMU guest test, the
-# out-of-tree module build, and make distcheck.  Ends with the Check
+# out-of-tree module build, make distcheck, the sanitizer runs and the
+# fuzz targets (FUZZ_SECONDS each, default 60).  Ends with the Check
 # summary lines and a total.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,5 +19,23 @@ else
 	echo "distcheck: 0 passed, 1 failed" >tests/distcheck.log
 	status=1
 fi
+# The suites again under ASan+UBSan and under TSan, each in its own copy
+# of the tree; then every libFuzzer target for a bounded time.
+if sh scripts/sanitize.sh asan tsan >tests/sanitize.out 2>&1; then
+	echo "sanitize: 1 passed, 0 failed" >tests/sanitize.log
+else
+	tail -n 60 tests/sanitize.out
+	echo "sanitize: 0 passed, 1 failed" >tests/sanitize.log
+	status=1
+fi
+grep -E '^(sanitize|[0-9]+%: Checks)' tests/sanitize.out | tail -n 40
+if sh scripts/fuzz.sh "${FUZZ_SECONDS:-60}" >tests/fuzz.out 2>&1; then
+	echo "fuzz: 1 passed, 0 failed" >tests/fuzz.log
+else
+	tail -n 60 tests/fuzz.out
+	echo "fuzz: 0 passed, 1 failed" >tests/fuzz.log
+	status=1
+fi
+grep -E '^fuzz' tests/fuzz.out | tail -n 10
 bash tests/summary.sh || status=1
 exit $status
