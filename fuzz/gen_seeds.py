@@ -244,11 +244,127 @@ device rng0 { module rng
     return s
 
 
+# --- vsock ------------------------------------------------------------------
+
+V_REQUEST, V_RESPONSE, V_RST, V_SHUTDOWN, V_RW, V_CUPD, V_CREQ = range(1, 8)
+
+
+def vtx(a, op, typ, sport, dport, payload=b"", flags=0, buf_alloc=16384,
+        fwd=0):
+    """A guest tx packet (see fuzz_vsock.c); buf_alloc is stored / 4."""
+    return bytes([0, a, op, typ, sport, dport, flags]) + \
+        struct.pack("<HHH", buf_alloc // 4, fwd, len(payload)) + payload
+
+
+def vrx(a=7, size=64):
+    return bytes([1, a, size])
+
+
+def vsock_seeds():
+    loop, accept = bytes([2]), bytes([8])
+    stream = vrx() + vtx(2, V_REQUEST, 1, 0, 0) + accept + \
+        bytes([5, 0]) + struct.pack("<H", 5) + b"hello" + loop + vrx() + \
+        vtx(0, V_RW, 1, 0, 0, b"guest data") + bytes([6, 0]) + \
+        vtx(4, V_CREQ, 1, 0, 0) + vtx(6, V_SHUTDOWN, 1, 0, 0, flags=1) + \
+        loop + vrx() + vtx(0, V_SHUTDOWN, 1, 0, 0, flags=3) + \
+        bytes([7, 0, 0]) + loop + vrx()
+    seq = vrx() + vtx(2, V_REQUEST, 2, 1, 1) + accept + \
+        vtx(0, V_RW, 2, 1, 1, b"msg1", flags=3) + \
+        vtx(0, V_RW, 2, 1, 1, b"part", flags=0) + \
+        vtx(0, V_RW, 2, 1, 1, b"end", flags=1) + bytes([6, 0]) + \
+        bytes([5, 0]) + struct.pack("<H", 4) + b"back" + loop + vrx() + \
+        vtx(0, V_RST, 2, 1, 1)
+    host = bytes([4, 0]) + loop + vrx() + vtx(0, V_RESPONSE, 1, 0, 3) + \
+        loop + bytes([6, 0]) + bytes([5, 0]) + struct.pack("<H", 3) + \
+        b"abc" + loop + vrx() + vtx(0, V_RW, 1, 0, 3, b"xyz") + \
+        bytes([6, 0]) + bytes([7, 0, 1]) + loop + vrx() + \
+        vtx(0, V_RST, 1, 0, 3)
+    host_line = bytes([4, 9]) + b"connect 7" + loop + bytes([4, 14]) + \
+        b"CONNECT 5001\r\n" + loop + bytes([4, 5]) + b"junk\n" + loop + \
+        vrx() + bytes([3, 0]) + bytes([3, 2]) + vrx()
+    credit = vrx(0, 4) + vtx(2, V_REQUEST, 1, 0, 0, buf_alloc=64) + \
+        accept + bytes([5, 0]) + struct.pack("<H", 200) + bytes(200) + \
+        loop + vrx(7, 255) + vrx(7, 20) + \
+        vtx(0, V_CUPD, 1, 0, 0, buf_alloc=4096, fwd=64) + vrx() + \
+        vtx(0, V_RW, 1, 0, 0, bytes(3000)) + vtx(0, V_RW, 1, 0, 0,
+                                               bytes(3000))
+    bad = vtx(8, V_REQUEST, 1, 0, 0) + vtx(2, 0, 1, 0, 0) + \
+        vtx(2, 9, 1, 0, 0) + vtx(2, V_RW, 3, 0, 0) + \
+        vtx(32, V_RW, 1, 0, 0, b"short") + vtx(2, V_RW, 1, 0, 2) + \
+        vtx(2, V_REQUEST, 1, 2, 7) + vrx(64) + vrx(0, 255) + \
+        bytes([9, 0]) + bytes([10, 0, 8]) + vrx()
+    sib = vrx(1) + vtx(16, V_REQUEST, 1, 0, 0) + loop + vrx(0) + \
+        vtx(17, V_RESPONSE, 1, 0, 0) + \
+        vtx(16, V_RW, 1, 0, 0, b"to the sibling") + vrx(1) + \
+        vtx(17, V_RST, 1, 0, 0) + vrx(0)
+    return {
+        "stream": bytes([0x1c, 0]) + stream,
+        "seqpacket": bytes([0x1c, 1]) + seq,
+        "host-connect": bytes([0x3c, 0]) + host,
+        "host-lines": bytes([0x1c, 3]) + host_line,
+        "credit": bytes([0x1c, 0]) + credit,
+        "bad-packets": bytes([0x1d, 0]) + bad,
+        "siblings": bytes([0x1e, 0]) + sib,
+    }
+
+
+# --- console ----------------------------------------------------------------
+
+C_READY, C_ADD, C_REMOVE, C_PREADY, C_CONSOLE, C_RESIZE, C_OPEN, C_NAME = \
+    range(8)
+
+
+def cctl(port, ev, val, length=8, a=0):
+    return bytes([0, length, port, ev]) + struct.pack("<H", val) + bytes([a])
+
+
+def cpost(n=3, length=140):
+    return bytes([1, n, length])
+
+
+def ctx(port, data, a=0):
+    return bytes([2, port, a]) + struct.pack("<H", len(data)) + data
+
+
+def console_seeds():
+    loop = bytes([4])
+    hand = cpost() + cpost() + cctl(0, C_READY, 1) + cpost() + cpost() + \
+        b"".join(cctl(p, C_PREADY, 1) for p in range(4)) + cpost() + \
+        cctl(0, C_OPEN, 1) + cctl(1, C_OPEN, 1)
+    data = hand + bytes([6, 0]) + bytes([6, 1]) + loop + cpost() + \
+        ctx(0, b"login: ") + ctx(1, b"x" * 300, 1) + ctx(2, b"log line\n") + \
+        bytes([8, 0]) + bytes([7, 0]) + struct.pack("<H", 3) + b"ls\n" + \
+        bytes([3, 0, 2, 4]) + loop + bytes([9, 0, 0]) + loop + cpost() + \
+        ctx(0, b"y" * 5000) + bytes([10, 1]) + hand
+    backlog = hand + ctx(3, b"z" * 5000) + ctx(3, b"w" * 5000, 2) + \
+        bytes([6, 2]) + loop + bytes([8, 0]) + loop + bytes([6, 2]) + loop + \
+        bytes([8, 1]) + bytes([11, 8, 17, 0x41]) + bytes([11, 0, 12, 0])
+    bad = cctl(0, C_READY, 1, length=4) + cctl(5, C_PREADY, 1) + \
+        cctl(4, C_OPEN, 1) + cctl(0, C_ADD, 1) + cctl(0, 9, 1) + \
+        cctl(0, C_READY, 0) + cpost(2, 4) + cctl(0, C_READY, 1, 12, 1) + \
+        cpost(4, 8) + cctl(1, C_PREADY, 0) + cctl(1, C_OPEN, 7) + \
+        bytes([3, 1, 1, 0]) + ctx(1, b"", 2) + bytes([11, 3, 16, 1])
+    pty = hand + bytes([5, 0]) + bytes([5, 1]) + ctx(0, b"to the pty") + \
+        loop + bytes([10, 0])
+    single = ctx(0, b"hello") + bytes([3, 0, 1, 8]) + bytes([6, 0]) + loop + \
+        bytes([7, 0]) + struct.pack("<H", 2) + b"hi" + loop + \
+        bytes([11, 8, 16, 0x42])
+    return {
+        "handshake-data": bytes([0x38, 0]) + data,
+        "backlog-replace": bytes([0x3a, 0]) + backlog,
+        "bad-control": bytes([0x38, 1]) + bad,
+        "pty": bytes([0x3d, 2]) + pty,
+        "single-port": bytes([0x28, 0]) + single,
+    }
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "fuzz/corpus"
     for target, seeds in (("vu_msg", vu_msg_seeds()),
                           ("vring", vring_seeds()),
-                          ("conf", conf_seeds())):
+                          ("conf", conf_seeds()),
+                          ("vsock", vsock_seeds()),
+                          ("console", console_seeds())):
         d = os.path.join(out, target)
         os.makedirs(d, exist_ok=True)
         for name, data in seeds.items():

@@ -29,6 +29,13 @@ else
 	status=1
 fi
 grep -E '^(sanitize|PASS|FAIL)' tests/sanitize.out | tail -n 40
+if bash scripts/valgrind.sh 1000 >tests/valgrind.out 2>&1; then
+	cp tests/valgrind.out tests/valgrind.log
+else
+	status=1
+	cp tests/valgrind.out tests/valgrind.log
+fi
+grep -E '^valgrind' tests/valgrind.out
 if sh scripts/fuzz.sh "${FUZZ_SECONDS:-60}" >tests/fuzz.out 2>&1; then
 	echo "fuzz: 1 passed, 0 failed" >tests/fuzz.log
 else

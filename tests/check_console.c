@@ -664,6 +664,48 @@ START_TEST(test_ctrl_waits_for_buffers)
 }
 END_TEST
 
+/* A RESIZE is never cut to fit a small control buffer (the driver would
+ * read the size from stale bytes): the buffer is returned unused and the
+ * message waits for one of 12 bytes.  Found by fuzz_console
+ * (fuzz/crashes/console/resize-cut-to-small-buffer). */
+START_TEST(test_ctrl_resize_not_cut)
+{
+	struct vhd_kv	 kv[] = { FAKE_KV("port1", "file=/dev/null") };
+	struct vhd_dev	*dev = con_dev(kv, 1);
+	struct vhd_queue *q;
+	struct vhd_chain *c;
+	struct msg	 m;
+
+	con_start(dev, ALL_FEATURES);
+	q = fake_queue(dev, CONSOLE_Q_CTRL_RX);
+	ctrl_seen = 0;
+	ctrl_post(dev, 2, 8);
+	ctrl_send(dev, CONSOLE_BAD_ID, CONSOLE_DEVICE_READY, 1);
+	expect_msg(dev, 0, CONSOLE_PORT_ADD, 1);
+	expect_msg(dev, 1, CONSOLE_PORT_ADD, 1);
+	ctrl_send(dev, 0, CONSOLE_PORT_READY, 1);
+	ctrl_post(dev, 1, 8);
+	expect_msg(dev, 0, CONSOLE_CONSOLE_PORT, 1);
+	con_of(dev)->warn_last = 0;
+	ctrl_post(dev, 1, 8);
+	c = fake_queue_pushed(q, fake_queue_pushes(q) - 1);
+	ck_assert_uint_eq(fake_chain_used(c), 0);
+	ck_assert(fake_dev_log_contains(dev, "too small for a 12-byte "
+	    "message"));
+	ctrl_seen = fake_queue_pushes(q);
+	expect_none(dev);
+	ctrl_post(dev, 1, 12);
+	ck_assert_uint_eq(ctrl_collect(dev, &m, 1), 1);
+	ck_assert_uint_eq(m.id, 0);
+	ck_assert_uint_eq(m.event, CONSOLE_RESIZE);
+	ck_assert_uint_eq(m.extra_len, 4);
+	ck_assert_uint_eq(m.extra[0] | m.extra[1] << 8, 80);
+	ck_assert_uint_eq(m.extra[2] | m.extra[3] << 8, 24);
+	expect_none(dev);
+	con_free(dev);
+}
+END_TEST
+
 START_TEST(test_malformed_ctrl)
 {
 	struct vhd_kv	 kv[] = { FAKE_KV("port1", "file=/dev/null") };
@@ -1391,6 +1433,7 @@ console_suite(void)
 	tcase_add_test(tc, test_handshake);
 	tcase_add_test(tc, test_rows_first);
 	tcase_add_test(tc, test_ctrl_waits_for_buffers);
+	tcase_add_test(tc, test_ctrl_resize_not_cut);
 	tcase_add_test(tc, test_malformed_ctrl);
 	tcase_add_test(tc, test_unix_data_both_ways);
 	tcase_add_test(tc, test_several_ports);

@@ -1249,6 +1249,156 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* Least privilege.                                                    */
 
+/* Copy the built module `from` (a path) to "dir/mods/<name>.so". */
+static void
+h_copy_module(struct fe_daemon *d, const char *from, const char *name)
+{
+	char	 rel[64], *buf;
+	FILE	*fp;
+	long	 len;
+
+	fp = fopen(from, "rb");
+	ck_assert_msg(fp != NULL, "%s: %s", from, strerror(errno));
+	ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
+	len = ftell(fp);
+	ck_assert_int_gt(len, 0);
+	rewind(fp);
+	buf = malloc((size_t)len);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)len, fp), (size_t)len);
+	fclose(fp);
+	snprintf(rel, sizeof rel, "mods/%s.so", name);
+	ck_assert_ptr_nonnull(fe_daemon_write_file(d, rel, buf, (size_t)len));
+	free(buf);
+}
+
+/* A frontend of device `sock`, negotiated (REPLY_ACK on). */
+static struct fe *
+h_fe_on(const char *sock)
+{
+	struct fe	*fe;
+
+	fe = fe_new(sock, NULL, 0);
+	ck_assert_msg(fe != NULL, "fe_new: %s", fe_error());
+	ck_assert_msg(fe_negotiate(fe, FE_WANT_FEATURES, FE_WANT_PROTOCOL) ==
+	    0, "negotiate: %s", fe_error());
+	ck_assert(fe->reply_ack);
+	return (fe);
+}
+
+/*
+ * A module callback fails: get_config and set_config return -1 (the
+ * frontend gets an error reply and the connection stays in sync), a
+ * queue handler calls api->dev_fail (the frontend's err eventfd fires,
+ * the reason is logged).  The rng device of the same daemon serves on,
+ * no fd is left behind, the daemon exits 0.
+ */
+START_TEST(test_module_fails)
+{
+	static const char *const fails[] = { "get_config", "set_config",
+	    "queue" };
+	struct fe_daemon	*d;
+	struct fe		*peer, *fe[3];
+	struct fe_buf		 b;
+	char			 text[2048], carg[700], sock[3][600];
+	const char		*args[3], *socks[5], *conf;
+	uint8_t			 cfg[8];
+	uint32_t		 got;
+	size_t			 off;
+	int			 i, n = -1, nfds, r, status;
+
+	d = fe_daemon_new("hostile: module fails");
+	ck_assert_ptr_nonnull(d);
+	ck_assert_int_eq(mkdir(fe_daemon_path(d, "mods"), 0755), 0);
+	h_copy_module(d, TEST_BUILD_DIR "/tests/modules/.libs/good.so",
+	    "good");
+	h_copy_module(d, TEST_BUILD_DIR "/modules/.libs/rng.so", "rng");
+	off = (size_t)snprintf(text, sizeof text, "module-dir \"%s\"\n"
+	    "device rng0 {\n    module rng\n    socket \"%s\"\n}\n",
+	    fe_daemon_path(d, "mods"), fe_daemon_path(d, "rng.sock"));
+	for (i = 0; i < 3; i++) {
+		snprintf(sock[i], sizeof sock[i], "%s%d",
+		    fe_daemon_path(d, "good.sock"), i);
+		off += (size_t)snprintf(text + off, sizeof text - off,
+		    "device good%d {\n    module good\n    socket \"%s\"\n"
+		    "    fail %s\n}\n", i, sock[i], fails[i]);
+		ck_assert_uint_lt(off, sizeof text);
+		socks[i + 1] = sock[i];
+	}
+	conf = fe_daemon_write_file(d, "vhostd.conf", text, strlen(text));
+	ck_assert_ptr_nonnull(conf);
+	snprintf(carg, sizeof carg, "--config=%s", conf);
+	args[0] = carg;
+	args[1] = NULL;
+	socks[0] = fe_daemon_path(d, "rng.sock");
+	socks[4] = NULL;
+	ck_assert_msg(fe_daemon_start(d, args, socks, H_START_MS) == 0,
+	    "start: %s", fe_error());
+	ck_assert_int_eq(fe_daemon_wait_log(d, "listening on", 4,
+	    H_START_MS), 0);
+	peer = h_fe(socks[0]);
+	h_read(peer);
+	nfds = h_nfds(fe_daemon_pid(d));
+
+	/* get_config fails: an error reply, the connection goes on; the
+	 * other device's get_config works. */
+	fe[0] = h_fe_on(sock[0]);
+	got = 1;
+	r = fe_get_config(fe[0], 0, sizeof cfg, cfg, &got);
+	ck_assert_msg(r != -1, "get_config: %s", fe_error());
+	ck_assert_uint_eq(got, 0);
+	h_sync(fe[0], "get_config failed");
+	ck_assert_int_eq(fe_daemon_wait_log(d, "device refused to read", 1,
+	    5000), 0);
+
+	/* set_config fails: a non-zero REPLY_ACK; its get_config works. */
+	fe[1] = h_fe_on(sock[1]);
+	memset(cfg, 0x5a, sizeof cfg);
+	r = fe_set_config(fe[1], 0, cfg, sizeof cfg);
+	ck_assert_msg(r == 1, "set_config: %d %s", r, fe_error());
+	h_sync(fe[1], "set_config failed");
+	ck_assert_int_eq(fe_daemon_wait_log(d, "device refused to write", 1,
+	    5000), 0);
+	r = fe_get_config(fe[1], 0, sizeof cfg, cfg, &got);
+	ck_assert_msg(r == 0, "get_config: %s", fe_error());
+	ck_assert_uint_eq(got, sizeof cfg);
+	ck_assert_uint_eq(cfg[0], 0);
+
+	/* The queue handler fails the device: the err eventfd fires. */
+	fe[2] = h_fe(sock[2]);
+	b.gpa = fe_alloc(fe[2], 64, 8);
+	ck_assert_uint_ne(b.gpa, 0);
+	b.len = 64;
+	b.write = 1;
+	ck_assert_int_ge(fe_post(fe[2], 0, &b, 1, 0), 0);
+	ck_assert_int_eq(fe_wait_err(fe[2], 0, 5000), 1);
+	ck_assert_int_eq(fe_daemon_wait_log(d, "good2: device broken: good: "
+	    "failing on purpose", 1, 5000), 0);
+
+	/* Everything else goes on. */
+	ck_assert(fe_daemon_alive(d));
+	h_read(peer);
+	h_sync(fe[0], "after the failed device");
+	for (i = 0; i < 3; i++)
+		fe_free(fe[i]);
+	ck_assert_int_eq(fe_daemon_wait_log(d, "frontend disconnected", 3,
+	    5000), 0);
+	h_read(peer);
+	for (i = 0; i < 100; i++) {
+		if ((n = h_nfds(fe_daemon_pid(d))) == nfds)
+			break;
+		usleep(20000);
+	}
+	ck_assert_msg(n == nfds, "vhostd holds %d fds, %d before", n, nfds);
+	fe_free(peer);
+	status = fe_daemon_stop(d, H_STOP_MS);
+	ck_assert_int_eq(fe_daemon_log_count(d, "Sanitizer"), 0);
+	ck_assert_int_eq(fe_daemon_log_count(d, "runtime error:"), 0);
+	ck_assert_msg(status == 0, "vhostd exit status %d", status);
+	fe_daemon_free(d);
+}
+END_TEST
+
 /* Run vhostd with `args` to completion; its exit status, output in buf. */
 static int
 h_run(const char *const *args, char *buf, size_t len)
@@ -1567,6 +1717,7 @@ hostile_suite(void)
 	tcase_add_test(tc, test_never_reads);
 	tcase_add_test(tc, test_emfile);
 	tcase_add_test(tc, test_connect_cycles);
+	tcase_add_test(tc, test_module_fails);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("privilege");

@@ -106,7 +106,7 @@ fake_alloc(void *p, size_t n, size_t size)
 }
 
 /* Append formatted text to a growing string. */
-static void
+static void __attribute__((format(printf, 2, 0)))
 fake_str_vadd(struct fake_str *str, const char *fmt, va_list ap)
 {
 	va_list	 ap2;
@@ -1047,6 +1047,21 @@ fake_dev_watch(struct vhd_dev *dev, int fd)
 		if (!w->freed && (w->fd == fd || (fd == FAKE_ANY_FD &&
 		    w->fd >= 0)))
 			return (w);
+	}
+	return (NULL);
+}
+
+/* The n-th live watch, in creation order. */
+struct vhd_watch *
+fake_dev_watch_nth(struct vhd_dev *dev, unsigned n)
+{
+	unsigned	 i;
+
+	for (i = 0; i < dev->nwatches; i++) {
+		if (dev->watches[i]->freed)
+			continue;
+		if (n-- == 0)
+			return (dev->watches[i]);
 	}
 	return (NULL);
 }

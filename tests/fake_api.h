@@ -126,6 +126,8 @@ unsigned		 fake_dev_watches(struct vhd_dev *dev);
  * timer) created last, or NULL. */
 #define FAKE_ANY_FD (-2)
 struct vhd_watch	*fake_dev_watch(struct vhd_dev *dev, int fd);
+/* The n-th live watch (0 first, in creation order), or NULL. */
+struct vhd_watch	*fake_dev_watch_nth(struct vhd_dev *dev, unsigned n);
 /* A watch's fd, events, worker, armed state and last timeout (ms, -1
  * for none). */
 int			 fake_watch_fd(struct vhd_watch *w);

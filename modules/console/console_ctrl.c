@@ -364,6 +364,16 @@ console_ctrl_flush(struct console *con)
 			pushed = 1;
 			continue;
 		}
+		if (len > wr && bit != CONSOLE_PEND_NAME) {
+			/* A cut RESIZE would make the driver read its size
+			 * from stale bytes: wait for a larger buffer. */
+			console_warn(con, "control rx buffer of %zu bytes is "
+			    "too small for a %zu-byte message, returned unused",
+			    wr, len);
+			api->queue_push(q, c, 0);
+			pushed = 1;
+			continue;
+		}
 		if (len > wr) {
 			console_warn(con, "port %u: name cut to fit a %zu-byte "
 			    "control buffer", p->id, wr);
