@@ -21,7 +21,8 @@ else
 fi
 # The suites again under ASan+UBSan and under TSan, each in its own copy
 # of the tree; then every libFuzzer target for a bounded time.
-if sh scripts/sanitize.sh asan tsan >tests/sanitize.out 2>&1; then
+if VHOSTD_QEMU_CACHE="$(pwd)/tests/qemu/cache" \
+    sh scripts/sanitize.sh asan tsan >tests/sanitize.out 2>&1; then
 	echo "sanitize: 1 passed, 0 failed" >tests/sanitize.log
 else
 	tail -n 60 tests/sanitize.out
