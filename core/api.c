@@ -8,11 +8,14 @@
 
 #include <sys/types.h>
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -48,6 +51,9 @@ struct api_thunk {
 	void		*arg;
 	int		 heap;
 };
+
+/* log_ratelimited: at most one line per this many ns per device. */
+#define API_RATELIMIT_NS	1000000000ULL
 
 /* Our level for each SDK log level. */
 static const int api_log_levels[] = {
@@ -98,6 +104,74 @@ api_log(struct vhd_dev *d, enum vhd_log_level level, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	log_line(lvl, "%s: %s: %s", dname, mname, msg);
+}
+
+/* Parse a decimal number (digits only) in [min, max].  0 or -1.  Any
+ * thread. */
+static int
+api_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long	 v;
+	char			*end;
+
+	if (s == NULL || out == NULL || *s < '0' || *s > '9')
+		return (-1);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return (-1);
+	*out = v;
+	return (0);
+}
+
+/* Monotonic clock in ns, never 0 (0 means "never logged"). */
+static uint64_t
+api_now_ns(void)
+{
+	struct timespec	 ts;
+	uint64_t	 ns;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return (ns != 0 ? ns : 1);
+}
+
+/*
+ * Log a line at most once a second per device; the count of lines dropped
+ * since the last one is appended to the next.  Any thread.
+ */
+static void __printflike(3, 4)
+api_log_ratelimited(struct vhd_dev *d, enum vhd_log_level level,
+    const char *fmt, ...)
+{
+	struct device	*dev = device_from_vhd(d);
+	char		 msg[1024];
+	va_list		 ap;
+	uint64_t	 now;
+	unsigned long	 dropped;
+
+	if (dev == NULL)
+		return;
+	now = api_now_ns();
+	pthread_mutex_lock(&dev->rl_lock);
+	if (dev->rl_last_ns != 0 && now - dev->rl_last_ns < API_RATELIMIT_NS) {
+		dev->rl_suppressed++;
+		pthread_mutex_unlock(&dev->rl_lock);
+		return;
+	}
+	dropped = dev->rl_suppressed;
+	dev->rl_last_ns = now;
+	dev->rl_suppressed = 0;
+	pthread_mutex_unlock(&dev->rl_lock);
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (dropped != 0)
+		api_log(d, level, "%s (%lu similar warnings suppressed)", msg,
+		    dropped);
+	else
+		api_log(d, level, "%s", msg);
 }
 
 /* Store the module's private data.  Any thread. */
@@ -462,6 +536,8 @@ static const struct vhd_api api_table = {
 	.run_on_worker = api_run_on_worker,
 	.config_changed = api_config_changed,
 	.dev_fail = api_dev_fail,
+	.parse_u64 = api_parse_u64,
+	.log_ratelimited = api_log_ratelimited,
 };
 
 /* The daemon's function table.  Any thread. */

@@ -77,6 +77,7 @@ static void
 device_free_bare(struct device *dev)
 {
 	pthread_mutex_destroy(&dev->err_lock);
+	pthread_mutex_destroy(&dev->rl_lock);
 	free(dev->socket_path);
 	free(dev->name);
 	free(dev);
@@ -237,6 +238,8 @@ device_setup(const char *name, struct module *mod,
 	atomic_init(&dev->acked_features, 0);
 	atomic_init(&dev->broken, 0);
 	if (pthread_mutex_init(&dev->err_lock, NULL) != 0)
+		fatalx("%s: pthread_mutex_init", __func__);
+	if (pthread_mutex_init(&dev->rl_lock, NULL) != 0)
 		fatalx("%s: pthread_mutex_init", __func__);
 	/* A module built against an older ABI minor has a shorter table:
 	 * the callbacks it does not know about stay NULL. */
@@ -586,13 +589,19 @@ device_create(struct event_base *base, const struct conf_device *cd,
 	return (device_create_mod(base, cd->name, mod, ops, cd, cause));
 }
 
-/* Stop every ring and put it back to the reset state. */
+/* Stop every ring and put it back to the reset state; clear the device's
+ * log_ratelimited state. */
 static void
 device_reset_rings(struct device *dev)
 {
 	struct vring	*vq;
 	unsigned	 i;
 
+	/* A reset device starts with a fresh log_ratelimited budget. */
+	pthread_mutex_lock(&dev->rl_lock);
+	dev->rl_last_ns = 0;
+	dev->rl_suppressed = 0;
+	pthread_mutex_unlock(&dev->rl_lock);
 	if (dev->vrings == NULL)
 		return;
 	for (i = 0; i < dev->info.num_queues; i++)

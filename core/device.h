@@ -65,6 +65,12 @@ struct device {
 	struct vu_backend	*backend;
 	/* Guards every ring's err_fd against device_fail on other threads. */
 	pthread_mutex_t		 err_lock;
+	/* api->log_ratelimited state: the last line logged (monotonic ns, 0
+	 * for none) and the lines dropped since; guarded by rl_lock (any
+	 * worker of the device may log). */
+	pthread_mutex_t		 rl_lock;
+	uint64_t		 rl_last_ns;
+	unsigned long		 rl_suppressed;
 
 	TAILQ_ENTRY(device)	 entry;
 };

@@ -686,7 +686,7 @@ START_TEST(test_ctrl_resize_not_cut)
 	ctrl_send(dev, 0, CONSOLE_PORT_READY, 1);
 	ctrl_post(dev, 1, 8);
 	expect_msg(dev, 0, CONSOLE_CONSOLE_PORT, 1);
-	con_of(dev)->warn_last = 0;
+	fake_dev_ratelimit_clear(dev);
 	ctrl_post(dev, 1, 8);
 	c = fake_queue_pushed(q, fake_queue_pushes(q) - 1);
 	ck_assert_uint_eq(fake_chain_used(c), 0);
@@ -725,24 +725,24 @@ START_TEST(test_malformed_ctrl)
 	expect_none(dev);
 	handshake(dev, 2);
 	fake_dev_log_clear(dev);
-	con->warn_last = 0;
+	fake_dev_ratelimit_clear(dev);
 	ctrl_send_len(dev, 0, CONSOLE_PORT_OPEN, 0, 5);
 	ck_assert(fake_dev_log_contains(dev, "short control message"));
 	ck_assert(con->ports[0].guest_open);
-	con->warn_last = 0;
+	fake_dev_ratelimit_clear(dev);
 	ctrl_send(dev, 0, 99, 1);
 	ck_assert(fake_dev_log_contains(dev, "unknown control event 99"));
-	con->warn_last = 0;
+	fake_dev_ratelimit_clear(dev);
 	ctrl_send(dev, 7, CONSOLE_PORT_OPEN, 1);
 	ck_assert(fake_dev_log_contains(dev, "PORT_OPEN for port 7"));
-	con->warn_last = 0;
+	fake_dev_ratelimit_clear(dev);
 	ctrl_send(dev, 0xfffffff0U, CONSOLE_PORT_READY, 1);
 	ck_assert(fake_dev_log_contains(dev, "PORT_READY for port "
 	    "4294967280"));
-	con->warn_last = 0;
+	fake_dev_ratelimit_clear(dev);
 	ctrl_send(dev, 1, CONSOLE_PORT_ADD, 1);
 	ck_assert(fake_dev_log_contains(dev, "sent by the device"));
-	con->warn_last = 0;
+	fake_dev_ratelimit_clear(dev);
 	ctrl_send(dev, 1, CONSOLE_RESIZE, 1);
 	/* Unreadable memory. */
 	fake_chain_set_bad(fake_chain_new(cq));

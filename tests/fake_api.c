@@ -4,10 +4,12 @@
  * Allocation failures abort the test (this is test code).
  */
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <vhostd/vhostd.h>
 
@@ -90,6 +92,8 @@ struct vhd_dev {
 	int			 config_changed_result;
 	struct fake_str		 log;
 	struct fake_str		 errors;
+	uint64_t		 rl_last_ns;	/* log_ratelimited, 0: never */
+	unsigned long		 rl_suppressed;
 };
 
 static const char *fake_level_names[] = { "ERR", "WARN", "INFO", "DEBUG" };
@@ -184,6 +188,54 @@ fake_log(struct vhd_dev *dev, enum vhd_log_level level, const char *fmt,
 	fake_str_add(&dev->log, "\n");
 	if (getenv("FAKE_API_VERBOSE") != NULL)
 		fprintf(stderr, "%s: %s", dev->name, dev->log.s + start);
+}
+
+/* api->parse_u64: digits only, in [min, max]; 0 or -1. */
+static int
+fake_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long	 v;
+	char			*end;
+
+	if (s == NULL || out == NULL || *s < '0' || *s > '9')
+		return (-1);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return (-1);
+	*out = v;
+	return (0);
+}
+
+/* api->log_ratelimited: as the daemon, one line a second per device with
+ * the count dropped in between appended to the next. */
+static void __attribute__((format(printf, 3, 4)))
+fake_log_ratelimited(struct vhd_dev *dev, enum vhd_log_level level,
+    const char *fmt, ...)
+{
+	struct timespec	 ts;
+	va_list		 ap;
+	char		 msg[1024];
+	uint64_t	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	if (now == 0)
+		now = 1;
+	if (dev->rl_last_ns != 0 && now - dev->rl_last_ns < 1000000000ULL) {
+		dev->rl_suppressed++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (dev->rl_suppressed != 0)
+		fake_log(dev, level, "%s (%lu similar warnings suppressed)",
+		    msg, dev->rl_suppressed);
+	else
+		fake_log(dev, level, "%s", msg);
+	dev->rl_last_ns = now;
+	dev->rl_suppressed = 0;
 }
 
 /* api->dev_set_priv. */
@@ -547,6 +599,8 @@ static const struct vhd_api fake_api_table = {
 	.run_on_worker = fake_run_on_worker,
 	.config_changed = fake_config_changed,
 	.dev_fail = fake_dev_fail,
+	.parse_u64 = fake_parse_u64,
+	.log_ratelimited = fake_log_ratelimited,
 };
 
 /* The fake daemon's function table. */
@@ -683,7 +737,8 @@ fake_dev_free(struct vhd_dev *dev)
 	free(dev);
 }
 
-/* Call ops->reset. */
+/* Call ops->reset; clear the log_ratelimited state (as the daemon's
+ * reset does). */
 void
 fake_dev_reset(struct vhd_dev *dev)
 {
@@ -697,6 +752,15 @@ fake_dev_reset(struct vhd_dev *dev)
 	if (dev->ops->reset != NULL)
 		dev->ops->reset(dev);
 	dev->failed = 0;
+	fake_dev_ratelimit_clear(dev);
+}
+
+/* Forget the log_ratelimited state. */
+void
+fake_dev_ratelimit_clear(struct vhd_dev *dev)
+{
+	dev->rl_last_ns = 0;
+	dev->rl_suppressed = 0;
 }
 
 /* Set the acked features and call ops->features_acked. */

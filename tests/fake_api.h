@@ -73,6 +73,9 @@ void			 fake_dev_fail_watch_add(struct vhd_dev *dev,
  * guest memory regions would); 0 restores whole buffers. */
 void			 fake_dev_set_iov_split(struct vhd_dev *dev, size_t n);
 
+/* Forget the log_ratelimited state (last line, count dropped), so the
+ * next rate-limited line is logged at once. */
+void			 fake_dev_ratelimit_clear(struct vhd_dev *dev);
 /* Everything logged, one "LEVEL: message\n" line each. */
 const char		*fake_dev_log(struct vhd_dev *dev);
 /* Non-zero when the log contains `s`. */

@@ -47,7 +47,7 @@ extern "C" {
 
 /* The ABI this header describes. */
 #define VHD_ABI_MAJOR 1
-#define VHD_ABI_MINOR 0
+#define VHD_ABI_MINOR 1
 
 /* Most workers (threads) a device may ask for; one 64-bit mask each. */
 #define VHD_MAX_WORKERS 64
@@ -284,7 +284,29 @@ struct vhd_api {
 	 * served until the frontend resets it.  Any thread. */
 	void (*dev_fail)(struct vhd_dev *dev, const char *reason);
 
-	/* ABI 1.1 and later: append new functions here. */
+	/* ABI 1.1 */
+	/* A 1.0 daemon's table ends above: check first that api->size >=
+	 * offsetof(struct vhd_api, log_ratelimited) + sizeof(void *). */
+
+	/*
+	 * Parse `s` as a decimal number in [min, max]: digits only (no sign,
+	 * no space, no base prefix, no suffix), not empty, no overflow.
+	 * Stores it in *out and returns 0, or returns -1 leaving *out alone.
+	 * Any thread.
+	 */
+	int (*parse_u64)(const char *s, uint64_t min, uint64_t max,
+	    uint64_t *out);
+	/*
+	 * As log, but at most one line per second per device (all call sites
+	 * share the limit); the lines dropped in between are counted and the
+	 * next line logged ends with " (N similar warnings suppressed)".
+	 * A device reset starts afresh.  Any thread (any worker of the
+	 * device).
+	 */
+	void (*log_ratelimited)(struct vhd_dev *dev, enum vhd_log_level level,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+	/* ABI 1.2 and later: append new functions here. */
 };
 
 /*

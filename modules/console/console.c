@@ -20,11 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "console.h"
-
-#define CONSOLE_WARN_NS		1000000000ULL	/* one warning per second */
 
 /*
  * The daemon's function table, kept for callbacks that get only the
@@ -46,43 +43,6 @@ console_cause(const char *fmt, ...)
 		s = NULL;
 	va_end(ap);
 	return (s);
-}
-
-/* Return CLOCK_MONOTONIC in nanoseconds.  Any thread. */
-static uint64_t
-console_now(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec);
-}
-
-/*
- * Log a warning about the guest or a client, at most one per second; the
- * number swallowed is added to the next one.  Home worker.
- */
-void
-console_warn(struct console *con, const char *fmt, ...)
-{
-	va_list		 ap;
-	char		 msg[256];
-	uint64_t	 now = console_now();
-
-	if (con->warn_last != 0 && now - con->warn_last < CONSOLE_WARN_NS) {
-		con->warn_suppressed++;
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (con->warn_suppressed != 0)
-		con->api->log(con->dev, VHD_LOG_WARN, "%s (%lu similar "
-		    "warnings suppressed)", msg, con->warn_suppressed);
-	else
-		con->api->log(con->dev, VHD_LOG_WARN, "%s", msg);
-	con->warn_last = now;
-	con->warn_suppressed = 0;
 }
 
 /* Return the device's private data.  Any thread. */
@@ -194,6 +154,11 @@ console_create(struct vhd_dev *dev, const struct vhd_api *api,
 	unsigned		 i;
 
 	*cause = NULL;
+	if (api->size < offsetof(struct vhd_api, log_ratelimited) +
+	    sizeof(api->log_ratelimited)) {
+		*cause = console_cause("console: needs vhostd module ABI 1.1");
+		return (-1);
+	}
 	if ((con = calloc(1, sizeof(*con))) == NULL) {
 		*cause = console_cause("console: out of memory");
 		return (-1);

@@ -191,15 +191,19 @@ struct console {
 	int			 multiport;	/* F_MULTIPORT acked */
 	int			 size_acked;	/* F_SIZE acked */
 	int			 device_ready;
-	uint64_t		 warn_last;
-	unsigned long		 warn_suppressed;
 };
+
+/*
+ * Log a warning about the guest or a client through the daemon's
+ * rate-limited log (at most one line per second per device, the count of
+ * those dropped added to the next).  Any worker.
+ */
+#define console_warn(con, ...)						\
+	((con)->api->log_ratelimited((con)->dev, VHD_LOG_WARN, __VA_ARGS__))
 
 /* console.c */
 char		*console_cause(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
-void		 console_warn(struct console *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
 struct vhd_queue *console_rxq(struct console_port *);
 struct vhd_queue *console_txq(struct console_port *);
 void		 console_set_size(struct console *, uint16_t, uint16_t);

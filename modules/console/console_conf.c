@@ -82,23 +82,6 @@ static const struct console_conf_be console_conf_bes[] = {
 
 #define CONSOLE_NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 
-/* Parse a decimal number in [min, max]; 0 or -1. */
-static int
-console_conf_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	unsigned long long	 v;
-	char			*end;
-
-	if (*s < '0' || *s > '9')
-		return (-1);
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return (-1);
-	*out = v;
-	return (0);
-}
-
 /* Parse a byte count with an optional k or m suffix; 0 or -1. */
 static int
 console_conf_bytes(const char *s, size_t *out)
@@ -134,7 +117,7 @@ console_conf_cols(struct console *con, const char *v, char **cause)
 {
 	uint64_t	 n;
 
-	if (console_conf_u64(v, 1, 65535, &n) != 0) {
+	if (con->api->parse_u64(v, 1, 65535, &n) != 0) {
 		*cause = console_cause("console: bad cols '%s': expected "
 		    "1..65535", v);
 		return (-1);
@@ -149,7 +132,7 @@ console_conf_rows(struct console *con, const char *v, char **cause)
 {
 	uint64_t	 n;
 
-	if (console_conf_u64(v, 1, 65535, &n) != 0) {
+	if (con->api->parse_u64(v, 1, 65535, &n) != 0) {
 		*cause = console_cause("console: bad rows '%s': expected "
 		    "1..65535", v);
 		return (-1);
@@ -303,7 +286,7 @@ console_conf_be_value(struct console_port *p, const char *v, char **cause)
 		return (-1);
 	}
 	if (*p->host == '\0' ||
-	    console_conf_u64(p->service, 0, 65535, &n) != 0) {
+	    p->con->api->parse_u64(p->service, 0, 65535, &n) != 0) {
 		*cause = console_cause("console: port%u: bad tcp address "
 		    "'%s': expected [HOST:]PORT, PORT 0..65535", p->id, v);
 		return (-1);
@@ -398,14 +381,14 @@ console_conf_port(struct console_port *p, const char *spec, char **cause)
 
 /* Return the port number of a "portN" key, or -1. */
 static int
-console_conf_port_key(const char *key)
+console_conf_port_key(const struct console *con, const char *key)
 {
 	uint64_t	 n;
 
 	if (strncmp(key, "port", 4) != 0 || key[4] == '\0' ||
 	    (key[4] == '0' && key[5] != '\0'))
 		return (-1);
-	if (console_conf_u64(key + 4, 0, CONSOLE_MAX_PORTS - 1, &n) != 0)
+	if (con->api->parse_u64(key + 4, 0, CONSOLE_MAX_PORTS - 1, &n) != 0)
 		return (-1);
 	return ((int)n);
 }
@@ -454,7 +437,7 @@ console_conf_parse(struct console *con, const struct vhd_kv *kv, size_t nkv,
 	unsigned		 n;
 
 	for (i = 0; i < nkv; i++) {
-		if ((id = console_conf_port_key(kv[i].key)) >= 0) {
+		if ((id = console_conf_port_key(con, kv[i].key)) >= 0) {
 			p = &con->ports[id];
 			if (console_conf_port(p, kv[i].value, cause) != 0)
 				return (-1);

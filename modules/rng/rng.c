@@ -58,7 +58,6 @@
 #define RNG_IOV_MAX		64	/* iovecs mapped per fill step */
 #define RNG_RETRY_MS		100	/* getrandom: pool not ready, retry */
 #define RNG_POLL_MS		10	/* a device epoll refuses: retry */
-#define RNG_WARN_NS		1000000000ULL /* one warning per second */
 #define RNG_NS_PER_MS		1000000ULL
 
 /* How serving one chain ended. */
@@ -107,8 +106,6 @@ struct rng {
 	int			 period_open;
 	uint64_t		 period_start;	/* ns, CLOCK_MONOTONIC */
 	uint64_t		 budget;	/* bytes left in this period */
-	uint64_t		 warn_last;	/* ns of the last warning */
-	unsigned long		 warn_suppressed;
 };
 
 /* A configuration key and its parser. */
@@ -173,52 +170,12 @@ rng_get(struct vhd_dev *dev)
 }
 
 /*
- * Log a warning, at most one per second; the count of warnings swallowed
- * in between is added to the next one.  Called on the queue's worker.
+ * Log a warning through the daemon's rate-limited log: at most one per
+ * second per device, the count of warnings swallowed in between added to
+ * the next one.  Called on the queue's worker.
  */
-static void __attribute__((format(printf, 2, 3)))
-rng_warn(struct rng *r, const char *fmt, ...)
-{
-	va_list		 ap;
-	char		 msg[256];
-	uint64_t	 now = rng_now();
-
-	if (r->warn_last != 0 && now - r->warn_last < RNG_WARN_NS) {
-		r->warn_suppressed++;
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (r->warn_suppressed != 0)
-		r->api->log(r->dev, VHD_LOG_WARN,
-		    "%s (%lu similar warnings suppressed)", msg,
-		    r->warn_suppressed);
-	else
-		r->api->log(r->dev, VHD_LOG_WARN, "%s", msg);
-	r->warn_last = now;
-	r->warn_suppressed = 0;
-}
-
-/*
- * Parse a decimal integer in [min, max] (digits only, no sign).  Returns 0
- * or -1.  Any thread.
- */
-static int
-rng_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	unsigned long long	 v;
-	char			*end;
-
-	if (*s < '0' || *s > '9')
-		return (-1);
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return (-1);
-	*out = v;
-	return (0);
-}
+#define rng_warn(r, ...)						\
+	((r)->api->log_ratelimited((r)->dev, VHD_LOG_WARN, __VA_ARGS__))
 
 /* Key source (and its aliases): "getrandom" or a path.  Main thread. */
 static int
@@ -248,7 +205,7 @@ rng_key_max_bytes(struct rng *r, const char *value, char **cause)
 {
 	uint64_t	 v;
 
-	if (rng_parse_u64(value, 1, UINT64_MAX, &v) != 0) {
+	if (r->api->parse_u64(value, 1, UINT64_MAX, &v) != 0) {
 		*cause = rng_cause("rng: bad max-bytes '%s': expected a "
 		    "positive integer", value);
 		return (-1);
@@ -263,7 +220,7 @@ rng_key_period(struct rng *r, const char *value, char **cause)
 {
 	uint64_t	 v;
 
-	if (rng_parse_u64(value, 1, RNG_PERIOD_MAX, &v) != 0) {
+	if (r->api->parse_u64(value, 1, RNG_PERIOD_MAX, &v) != 0) {
 		*cause = rng_cause("rng: bad period '%s': expected "
 		    "milliseconds, 1..%d", value, RNG_PERIOD_MAX);
 		return (-1);
@@ -346,6 +303,11 @@ rng_create(struct vhd_dev *dev, const struct vhd_api *api,
 	size_t		 i, k;
 
 	*cause = NULL;
+	if (api->size < offsetof(struct vhd_api, log_ratelimited) +
+	    sizeof(api->log_ratelimited)) {
+		*cause = rng_cause("rng: needs vhostd module ABI 1.1");
+		return (-1);
+	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		*cause = rng_cause("rng: out of memory");
 		return (-1);
@@ -421,8 +383,6 @@ rng_reset(struct vhd_dev *dev)
 
 	r->period_open = 0;
 	r->budget = 0;
-	r->warn_last = 0;
-	r->warn_suppressed = 0;
 }
 
 /* Open a new period with a full budget.  Queue's worker. */

@@ -42,7 +42,6 @@
 
 #include "vsock.h"
 
-#define VSOCK_WARN_MS	1000
 
 /* A configuration key and its parser. */
 struct vsock_key {
@@ -117,50 +116,6 @@ vsock_now_ms(void)
 	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 }
 
-/*
- * Log a warning, at most one a second per device; the count of those
- * swallowed goes with the next.  Worker.
- */
-void
-vsock_warn(struct vsock *vs, const char *fmt, ...)
-{
-	va_list		 ap;
-	char		 msg[256];
-	uint64_t	 now = vsock_now_ms();
-
-	if (vs->warn_last != 0 && now - vs->warn_last < VSOCK_WARN_MS) {
-		vs->warn_suppressed++;
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (vs->warn_suppressed != 0)
-		vs->api->log(vs->dev, VHD_LOG_WARN, "%s (%lu similar "
-		    "warnings suppressed)", msg, vs->warn_suppressed);
-	else
-		vs->api->log(vs->dev, VHD_LOG_WARN, "%s", msg);
-	vs->warn_last = now;
-	vs->warn_suppressed = 0;
-}
-
-/* Parse a decimal number in [min, max].  0 or -1.  Any thread. */
-static int
-vsock_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	unsigned long long	 v;
-	char			*end;
-
-	if (*s < '0' || *s > '9')
-		return (-1);
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return (-1);
-	*out = v;
-	return (0);
-}
-
 /* Key guest-cid: not a reserved CID.  Main thread. */
 static int
 vsock_key_cid(struct vsock *vs, const char *key, const char *value,
@@ -168,7 +123,7 @@ vsock_key_cid(struct vsock *vs, const char *key, const char *value,
 {
 	uint64_t	 v;
 
-	if (vsock_parse_u64(value, 0, UINT64_MAX, &v) != 0 || v <= 2 ||
+	if (vs->api->parse_u64(value, 0, UINT64_MAX, &v) != 0 || v <= 2 ||
 	    v >= 0xffffffffULL) {
 		*cause = vsock_cause("vsock: bad %s '%s': 3..4294967294 (0, 1, "
 		    "2 and 0xffffffff and above are reserved)", key, value);
@@ -205,7 +160,7 @@ vsock_key_buf(struct vsock *vs, const char *key, const char *value,
 {
 	uint64_t	 v;
 
-	if (vsock_parse_u64(value, VSOCK_BUF_MIN, VSOCK_BUF_MAX, &v) != 0) {
+	if (vs->api->parse_u64(value, VSOCK_BUF_MIN, VSOCK_BUF_MAX, &v) != 0) {
 		*cause = vsock_cause("vsock: bad %s '%s': bytes, %u..%u", key,
 		    value, VSOCK_BUF_MIN, VSOCK_BUF_MAX);
 		return (-1);
@@ -221,7 +176,7 @@ vsock_key_conns(struct vsock *vs, const char *key, const char *value,
 {
 	uint64_t	 v;
 
-	if (vsock_parse_u64(value, 1, VSOCK_CONNS_MAX, &v) != 0) {
+	if (vs->api->parse_u64(value, 1, VSOCK_CONNS_MAX, &v) != 0) {
 		*cause = vsock_cause("vsock: bad %s '%s': 1..%u", key, value,
 		    VSOCK_CONNS_MAX);
 		return (-1);
@@ -238,7 +193,7 @@ vsock_key_timeout(struct vsock *vs, const char *key, const char *value,
 {
 	uint64_t	 v;
 
-	if (vsock_parse_u64(value, 1, 3600000, &v) != 0) {
+	if (vs->api->parse_u64(value, 1, 3600000, &v) != 0) {
 		*cause = vsock_cause("vsock: bad %s '%s': milliseconds, "
 		    "1..3600000", key, value);
 		return (-1);
@@ -257,7 +212,8 @@ vsock_key_queue(struct vsock *vs, const char *key, const char *value,
 {
 	uint64_t	 v;
 
-	if (vsock_parse_u64(value, 1, 32768, &v) != 0 || (v & (v - 1)) != 0) {
+	if (vs->api->parse_u64(value, 1, 32768, &v) != 0 ||
+	    (v & (v - 1)) != 0) {
 		*cause = vsock_cause("vsock: bad %s '%s': a power of two, "
 		    "1..32768", key, value);
 		return (-1);
@@ -355,6 +311,11 @@ vsock_create(struct vhd_dev *dev, const struct vhd_api *api,
 	size_t		 i, k;
 
 	*cause = NULL;
+	if (api->size < offsetof(struct vhd_api, log_ratelimited) +
+	    sizeof(api->log_ratelimited)) {
+		*cause = vsock_cause("vsock: needs vhostd module ABI 1.1");
+		return (-1);
+	}
 	if ((vs = calloc(1, sizeof(*vs))) == NULL) {
 		*cause = vsock_cause("vsock: out of memory");
 		return (-1);

@@ -221,13 +221,17 @@ struct vsock {
 	struct vsock_hdr	*ctl;		/* control packets to send */
 	unsigned		 ctl_cap, ctl_head, ctl_len;
 	unsigned		 rx_turn;
-	uint64_t		 warn_last;
-	unsigned long		 warn_suppressed;
 };
 
+/*
+ * Log a warning through the daemon's rate-limited log (at most one line a
+ * second per device, the count of those dropped goes with the next).  Any
+ * worker.
+ */
+#define vsock_warn(vs, ...)						\
+	((vs)->api->log_ratelimited((vs)->dev, VHD_LOG_WARN, __VA_ARGS__))
+
 /* vsock.c */
-void	 vsock_warn(struct vsock *, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
 uint64_t vsock_now_ms(void);
 void	 vsock_rx_run(struct vsock *);
 void	 vsock_tx_handler(struct vsock *);
