@@ -197,6 +197,26 @@ START_TEST(test_create_bad_period)
 }
 END_TEST
 
+/* A daemon whose function table predates ABI 1.1 is refused by create
+ * before the module calls anything past the table's end. */
+START_TEST(test_create_old_abi)
+{
+	struct vhd_api		 api = *fake_api();
+	struct vhd_dev_info	 info;
+	struct vhd_dev		*dev = fake_dev_new(vhd_module.ops, "rng0");
+	char			*cause = NULL;
+
+	api.size = offsetof(struct vhd_api, parse_u64);
+	memset(&info, 0, sizeof info);
+	ck_assert_int_eq(vhd_module.ops->create(dev, &api, NULL, 0, &info,
+	    &cause), -1);
+	ck_assert_ptr_nonnull(cause);
+	ck_assert_ptr_nonnull(strstr(cause, "needs vhostd module ABI 1.1"));
+	free(cause);
+	fake_dev_free(dev);
+}
+END_TEST
+
 START_TEST(test_create_bad_max_bytes)
 {
 	static const char *bad[] = { "0", "-5", "+5", " 5", "5k", "",
@@ -715,6 +735,7 @@ rng_suite(void)
 	tcase_add_test(tc, test_create_unknown_key);
 	tcase_add_test(tc, test_create_bad_period);
 	tcase_add_test(tc, test_create_bad_max_bytes);
+	tcase_add_test(tc, test_create_old_abi);
 	tcase_add_test(tc, test_create_bad_source);
 	suite_add_tcase(s, tc);
 
