@@ -1,0 +1,102 @@
+/*
+ * Running the QEMU end-to-end scripts in tests/qemu/ from a Check suite:
+ * the script's output goes to stderr (the test log) and its first FAIL
+ * line becomes the test's failure message.
+ */
+
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "qemu_script.h"
+
+/* Copy the script output in fd to stderr and keep its first FAIL line. */
+static void
+qemu_script_relay(int fd, char *why, size_t whylen)
+{
+	FILE	*f;
+	char	*line = NULL;
+	size_t	 cap = 0;
+	ssize_t	 len;
+
+	if ((f = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((len = getline(&line, &cap, f)) != -1) {
+		fputs(line, stderr);
+		if (why[0] == '\0' && strstr(line, ": FAIL: ") != NULL) {
+			if (len > 0 && line[len - 1] == '\n')
+				line[len - 1] = '\0';
+			snprintf(why, whylen, "%s", line);
+		}
+	}
+	fflush(stderr);
+	free(line);
+	fclose(f);
+}
+
+/* Run tests/qemu/NAME; see qemu_script.h. */
+int
+qemu_script_run(const char *name, char *why, size_t whylen)
+{
+	posix_spawn_file_actions_t fa;
+	char	 script[4096], sh[] = "/bin/sh";
+	char	 out[] = "/tmp/vhostd-qemu-out.XXXXXX";
+	char	*argv[3];
+	pid_t	 pid;
+	int	 fd, status, rc;
+
+	why[0] = '\0';
+	snprintf(script, sizeof(script), "%s/tests/qemu/%s", TEST_SRC_DIR,
+	    name);
+	if (getenv("VHOSTD_BUILD_DIR") == NULL &&
+	    setenv("VHOSTD_BUILD_DIR", TEST_BUILD_DIR, 1) == -1) {
+		snprintf(why, whylen, "setenv: %s", strerror(errno));
+		return (-1);
+	}
+	if ((fd = mkstemp(out)) == -1) {
+		snprintf(why, whylen, "mkstemp: %s", strerror(errno));
+		return (-1);
+	}
+	unlink(out);
+	argv[0] = sh;
+	argv[1] = script;
+	argv[2] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
+	    O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, fd, STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, fd, STDERR_FILENO);
+	rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0) {
+		close(fd);
+		snprintf(why, whylen, "cannot run %s: %s", name,
+		    strerror(rc));
+		return (-1);
+	}
+	while (waitpid(pid, &status, 0) == -1) {
+		if (errno != EINTR) {
+			close(fd);
+			snprintf(why, whylen, "waitpid: %s", strerror(errno));
+			return (-1);
+		}
+	}
+	if (lseek(fd, 0, SEEK_SET) == 0)
+		qemu_script_relay(fd, why, whylen);
+	else
+		close(fd);
+	if (WIFEXITED(status))
+		return (WEXITSTATUS(status));
+	if (WIFSIGNALED(status))
+		return (128 + WTERMSIG(status));
+	return (-1);
+}
