@@ -311,6 +311,14 @@ int	 fe_queue_setup(struct fe *, unsigned q, unsigned num);
 int	 fe_queue_init(struct fe *, unsigned q, unsigned num);
 /* negotiate + SET_MEM_TABLE + fe_queue_setup(0, num) + enable(0). */
 int	 fe_start(struct fe *, unsigned num);
+/* Pause queue q as QEMU does on `stop`: SET_VRING_ENABLE 0 (with
+ * PROTOCOL_FEATURES), GET_VRING_BASE; the base is kept in q->base (and
+ * *base when not NULL). */
+int	 fe_queue_pause(struct fe *, unsigned q, uint32_t *base);
+/* Resume it as QEMU does on `cont`: NUM, BASE (q->base), ADDR, KICK,
+ * CALL with the same rings and eventfds, then enable.  The driver side
+ * is untouched. */
+int	 fe_queue_resume(struct fe *, unsigned q);
 
 /* ------------------------------------------------------------------ */
 /* Guest memory.                                                       */

@@ -752,3 +752,55 @@ fe_start(struct fe *fe, unsigned num)
 		return (fe_vring_enable(fe, 0, 1));
 	return (0);
 }
+
+/*
+ * Pause queue q as QEMU 7.2 does on HMP `stop`: SET_VRING_ENABLE 0 (when
+ * PROTOCOL_FEATURES was acked), then GET_VRING_BASE.  The index the
+ * daemon reports becomes q->base for fe_queue_resume; *base gets it too
+ * when not NULL.
+ */
+int
+fe_queue_pause(struct fe *fe, unsigned qi, uint32_t *base)
+{
+	uint32_t	 num;
+	int		 r;
+
+	if (qi >= FE_MAX_QUEUES) {
+		fe_seterr("bad queue %u", qi);
+		return (-1);
+	}
+	if ((fe->acked & FE_BIT(VHOST_USER_F_PROTOCOL_FEATURES)) &&
+	    (r = fe_vring_enable(fe, qi, 0)) != 0)
+		return (r);
+	if ((r = fe_get_vring_base(fe, qi, &num)) != 0)
+		return (r);
+	fe->queues[qi].base = (uint16_t)num;
+	if (base != NULL)
+		*base = num;
+	return (0);
+}
+
+/*
+ * Resume queue q as QEMU 7.2 does on HMP `cont`: SET_VRING_NUM, BASE
+ * (q->base), ADDR, KICK, CALL with the queue's existing rings and
+ * eventfds, then SET_VRING_ENABLE 1 (when PROTOCOL_FEATURES was acked).
+ * The driver side (avail index, used entries not yet consumed) is
+ * untouched: the guest did not notice.
+ */
+int
+fe_queue_resume(struct fe *fe, unsigned qi)
+{
+	struct fe_queue	*q;
+	int		 r;
+
+	if (qi >= FE_MAX_QUEUES || !fe->queues[qi].allocated) {
+		fe_seterr("queue %u was never set up", qi);
+		return (-1);
+	}
+	q = &fe->queues[qi];
+	if ((r = fe_queue_setup(fe, qi, q->num)) != 0)
+		return (r);
+	if (fe->acked & FE_BIT(VHOST_USER_F_PROTOCOL_FEATURES))
+		return (fe_vring_enable(fe, qi, 1));
+	return (0);
+}
