@@ -21,8 +21,13 @@
  * path, so gdb and the sanitizers' symbolizer cannot find it, and a later
  * module opened on the same descriptor number is taken for the first one.
  * Between the check and dlopen only root or vhostd's own uid can change
- * what the path names (no directory on it lets anyone else rename or
- * create entries there), and either could replace the module anyway.
+ * what the path names (no directory on it lets anyone else rename, remove
+ * or replace an entry of the path), and either could replace the module
+ * anyway.
+ *
+ * Not checked: the libraries a module needs, which the dynamic linker
+ * finds as for any program (the system's directories, LD_LIBRARY_PATH,
+ * the module's RUNPATH).  Our modules need only the C library.
  *
  * Main thread.
  */
@@ -48,7 +53,7 @@ module_trust_owner(uid_t uid)
 }
 
 /*
- * Check `p`, described by `st` (from lstat or fstat): the module file
+ * Check `p`, described by `st` (from lstat): the module file
  * or directory `target` itself when `last`, else a directory above it;
  * `file` says whether target is a module file or a module directory.
  * 0, or -1 with *cause.
@@ -96,7 +101,7 @@ module_trust_check(const char *target, const char *p, const struct stat *st,
 /*
  * Check every directory from / down to the absolute, resolved path `real`
  * (which has no symbolic link), and real itself unless it is a module
- * file (`file`: the caller checks the file on its open descriptor).
+ * file (`file`: the caller checks the file with its own messages).
  * `target` names real in messages.  0, or -1 with *cause.
  */
 static int
