@@ -238,7 +238,7 @@ END_TEST
 START_TEST(test_refuse_junk)
 {
 	static const char junk[] = "this is not an ELF file, just text\n";
-	char	*cause = NULL;
+	char	*cause = NULL, path[256];
 
 	test_write("junk.so", junk, sizeof junk - 1, 0644);
 	ck_assert_ptr_null(module_load(test_dir, "junk", &cause));
@@ -249,6 +249,13 @@ START_TEST(test_refuse_junk)
 	test_write("empty.so", "", 0, 0644);
 	ck_assert_ptr_null(module_load(test_dir, "empty", &cause));
 	test_cause_has(cause, "empty.so: dlopen: ");
+	free(cause);
+
+	/* A FIFO is refused before anything opens it (which would block). */
+	snprintf(path, sizeof path, "%s/fifo.so", test_dir);
+	ck_assert_int_eq(mkfifo(path, 0644), 0);
+	ck_assert_ptr_null(module_load(test_dir, "fifo", &cause));
+	test_cause_has(cause, "fifo.so: not a regular file");
 	free(cause);
 }
 END_TEST
