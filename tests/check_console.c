@@ -1103,16 +1103,25 @@ START_TEST(test_tx_backpressure)
 }
 END_TEST
 
+/*
+ * Issue 8: a tx queue that stops while a chain waits on a slow client
+ * rewinds the chain (nothing pushed, nothing dropped); when the queue runs
+ * again the same chain is copied on from where it stopped, so the client
+ * gets every byte once, in order.
+ */
 START_TEST(test_stop_with_held_chain)
 {
 	struct vhd_dev		*dev = unix_dev("backlog=4096");
 	struct vhd_queue	*txq;
 	struct vhd_chain	*c;
-	size_t			 len = 4 << 20;
-	uint8_t			*big = malloc(len);
+	size_t			 len = 4 << 20, got = 0, i;
+	uint8_t			*big = malloc(len), *dst = malloc(len);
+	unsigned		 rounds = 0;
 	int			 fd, sz = 4096;
 
-	memset(big, 'z', len);
+	ck_assert(big != NULL && dst != NULL);
+	for (i = 0; i < len; i++)
+		big[i] = (uint8_t)(i ^ (i >> 9));
 	con_start(dev, ALL_FEATURES);
 	handshake(dev, 2);
 	fd = unix_connect(tp("p1.sock"));
@@ -1122,10 +1131,27 @@ START_TEST(test_stop_with_held_chain)
 	c = tx_send(dev, 1, big, len);
 	ck_assert(!fake_chain_pushed(c));
 	fake_queue_stop(txq);
-	ck_assert(fake_chain_pushed(c));
+	ck_assert(!fake_chain_pushed(c));
+	ck_assert_uint_eq(fake_queue_rewinds(txq), 1);
 	ck_assert_ptr_null(con_of(dev)->ports[1].tx_chain);
+	ck_assert_uint_gt(con_of(dev)->ports[1].tx_resume, 0);
+	fake_queue_start(txq);
+	while (got < len) {
+		ck_assert_uint_lt(rounds++, 1000000);
+		got += drain(fd, dst + got, len - got);
+		(void)fire_write(dev, 1);
+		if (con_of(dev)->ports[1].resume_armed)
+			fake_watch_fire(con_of(dev)->ports[1].resume_w,
+			    VHD_EV_TIMEOUT);
+	}
+	ck_assert(memcmp(big, dst, len) == 0);
+	ck_assert(fake_chain_pushed(c));
+	ck_assert_uint_eq(fake_queue_pushes(txq), 1);
+	ck_assert_uint_eq(con_of(dev)->ports[1].dropped_total, 0);
+	ck_assert_uint_eq(con_of(dev)->ports[1].tx_resume, 0);
 	close(fd);
 	free(big);
+	free(dst);
 	con_free(dev);
 }
 END_TEST

@@ -321,6 +321,8 @@ console_reset_cb(struct vhd_dev *dev, void *arg)
 		p->added = p->guest_ready = p->guest_open = 0;
 		p->open_reported = 0;
 		p->pending = 0;
+		/* A new driver starts a new ring: nothing to resume. */
+		p->tx_resume = 0;
 		console_port_update_read(p);
 	}
 }
@@ -413,8 +415,8 @@ console_queue_start(struct vhd_dev *dev, struct vhd_queue *q)
 }
 
 /*
- * A queue stops: a tx chain held half-copied is finished into the buffer
- * and given back, so no chain stays popped.  Home worker.
+ * A queue stops: a tx chain held half-copied is rewound (see
+ * console_port_tx_stop), so no chain stays popped.  Home worker.
  */
 static void
 console_queue_stop(struct vhd_dev *dev, struct vhd_queue *q)

@@ -167,6 +167,7 @@ struct console_port {
 	struct vhd_chain	*tx_chain;	/* popped, partly copied */
 	size_t			 tx_off;
 	size_t			 tx_len;
+	size_t			 tx_resume;	/* copied before a rewind */
 };
 
 struct console {
