@@ -179,6 +179,7 @@ console_create(struct vhd_dev *dev, const struct vhd_api *api,
 		p->con = con;
 		p->id = i;
 		p->listen_fd = p->rfd = p->wfd = p->tty_fd = -1;
+		p->tty_wake[0] = p->tty_wake[1] = -1;
 	}
 	if (console_conf_parse(con, kv, nkv, cause) != 0)
 		goto fail;
@@ -313,6 +314,7 @@ console_reset_cb(struct vhd_dev *dev, void *arg)
 	unsigned		 i;
 
 	(void)dev;
+	con->attached = 0;
 	con->device_ready = 0;
 	con->multiport = 0;
 	con->size_acked = 0;
@@ -323,6 +325,14 @@ console_reset_cb(struct vhd_dev *dev, void *arg)
 		p->pending = 0;
 		/* A new driver starts a new ring: nothing to resume. */
 		p->tx_resume = 0;
+		if (p->tty_reader) {
+			/* Keys typed for the guest that went away are not
+			 * the next guest's; with no frontend the idle reader
+			 * takes the terminal. */
+			p->in_off = p->in_len = 0;
+			p->esc = 0;
+			console_tty_frontend(p, 0);
+		}
 		console_port_update_read(p);
 	}
 }
@@ -360,10 +370,12 @@ console_begin(struct console *con)
 		p->added = p->guest_ready = p->guest_open = 1;
 	}
 	con->running = 1;
+	con->attached = 1;
 	for (i = 0; i < con->nports; i++) {
 		p = &con->ports[i];
 		if (!p->configured)
 			continue;
+		console_tty_frontend(p, 1);
 		if (console_backend_start(p) != 0) {
 			con->api->log(con->dev, VHD_LOG_ERR, "port %u: cannot "
 			    "create watches", i);
