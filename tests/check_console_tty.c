@@ -141,10 +141,14 @@ tty_check_restored(struct tty *t)
 	ck_assert_uint_eq(cfgetospeed(&now), cfgetospeed(&t->before));
 }
 
-/* Close the terminal. */
+/* Close the terminal; vhostd wrote no sanitizer report to it. */
 static void
 tty_close(struct tty *t)
 {
+	tty_drain(t);
+	ck_assert_msg(memmem(t->out, t->len, "Sanitizer", 9) == NULL &&
+	    memmem(t->out, t->len, "runtime error:", 14) == NULL,
+	    "a sanitizer report: ...%s", tty_tail(t));
 	close(t->m);
 	close(t->s);
 	free(t->out);
