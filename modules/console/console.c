@@ -305,7 +305,8 @@ console_set_config(struct vhd_dev *dev, uint32_t offset, const void *buf,
 	return (0);
 }
 
-/* Forget everything the driver set up.  Home worker, queues stopped. */
+/* Forget everything the driver set up; a terminal goes back to the idle
+ * reader.  Home worker, queues stopped. */
 static void
 console_reset_cb(struct vhd_dev *dev, void *arg)
 {
@@ -314,7 +315,6 @@ console_reset_cb(struct vhd_dev *dev, void *arg)
 	unsigned		 i;
 
 	(void)dev;
-	con->attached = 0;
 	con->device_ready = 0;
 	con->multiport = 0;
 	con->size_acked = 0;
@@ -352,8 +352,9 @@ console_reset(struct vhd_dev *dev)
 }
 
 /*
- * The first queue starts: read the acked features and start watching the
- * backends.  Home worker.
+ * The first queue starts (after a reset, or after a pause): read the
+ * acked features, take a terminal from the idle reader, and start
+ * watching the backends.  Home worker.
  */
 static void
 console_begin(struct console *con)
@@ -370,7 +371,6 @@ console_begin(struct console *con)
 		p->added = p->guest_ready = p->guest_open = 1;
 	}
 	con->running = 1;
-	con->attached = 1;
 	for (i = 0; i < con->nports; i++) {
 		p = &con->ports[i];
 		if (!p->configured)
@@ -385,7 +385,11 @@ console_begin(struct console *con)
 	}
 }
 
-/* The last queue stopped: stop watching the backends.  Home worker. */
+/*
+ * The last queue stopped (a pause, or before a reset): stop watching the
+ * backends.  Clients stay connected and both backlogs stay; only
+ * console_reset_cb forgets what the driver set up.  Home worker.
+ */
 static void
 console_end(struct console *con)
 {

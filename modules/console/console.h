@@ -20,6 +20,11 @@
  * (reset, emergency writes).  create and destroy run on the main thread
  * when no worker can touch the device.  The only state shared with the
  * main thread is the console size (cols, rows), guarded by cfg_lock.
+ *
+ * A stdio port on a terminal also has the module's one thread, the idle
+ * reader (console_tty.c), which reads the terminal while no frontend is
+ * attached.  It shares the port's tty_* flags, guarded by tty_lock, and
+ * reads only fields written before it started (rfd, tty_saved).
  */
 
 #ifndef VHOSTD_CONSOLE_H
@@ -204,7 +209,6 @@ struct console {
 	int			 multiport;	/* F_MULTIPORT acked */
 	int			 size_acked;	/* F_SIZE acked */
 	int			 device_ready;
-	int			 attached;	/* queues started since reset */
 };
 
 /*
