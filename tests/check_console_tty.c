@@ -154,6 +154,18 @@ tty_close(struct tty *t)
 	free(t->out);
 }
 
+/* Pass on vhostd's exit status; when it is not 0, print what the
+ * terminal showed (a sanitizer writes its report there). */
+static int
+tty_status(struct tty *t, int status)
+{
+	tty_drain(t);
+	if (status != 0)
+		fprintf(stderr, "vhostd exit status %d; the terminal showed:\n"
+		    "%s\n", status, t->out);
+	return (status);
+}
+
 /* Wait for vhostd to exit by itself (draining the terminal); its exit
  * status. */
 static int
@@ -167,8 +179,7 @@ tty_wait_exit(struct drv *v, struct tty *t)
 		    "terminal shows: ...%s", tty_tail(t));
 		(void)poll(NULL, 0, 5);
 	}
-	tty_drain(t);
-	return (fe_daemon_stop(v->d, 1000));
+	return (tty_status(t, fe_daemon_stop(v->d, 1000)));
 }
 
 /* Start vhostd with port0=stdio on the terminal; wait until it is raw. */
@@ -307,7 +318,7 @@ START_TEST(test_tty_sigterm)
 	tty_open(&t);
 	v = tty_launch("tty-sigterm", &t);
 	tty_attach(v, &t);
-	ck_assert_int_eq(fe_daemon_stop(v->d, TMO), 0);
+	ck_assert_int_eq(tty_status(&t, fe_daemon_stop(v->d, TMO)), 0);
 	tty_check_restored(&t);
 	tty_free(v);
 	tty_close(&t);

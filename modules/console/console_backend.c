@@ -314,6 +314,8 @@ console_backend_close(struct console_port *p)
 {
 	struct stat	 st;
 
+	/* First the terminal's idle reader, which polls rfd. */
+	console_tty_close(p);
 	if (p->rfd != -1)
 		close(p->rfd);
 	if (p->wfd != -1 && p->wfd != p->rfd)
@@ -336,7 +338,6 @@ console_backend_close(struct console_port *p)
 		free(p->link_made);
 		p->link_made = NULL;
 	}
-	console_tty_close(p);
 	p->connected = 0;
 }
 

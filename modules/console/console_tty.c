@@ -8,8 +8,8 @@
  * processing (OPOST, ONLCR): vhostd's own log lines, written to the same
  * terminal, still end in CR LF instead of drawing a staircase.  The
  * terminal's settings are restored when the device is destroyed (SIGINT,
- * SIGTERM, the escape, a startup error) and, through atexit, on fatal()
- * and any other exit().
+ * SIGTERM, the escape, a startup error) and, through an exit handler, on
+ * fatal() and any other exit().
  *
  * The escape is ^] (CONSOLE_ESCAPE) followed by:
  *	q or .	shut vhostd down (SIGTERM to the main thread)
@@ -58,11 +58,22 @@ static struct termios	 console_tty_exit_saved;
 static volatile sig_atomic_t console_tty_exit_owed;
 static int		 console_tty_exit_registered;
 
+/*
+ * The C runtime's registration of a function to run at exit() or when
+ * this shared object is unloaded, whichever comes first (what atexit()
+ * does in a shared object with glibc).  Called directly because the
+ * sanitizers' atexit() interceptor registers the handler for the whole
+ * process: after dlclose it would run unmapped code at exit.
+ */
+extern void	*__dso_handle;
+int		 __cxa_atexit(void (*)(void *), void *, void *);
+
 /* Give the terminal its settings back if they are still owed.  Any
- * thread (the atexit handler). */
+ * thread (at exit() or when the module is unloaded). */
 static void
-console_tty_exit_restore(void)
+console_tty_exit_restore(void *unused)
 {
+	(void)unused;
 	if (console_tty_exit_owed) {
 		console_tty_exit_owed = 0;
 		(void)tcsetattr(STDIN_FILENO, TCSADRAIN,
@@ -325,7 +336,8 @@ console_tty_open(struct console_port *p, char **cause)
 		raw.c_oflag = p->tty_saved.c_oflag | OPOST | ONLCR;
 		console_tty_exit_saved = p->tty_saved;
 		if (!console_tty_exit_registered &&
-		    atexit(console_tty_exit_restore) == 0)
+		    __cxa_atexit(console_tty_exit_restore, NULL,
+		    __dso_handle) == 0)
 			console_tty_exit_registered = 1;
 		if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) == 0) {
 			p->tty_raw = 1;
