@@ -1822,6 +1822,39 @@ START_TEST(test_memfd_shrunk)
 }
 END_TEST
 
+/* The memfd shrunk before SET_VRING_ADDR, which reads the used index on
+ * the main thread: the main thread takes SIGBUS, rng0 breaks, the rest as
+ * above. */
+START_TEST(test_memfd_shrunk_main)
+{
+	struct h	 h;
+	struct fe	*fe;
+
+	h_start(&h, "hostile: guest memory shrunk before SET_VRING_ADDR");
+	fe = fe_new(h.sock[0], NULL, 0);
+	ck_assert_msg(fe != NULL, "fe_new: %s", fe_error());
+	ck_assert_int_eq(fe_negotiate(fe, FE_WANT_FEATURES,
+	    FE_WANT_PROTOCOL), 0);
+	ck_assert_int_eq(fe_set_mem_table(fe, NULL, 0), 0);
+	ck_assert_int_eq(fe_queue_init(fe, 0, H_QSIZE), 0);
+	ck_assert_int_eq(ftruncate(h_ring_fd(fe), 0), 0);
+	ck_assert_msg(fe_queue_setup(fe, 0, H_QSIZE) == 0, "queue setup: %s "
+	    "(vhostd %s)", fe_error(), h_fate(&h));
+	ck_assert_int_eq(fe_vring_enable(fe, 0, 1), 0);
+	ck_assert_msg(fe_wait_err(fe, 0, 5000) == 1, "err fd not signalled "
+	    "(vhostd %s)", h_fate(&h));
+	ck_assert_int_eq(fe_daemon_wait_log(h.d, "rng0: device broken: "
+	    "guest memory at gpa 0x", 1, 5000), 0);
+	ck_assert_int_eq(fe_daemon_log_count(h.d, "rng0: guest memory region "
+	    "at gpa 0x"), 1);
+	h_read(h.peer);
+	h_sync(fe, "guest memory shrunk before SET_VRING_ADDR");
+	h_close(&h, fe);
+	h_check(&h, "guest memory shrunk before SET_VRING_ADDR");
+	h_stop(&h);
+}
+END_TEST
+
 /* SIGBUS in this process (the child reading entropy from memory just cut
  * short): leave quietly. */
 static void
@@ -1950,6 +1983,7 @@ hostile_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_memfd_sealed);
 	tcase_add_loop_test(tc, test_memfd_shrunk, 0, 2);
+	tcase_add_test(tc, test_memfd_shrunk_main);
 	tcase_add_test(tc, test_memfd_shrunk_flowing);
 	suite_add_tcase(s, tc);
 
