@@ -64,7 +64,7 @@ enum guest_fault_state {
 };
 
 struct guest_fault_slot {
-	atomic_uint		 seq;	/* odd while the main thread writes */
+	atomic_uint		 seq;	/* odd while being written */
 	atomic_uintptr_t	 start;	/* the mapping: [start, end); */
 	atomic_uintptr_t	 end;	/* 0, 0 when the slot is free */
 	atomic_uintptr_t	 host;	/* host address of gpa */
@@ -166,8 +166,10 @@ guest_fault_map_anon(uintptr_t p, size_t len)
 {
 	long	 r;
 
-	r = syscall(SYS_mmap, (void *)p, len, PROT_READ | PROT_WRITE,
-	    MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0L);
+	/* syscall(2) reads every argument as a long. */
+	r = syscall(SYS_mmap, (long)p, (long)len, (long)(PROT_READ |
+	    PROT_WRITE), (long)(MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS |
+	    MAP_NORESERVE), -1L, 0L);
 	return (r == (long)p ? 0 : -1);
 }
 
@@ -181,8 +183,8 @@ guest_fault_map_anon(uintptr_t p, size_t len)
 static int
 guest_fault_replace(uintptr_t start, uintptr_t end, uintptr_t addr)
 {
-	const size_t	 sizes[] = { guest_fault_pagesize, GUEST_FAULT_HUGE_2M,
-			    GUEST_FAULT_HUGE_1G };
+	const size_t	 sizes[] = { guest_fault_pagesize,
+			    GUEST_FAULT_HUGE_2M, GUEST_FAULT_HUGE_1G };
 	uintptr_t	 p;
 	size_t		 i;
 

@@ -50,7 +50,8 @@ struct guest_fault_slot;
  * event that reports faults.  0 or -1 with *cause.  Main thread, before
  * any worker starts; once.
  */
-int	 guest_fault_init(struct event_base *base, char **cause) __must_check;
+int	 guest_fault_init(struct event_base *base, char **cause)
+	    __must_check;
 /* Restore the previous handler, drop the event and the eventfd, free the
  * registry.  Main thread, after every region is gone. */
 void	 guest_fault_fini(void);

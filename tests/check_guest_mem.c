@@ -692,7 +692,8 @@ check_guest_mem_child_sent(void)
  * a sanitizer, which then exits non-zero). */
 START_TEST(test_sigbus_elsewhere_kills)
 {
-	void		(*const fns[])(void) = { check_guest_mem_child_other,
+	void		(*const fns[])(void) = {
+			    check_guest_mem_child_other,
 			    check_guest_mem_child_sent };
 	unsigned	 i;
 	int		 status;
