@@ -28,9 +28,22 @@
  *
  * Why not longjmp out of the access: module code would be left with
  * locks held and state half-updated.  Replacing the mapping lets every
- * access complete, and a broken device ignores what it read.  The
- * replaced mapping is unmapped as usual when the table goes (reset,
- * disconnect or a new memory table); it no longer holds the file.
+ * access complete, and a broken device ignores what it read.  Why the
+ * whole mapping and not the faulting page: the rest of the callback (a
+ * memcpy over many pages, other threads of the device) then takes no
+ * further fault; the page (or huge page) is only the fallback when the
+ * kernel refuses the large mapping.  Why an eventfd rather than checks
+ * after each callback: faults can happen in any callback on any thread
+ * (queue handlers, timers, fd watches, the main thread's SET_VRING_ADDR),
+ * and one wakeup on the main loop covers them all without touching the
+ * hot path.  The replaced mapping is unmapped as usual when the table
+ * goes (reset, disconnect or a new memory table); it no longer holds the
+ * file, so no fd or file reference leaks.
+ *
+ * Both, because neither is enough alone: sealing costs nothing and keeps
+ * the guest's memory intact for a frontend that only made a mistake, but
+ * not every file can be sealed; recovery covers every file, but the
+ * device is lost.
  */
 
 #ifndef VHOSTD_GUEST_FAULT_H
