@@ -1721,6 +1721,26 @@ h_fate(struct h *h)
 	return (buf);
 }
 
+/* How many of the daemon's mappings are of the test frontend's memfds. */
+static int
+h_memfd_maps(struct h *h)
+{
+	char	 path[64], line[512];
+	FILE	*fp;
+	int	 n = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/maps",
+	    (int)fe_daemon_pid(h->d));
+	fp = fopen(path, "r");
+	ck_assert_msg(fp != NULL, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof line, fp) != NULL) {
+		if (strstr(line, "memfd:fe-guest") != NULL)
+			n++;
+	}
+	fclose(fp);
+	return (n);
+}
+
 /* The memfd holding queue 0's rings. */
 static int
 h_ring_fd(struct fe *fe)
@@ -1790,7 +1810,7 @@ START_TEST(test_memfd_shrunk)
 	struct fe	*fe;
 	struct fe_buf	 b;
 	unsigned	 i;
-	int		 seal_seal = _i == 1;
+	int		 seal_seal = _i == 1, maps;
 
 	h_start(&h, seal_seal ? "hostile: guest memory shrunk (F_SEAL_SEAL)" :
 	    "hostile: guest memory shrunk (unsealable)");
@@ -1801,6 +1821,7 @@ START_TEST(test_memfd_shrunk)
 		b.write = 1;
 		ck_assert_int_ge(fe_post(fe, 0, &b, 1, FE_POST_NOKICK), 0);
 	}
+	maps = h_memfd_maps(&h);
 	/* From here on this process must not touch that memfd's pages. */
 	ck_assert_int_eq(ftruncate(h_ring_fd(fe), 0), 0);
 	h_read(h.peer);
@@ -1811,6 +1832,9 @@ START_TEST(test_memfd_shrunk)
 	    "guest memory at gpa 0x", 1, 5000), 0);
 	ck_assert_int_eq(fe_daemon_wait_log(h.d, "rng0: guest memory region "
 	    "at gpa 0x", 1, 5000), 0);
+	/* The shrunk file is no longer mapped (anonymous memory instead);
+	 * the other regions are. */
+	ck_assert_int_eq(h_memfd_maps(&h), maps - 1);
 	h_read(h.peer);
 	/* Broken: more kicks are ignored; messages are still answered. */
 	ck_assert_int_eq(fe_kick(fe, 0), 0);
