@@ -3,7 +3,9 @@
  *
  *	vsock.c		device, keys, config space, queues, the rx scheduler
  *	vsock_pkt.c	packet headers over descriptor chains, the byte ring
- *	vsock_conn.c	connections: table, state machine, credit, host I/O
+ *	vsock_conn.c	connections: table, watches, credit, host writes
+ *	vsock_conn_op.c	guest packets to the host, by op
+ *	vsock_conn_rx.c	packets owed to the guest, host reads
  *	vsock_host.c	the Firecracker-style unix socket host side
  *	vsock_group.c	the process-wide CID table and VM-to-VM forwarding
  *
@@ -73,6 +75,7 @@
 #define VSOCK_SEQ_BOUNDS	1024	/* queued whole messages, guest->host */
 #define VSOCK_LINE_MAX		64	/* a CONNECT line */
 #define VSOCK_RETRY_MS		20	/* unix connect EAGAIN: retry after */
+#define VSOCK_CONN_IOV		64	/* iovecs for one host socket call */
 
 /* A decoded packet header (host byte order). */
 struct vsock_hdr {
@@ -266,17 +269,28 @@ void	 vsock_conn_free(struct vsock_conn *);
 void	 vsock_conn_free_all(struct vsock *);
 void	 vsock_conn_kill(struct vsock_conn *);
 void	 vsock_conn_schedule(struct vsock_conn *);
-int	 vsock_conn_rx(struct vsock_conn *, struct vhd_chain *, size_t *);
 int	 vsock_conn_has_work(struct vsock_conn *);
-void	 vsock_conn_guest_pkt(struct vsock *, const struct vsock_hdr *,
-	    struct vhd_chain *);
-void	 vsock_conn_guest_bad(struct vsock *, const struct vsock_hdr *);
 void	 vsock_conn_fill_hdr(struct vsock_conn *, struct vsock_hdr *,
 	    uint16_t);
 int	 vsock_conn_arm_read(struct vsock_conn *);
 int	 vsock_conn_arm_write(struct vsock_conn *);
 int	 vsock_conn_arm_timer(struct vsock_conn *, long);
 void	 vsock_conn_flush(struct vsock_conn *);
+void	 vsock_conn_disarm_timer(struct vsock_conn *);
+uint32_t vsock_conn_peer_free(const struct vsock_conn *);
+int	 vsock_conn_rw_ready(const struct vsock_conn *);
+void	 vsock_conn_credit_check(struct vsock_conn *);
+int	 vsock_conn_host_wclosed(struct vsock_conn *);
+int	 vsock_conn_check_close(struct vsock_conn *);
+ssize_t	 vsock_conn_sendmsg(int, struct iovec *, int, int);
+
+/* vsock_conn_op.c */
+void	 vsock_conn_guest_pkt(struct vsock *, const struct vsock_hdr *,
+	    struct vhd_chain *);
+void	 vsock_conn_guest_bad(struct vsock *, const struct vsock_hdr *);
+
+/* vsock_conn_rx.c */
+int	 vsock_conn_rx(struct vsock_conn *, struct vhd_chain *, size_t *);
 
 /* vsock_host.c */
 int	 vsock_host_listen(struct vsock *, char **);
