@@ -59,6 +59,7 @@ teardown(void)
 	for (i = 0; i < ndevs; i++) {
 		fake_queue_stop(fake_queue(devs[i], VSOCK_RXQ));
 		fake_queue_stop(fake_queue(devs[i], VSOCK_TXQ));
+		fake_dev_reset(devs[i]);
 		ck_assert_uint_eq(fake_dev_watches(devs[i]), 0);
 		ck_assert_str_eq(fake_dev_errors(devs[i]), "");
 		fake_dev_free(devs[i]);
@@ -282,6 +283,44 @@ read_wait(int fd, void *buf, size_t len)
 	return (read(fd, buf, len));
 }
 
+/* Has the host socket seen end of file or a reset (within 50 ms)? */
+static int
+host_closed(int fd)
+{
+	struct pollfd	 pfd = { .fd = fd, .events = POLLIN };
+	char		 c;
+
+	if (poll(&pfd, 1, 50) != 1)
+		return (0);
+	return (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0);
+}
+
+/* Fire, in creation order, every armed fd watch whose fd is ready for
+ * what it waits for; `rounds` times. */
+static void
+fire_ready(struct vhd_dev *dev, unsigned rounds)
+{
+	struct vhd_watch	*w;
+	struct pollfd		 pfd;
+	unsigned		 i, r;
+	short			 ev;
+
+	for (r = 0; r < rounds; r++) {
+		for (i = 0; (w = fake_dev_watch_nth(dev, i)) != NULL; i++) {
+			if (fake_watch_fd(w) < 0 || !fake_watch_armed(w))
+				continue;
+			ev = fake_watch_events(w) & (VHD_EV_READ |
+			    VHD_EV_WRITE);
+			pfd.fd = fake_watch_fd(w);
+			pfd.events = (short)(((ev & VHD_EV_READ) ? POLLIN :
+			    0) | ((ev & VHD_EV_WRITE) ? POLLOUT : 0));
+			pfd.revents = 0;
+			if (poll(&pfd, 1, 0) == 1)
+				fake_watch_fire(w, ev);
+		}
+	}
+}
+
 /* Fire every armed watch on a host socket (any fd but timers). */
 static void
 fire_all_fd(struct vhd_dev *dev)
@@ -466,9 +505,9 @@ START_TEST(host_connect_line_partial)
 }
 END_TEST
 
-/* A host connection still reading its CONNECT line is closed when the
- * queues stop. */
-START_TEST(host_connect_pending_closed_on_stop)
+/* A host connection still reading its CONNECT line survives a queue
+ * stop (a paused VM) and is closed when the device is reset. */
+START_TEST(host_connect_pending_closed_on_reset)
 {
 	struct vhd_dev	*dev = mkdefault(NULL, NULL);
 	char		 buf[8];
@@ -479,6 +518,9 @@ START_TEST(host_connect_pending_closed_on_stop)
 	fire_all_fd(dev);
 	fire_all_fd(dev);
 	fake_queue_stop(fake_queue(dev, VSOCK_RXQ));
+	ck_assert(!host_closed(fd));
+	fake_queue_stop(fake_queue(dev, VSOCK_TXQ));
+	fake_dev_reset(dev);
 	ck_assert_int_eq(read_wait(fd, buf, sizeof(buf)), 0);
 	ck_assert_uint_eq(fake_dev_watches(dev), 0);
 	close(fd);
@@ -749,22 +791,292 @@ START_TEST(vm_to_vm_group)
 }
 END_TEST
 
-/* Stopping a queue drops every connection and closes host sockets. */
-START_TEST(stop_drops_connections)
+/*
+ * A queue stop is a pause (issue 8): across stop/start of rx and tx a
+ * connection keeps its host socket, credit and data; host data that
+ * arrives meanwhile and a host client that connects meanwhile wait, the
+ * queues are not touched, and everything flows on after the start.
+ */
+START_TEST(pause_keeps_connections)
 {
-	struct vhd_dev	*dev = mkdefault(NULL, NULL);
-	char		 buf[8];
-	int		 lfd, fd;
+	struct vhd_dev		*dev = mkdefault(NULL, NULL);
+	struct vhd_queue	*rxq = fake_queue(dev, VSOCK_RXQ);
+	struct vhd_queue	*txq = fake_queue(dev, VSOCK_TXQ);
+	struct vsock_hdr	 h;
+	char			 buf[64];
+	unsigned		 pops, pushes, notifies, i;
+	int			 lfd, fd, hfd, seen_rw = 0, seen_req = 0;
 
 	fd = guest_connect(dev, SOCK_STREAM, &lfd);
-	fake_queue_stop(fake_queue(dev, VSOCK_TXQ));
-	ck_assert_int_eq(read_wait(fd, buf, sizeof(buf)), 0);
-	ck_assert_uint_eq(fake_dev_watches(dev), 0);
-	fake_queue_stop(fake_queue(dev, VSOCK_RXQ));
+	tx(dev, ghdr(VSOCK_OP_RW, 5000, 1234, VSOCK_TYPE_STREAM), "before",
+	    6, 2);
+	ck_assert_int_eq(read_wait(fd, buf, sizeof(buf)), 6);
+
+	for (i = 0; i < 3; i++) {
+		fake_queue_stop(rxq);
+		fake_queue_stop(txq);
+		ck_assert_msg(!host_closed(fd), "host socket closed by a "
+		    "queue stop (pause %u)", i);
+		fake_queue_start(rxq);
+		fake_queue_start(txq);
+	}
+	fake_queue_stop(rxq);
+	fake_queue_stop(txq);
+	pops = fake_queue_pops(rxq) + fake_queue_pops(txq);
+	pushes = fake_queue_pushes(rxq) + fake_queue_pushes(txq);
+	notifies = fake_queue_notifies(rxq) + fake_queue_notifies(txq);
+	/* While paused: host data, and a new host client. */
+	ck_assert_int_eq(write(fd, "during", 6), 6);
+	hfd = host_connect();
+	ck_assert_int_eq(write(hfd, "CONNECT 77\n", 11), 11);
+	fire_ready(dev, 4);
+	ck_assert(!host_closed(fd));
+	ck_assert(!host_closed(hfd));
+	ck_assert_uint_eq(fake_queue_pops(rxq) + fake_queue_pops(txq), pops);
+	ck_assert_uint_eq(fake_queue_pushes(rxq) + fake_queue_pushes(txq),
+	    pushes);
+	ck_assert_uint_eq(fake_queue_notifies(rxq) + fake_queue_notifies(txq),
+	    notifies);
+
+	fake_queue_start(rxq);
+	fake_queue_start(txq);
+	while (rx_next(dev, &h, buf, sizeof(buf))) {
+		if (h.op == VSOCK_OP_RW) {
+			ck_assert_uint_eq(h.dst_port, 5000);
+			ck_assert_uint_eq(h.len, 6);
+			ck_assert(memcmp(buf, "during", 6) == 0);
+			/* The credit counters survived. */
+			ck_assert_uint_eq(h.fwd_cnt, 6);
+			seen_rw++;
+		} else if (h.op == VSOCK_OP_REQUEST) {
+			ck_assert_uint_eq(h.dst_port, 77);
+			seen_req++;
+		}
+	}
+	ck_assert_int_eq(seen_rw, 1);
+	ck_assert_int_eq(seen_req, 1);
+	tx(dev, ghdr(VSOCK_OP_RW, 5000, 1234, VSOCK_TYPE_STREAM), "after",
+	    5, 1);
+	ck_assert_int_eq(read_wait(fd, buf, sizeof(buf)), 5);
+	ck_assert(memcmp(buf, "after", 5) == 0);
+	close(hfd);
 	close(fd);
 	close(lfd);
 }
 END_TEST
+
+/* The device reset (and only it) ends connections: host sockets closed,
+ * every watch freed, the guest not told. */
+START_TEST(reset_drops_connections)
+{
+	struct vhd_dev		*dev = mkdefault(NULL, NULL);
+	struct vsock_hdr	 h;
+	char			 buf[8];
+	int			 lfd, fd;
+
+	fd = guest_connect(dev, SOCK_STREAM, &lfd);
+	fake_queue_stop(fake_queue(dev, VSOCK_TXQ));
+	fake_queue_stop(fake_queue(dev, VSOCK_RXQ));
+	ck_assert(!host_closed(fd));
+	fake_dev_reset(dev);
+	ck_assert_int_eq(read_wait(fd, buf, sizeof(buf)), 0);
+	ck_assert_uint_eq(fake_dev_watches(dev), 0);
+	/* A new driver starts afresh. */
+	fake_queue_start(fake_queue(dev, VSOCK_RXQ));
+	fake_queue_start(fake_queue(dev, VSOCK_TXQ));
+	ck_assert(!rx_next(dev, &h, NULL, 0));
+	close(fd);
+	close(lfd);
+}
+END_TEST
+
+/* The armed WRITE watch of a device, or NULL. */
+static struct vhd_watch *
+write_watch(struct vhd_dev *dev)
+{
+	struct vhd_watch	*w;
+	unsigned		 i;
+
+	for (i = 0; (w = fake_dev_watch_nth(dev, i)) != NULL; i++) {
+		if (fake_watch_armed(w) &&
+		    (fake_watch_events(w) & VHD_EV_WRITE))
+			return (w);
+	}
+	return (NULL);
+}
+
+/*
+ * Seqpacket credit when the host closes in the middle of a message: the
+ * guest's bytes are all counted in fwd_cnt, the partial message once.
+ * Large messages the host does not read fill its socket, so a whole
+ * message and then half of the next wait in the ring; the host closes;
+ * the write watch finds EPIPE.
+ */
+START_TEST(seqpacket_fwd_cnt_host_close)
+{
+	struct vhd_dev		*dev = mkdefault(NULL, NULL);
+	struct vsock_hdr	 h, g;
+	static char		 msg[60000];
+	uint32_t		 sent = 0;
+	unsigned		 i;
+	int			 lfd, fd, shut = 0;
+
+	fd = guest_connect(dev, SOCK_SEQPACKET, &lfd);
+	rx_post(dev, 16, 4096);
+	g = ghdr(VSOCK_OP_RW, 5000, 1234, VSOCK_TYPE_SEQPACKET);
+	g.flags = VSOCK_SEQ_EOM;
+	memset(msg, 'm', sizeof(msg));
+	for (i = 0; i < 64 && write_watch(dev) == NULL; i++) {
+		tx(dev, g, msg, sizeof(msg), 1);
+		sent += sizeof(msg);
+	}
+	ck_assert_msg(write_watch(dev) != NULL, "the host socket never "
+	    "filled");
+	/* Half a message: no EOM. */
+	g.flags = 0;
+	tx(dev, g, "part", 4, 1);
+	sent += 4;
+	close(fd);
+	fake_watch_fire(write_watch(dev), VHD_EV_WRITE);
+	while (rx_next(dev, &h, NULL, 0)) {
+		if (h.op != VSOCK_OP_SHUTDOWN)
+			continue;
+		ck_assert(h.flags & VSOCK_SHUT_RCV);
+		ck_assert_msg(h.fwd_cnt == sent, "fwd_cnt %u after %u bytes "
+		    "sent", h.fwd_cnt, sent);
+		shut = 1;
+	}
+	ck_assert_msg(shut, "no SHUTDOWN after the host closed");
+	close(lfd);
+}
+END_TEST
+
+/* Send `n` RW packets of `len` bytes from device a's port 1000 to CID 4
+ * port 2000, numbered from *seq in their first 4 bytes. */
+static void
+group_send(struct vhd_dev *a, unsigned n, size_t len, uint32_t *seq)
+{
+	static uint8_t		 data[65536];
+	struct vsock_hdr	 h;
+	unsigned		 i;
+
+	for (i = 0; i < n; i++) {
+		memcpy(data, seq, sizeof(*seq));
+		(*seq)++;
+		h = ghdr(VSOCK_OP_RW, 1000, 2000, VSOCK_TYPE_STREAM);
+		h.dst_cid = 4;
+		tx(a, h, data, len, 2);
+	}
+}
+
+/* Three VMs in one group; A (CID 3) connects port 1000 to B (CID 4) port
+ * 2000; C is CID 5.  B posts no rx buffers. */
+static void
+group_three(struct vhd_dev **a, struct vhd_dev **b, struct vhd_dev **c)
+{
+	struct vhd_kv		 ka[] = { FAKE_KV("guest-cid", "3"),
+				    FAKE_KV("uds-path", uds),
+				    FAKE_KV("groups", "g") };
+	struct vhd_kv		 kb[] = { FAKE_KV("guest-cid", "4"),
+				    FAKE_KV("groups", "g") };
+	struct vhd_kv		 kc[] = { FAKE_KV("guest-cid", "5"),
+				    FAKE_KV("groups", "g") };
+	struct vsock_hdr	 h;
+
+	*a = mkdev(ka, 3);
+	*b = mkdev(kb, 2);
+	*c = mkdev(kc, 2);
+	rx_post(*a, 32, 4096);
+	rx_post(*c, 8, 4096);
+	h = ghdr(VSOCK_OP_REQUEST, 1000, 2000, VSOCK_TYPE_STREAM);
+	h.dst_cid = 4;
+	tx(*a, h, NULL, 0, 1);
+}
+
+/*
+ * Issue 8: a sibling that does not read its rx queue never stalls
+ * another VM's tx queue.  A fills B's inbox and then some; A's tx queue
+ * is still consumed, A reaches the host and C; when B reads, A's parked
+ * packets arrive in order.
+ */
+START_TEST(group_full_sibling_no_stall)
+{
+	struct vhd_dev		*a, *b, *c;
+	struct vsock_hdr	 h;
+	uint8_t			 got[70000];
+	uint32_t		 seq = 0, want = 0;
+	int			 lfd, fd;
+
+	group_three(&a, &b, &c);
+	lfd = host_listen(1234, SOCK_STREAM);
+	/* 4 MiB fill B's inbox; 16 more packets have to wait. */
+	group_send(a, 80, 65536, &seq);
+	ck_assert_msg(fake_queue_avail(fake_queue(a, VSOCK_TXQ)) == 0,
+	    "A's tx queue stalled on B: %u chains left",
+	    fake_queue_avail(fake_queue(a, VSOCK_TXQ)));
+	/* A to the host. */
+	tx(a, ghdr(VSOCK_OP_REQUEST, 1001, 1234, VSOCK_TYPE_STREAM), NULL, 0,
+	    1);
+	h = rx_expect(a, VSOCK_OP_RESPONSE);
+	ck_assert_uint_eq(h.dst_port, 1001);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	/* A to C. */
+	h = ghdr(VSOCK_OP_REQUEST, 1002, 3000, VSOCK_TYPE_STREAM);
+	h.dst_cid = 5;
+	tx(a, h, NULL, 0, 1);
+	h = rx_expect(c, VSOCK_OP_REQUEST);
+	ck_assert_uint_eq(h.src_port, 1002);
+	/* A packet of the waiting connection queues behind the others. */
+	group_send(a, 1, 100, &seq);
+	/* B reads: everything arrives, in order. */
+	rx_post(b, 100, 65536 + VSOCK_HDR_SIZE);
+	rx_expect(b, VSOCK_OP_REQUEST);
+	while (rx_next(b, &h, got, sizeof(got))) {
+		ck_assert_uint_eq(h.op, VSOCK_OP_RW);
+		ck_assert_uint_eq(h.src_cid, 3);
+		ck_assert_msg(memcmp(got, &want, 4) == 0, "packet %u out of "
+		    "order", want);
+		want++;
+	}
+	ck_assert_uint_eq(want, seq);
+	ck_assert(!rx_next(a, &h, NULL, 0));
+	close(fd);
+	close(lfd);
+}
+END_TEST
+
+/* A sender waiting on a full sibling is woken when the sibling is reset
+ * (its frontend went away): its connection gets an RST, and new packets
+ * to the sibling are refused at once. */
+START_TEST(group_sibling_reset_wakes_sender)
+{
+	struct vhd_dev		*a, *b, *c;
+	struct vsock_hdr	 h;
+	uint32_t		 seq = 0;
+	int			 rst = 0;
+
+	group_three(&a, &b, &c);
+	group_send(a, 70, 65536, &seq);
+	ck_assert_uint_eq(fake_queue_avail(fake_queue(a, VSOCK_TXQ)), 0);
+	/* B pauses: A keeps waiting, nothing is lost. */
+	fake_queue_stop(fake_queue(b, VSOCK_RXQ));
+	fake_queue_stop(fake_queue(b, VSOCK_TXQ));
+	ck_assert(!rx_next(a, &h, NULL, 0));
+	/* B's frontend goes away. */
+	fake_dev_reset(b);
+	while (rx_next(a, &h, NULL, 0)) {
+		ck_assert_uint_eq(h.op, VSOCK_OP_RST);
+		ck_assert_uint_eq(h.src_cid, 4);
+		ck_assert_uint_eq(h.dst_port, 1000);
+		rst++;
+	}
+	ck_assert_int_gt(rst, 0);
+	group_send(a, 1, 10, &seq);
+	rx_expect(a, VSOCK_OP_RST);
+}
+END_TEST
+
 
 /* Build the suite. */
 static Suite *
@@ -790,20 +1102,24 @@ vsock_suite(void)
 	tcase_add_test(tc, connection_cap);
 	tcase_add_test(tc, seqpacket_boundaries);
 	tcase_add_test(tc, tx_while_rx_full);
-	tcase_add_test(tc, stop_drops_connections);
+	tcase_add_test(tc, pause_keeps_connections);
+	tcase_add_test(tc, reset_drops_connections);
+	tcase_add_test(tc, seqpacket_fwd_cnt_host_close);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("host");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, host_connect_line_partial);
 	tcase_add_test(tc, host_connect_bad_line);
-	tcase_add_test(tc, host_connect_pending_closed_on_stop);
+	tcase_add_test(tc, host_connect_pending_closed_on_reset);
 	tcase_add_test(tc, host_connect_timeout);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("group");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, vm_to_vm_group);
+	tcase_add_test(tc, group_full_sibling_no_stall);
+	tcase_add_test(tc, group_sibling_reset_wakes_sender);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -10,7 +10,8 @@
  *	vsock_group.c	the process-wide CID table and VM-to-VM forwarding
  *
  * Threads: every queue of a device runs on one worker (checked when the
- * queues start).  Everything in struct vsock below "worker state" and
+ * queues start), and so do the connections, also while the queues are
+ * stopped (a paused VM).  Everything in struct vsock below "worker state" and
  * every connection belong to that worker.  The group table and the
  * sibling inbox are shared between devices and guarded by one mutex
  * (vsock_group.c).
@@ -200,19 +201,25 @@ struct vsock {
 
 	/* Group table (vsock_group.c, under its lock). */
 	LIST_ENTRY(vsock)	 glink;
-	int			 g_running;	/* rx and tx started */
+	int			 g_live;	/* takes sibling packets */
 	unsigned		 g_worker;
 	struct vsock_sib_list	 inbox;
 	size_t			 inbox_bytes;
 	unsigned		 inbox_pkts;
 	int			 inbox_posted;	/* a wake-up is queued */
-	int			 tx_blocked;	/* a sibling inbox was full */
-	int			 has_blocked;	/* someone waits on our inbox */
+	int			 tx_blocked;	/* we parked for a sibling */
+	int			 has_blocked;	/* someone parked for us */
 
 	/* Worker state. */
 	struct vhd_queue	*rxq, *txq;
 	unsigned		 worker;
 	int			 running;	/* rx and tx both started */
+	int			 live;		/* started since create/reset */
+	struct vsock_sib_list	 park;		/* for full sibling inboxes */
+	size_t			 park_bytes;
+	unsigned		 park_pkts;
+	int			 in_park;	/* vsock_group_park_run active */
+	int			 park_again;	/* woken meanwhile: run again */
 	int			 in_rx;		/* vsock_rx_run active */
 	int			 stream_ok, seq_ok;
 	struct vhd_watch	*listen_w;
@@ -304,9 +311,11 @@ void	 vsock_host_connect_retry(struct vsock_conn *);
 /* vsock_group.c */
 int	 vsock_group_register(struct vsock *, char **);
 void	 vsock_group_unregister(struct vsock *);
-void	 vsock_group_set_running(struct vsock *, int);
-int	 vsock_group_forward(struct vsock *, const struct vsock_hdr *,
+void	 vsock_group_set_live(struct vsock *, int);
+void	 vsock_group_wake_senders(struct vsock *);
+void	 vsock_group_forward(struct vsock *, const struct vsock_hdr *,
 	    struct vhd_chain *);
+void	 vsock_group_park_run(struct vsock *);
 int	 vsock_group_pending(struct vsock *);
 int	 vsock_group_rx(struct vsock *, struct vhd_chain *, size_t *);
 

@@ -374,7 +374,9 @@ int
 vsock_conn_host_wclosed(struct vsock_conn *conn)
 {
 	conn->host_wclosed = 1;
-	conn->fwd_cnt += conn->out.len + conn->msg_len;
+	/* The ring holds the partial message too (msg_len of its bytes):
+	 * count it once. */
+	conn->fwd_cnt += conn->out.len;
 	vsock_ring_consume(&conn->out, conn->out.len);
 	conn->msg_len = 0;
 	conn->nbounds = 0;

@@ -220,6 +220,14 @@ vsock_conn_rx(struct vsock_conn *conn, struct vhd_chain *c, size_t *len)
 	int			 r;
 
 	if (conn->pending & VSOCK_PEND_REQUEST) {
+		/* connect-timeout runs from when the guest can see the
+		 * REQUEST: a host client that connected while the VM was
+		 * paused waits for it. */
+		if (vsock_conn_arm_timer(conn, conn->vs->connect_ms) != 0) {
+			vsock_warn(conn->vs, "cannot arm a timer");
+			vsock_conn_free(conn);
+			return (VSOCK_RX_FREED);
+		}
 		op = VSOCK_OP_REQUEST;
 		conn->pending &= ~VSOCK_PEND_REQUEST;
 		goto ctl;
