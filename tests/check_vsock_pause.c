@@ -185,8 +185,9 @@ vp_pause(struct vp *p, int resume)
 
 /*
  * Twenty pauses with a stream in flight each way (4 MiB each, a checksum
- * at the end), and a host client that connects while the VM is paused:
- * every connection survives, the data arrives intact and in order.
+ * at the end), a host client that connects while the VM is paused, and
+ * SET_VRING_CALL sent again on running queues now and then: every
+ * connection survives, the data arrives intact and in order.
  */
 START_TEST(fe_pause_resume_streams)
 {
@@ -253,6 +254,12 @@ START_TEST(fe_pause_resume_streams)
 			usleep(20000);
 			vp_pause(&p, 1);
 			pauses++;
+			/* Now and then QEMU sends SET_VRING_CALL again on a
+			 * running queue (MSI-X mask/unmask). */
+			for (i = 0; i < 2 && pauses % 4 == 0; i++)
+				ck_assert_int_eq(fe_vring_fd(p.vf.fe,
+				    VHOST_USER_SET_VRING_CALL, i,
+				    p.vf.fe->queues[i].call_fd), 0);
 			continue;
 		}
 		credit = g->peer_buf_alloc - (g->tx_cnt - g->peer_fwd_cnt);

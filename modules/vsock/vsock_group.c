@@ -41,10 +41,15 @@
 
 #include "vsock.h"
 
+/* The fuzz target builds with small bounds so inputs reach them. */
+#ifndef VSOCK_INBOX_BYTES
 #define VSOCK_INBOX_BYTES	(4u * 1024 * 1024)
+#endif
 #define VSOCK_INBOX_PKTS	4096u
 #define VSOCK_SIB_PKT_MAX	(1u * 1024 * 1024)
+#ifndef VSOCK_PARK_BYTES
 #define VSOCK_PARK_BYTES	(8u * 1024 * 1024)
+#endif
 #define VSOCK_PARK_PKTS		2048u
 #define VSOCK_PARK_CIDS		16	/* full inboxes noted per pass */
 
