@@ -676,7 +676,7 @@ main(void)
 	int	 failed;
 
 	if (fe_tmp_init() == -1) {
-		fprintf(stderr, "%s: %s\n", "check_vsock_fe_limits", fe_error());
+		fprintf(stderr, "check_vsock_fe_limits: %s\n", fe_error());
 		return (1);
 	}
 	sr = srunner_create(vsock_fe_limits_suite());

@@ -26,11 +26,13 @@
  * the guest posts no rx buffers.  Nor does it wait for a sibling VM: a
  * packet its inbox cannot take is parked (vsock_group.c).
  *
+ * The rx scheduler fills rx buffers from the control ring, the
+ * connections that owe the guest a packet (round robin) and the sibling
+ * inbox, one packet per chain.
+ *
  * A queue stop is a pause, not a reset: connections and everything they
  * hold survive queue_stop/queue_start (QEMU's `stop`/`cont`, ring
- * changes).  Only the reset callback, or destroy, ends them.  The rx scheduler fills rx buffers from
- * the control ring, the connections that owe the guest a packet (round
- * robin) and the sibling inbox, one packet per chain.
+ * changes).  Only the reset callback, or destroy, ends them.
  */
 
 #include <sys/types.h>

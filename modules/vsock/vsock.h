@@ -11,8 +11,8 @@
  *
  * Threads: every queue of a device runs on one worker (checked when the
  * queues start), and so do the connections, also while the queues are
- * stopped (a paused VM).  Everything in struct vsock below "worker state" and
- * every connection belong to that worker.  The group table and the
+ * stopped (a paused VM).  Everything in struct vsock below "worker
+ * state" and every connection belong to that worker.  The group table and the
  * sibling inbox are shared between devices and guarded by one mutex
  * (vsock_group.c).
  */
@@ -218,7 +218,7 @@ struct vsock {
 	struct vsock_sib_list	 park;		/* for full sibling inboxes */
 	size_t			 park_bytes;
 	unsigned		 park_pkts;
-	int			 in_park;	/* vsock_group_park_run active */
+	int			 in_park;	/* in vsock_group_park_run */
 	int			 park_again;	/* woken meanwhile: run again */
 	int			 in_rx;		/* vsock_rx_run active */
 	int			 stream_ok, seq_ok;
