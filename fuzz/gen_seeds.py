@@ -297,7 +297,35 @@ def vsock_seeds():
         vtx(17, V_RESPONSE, 1, 0, 0) + \
         vtx(16, V_RW, 1, 0, 0, b"to the sibling") + vrx(1) + \
         vtx(17, V_RST, 1, 0, 0) + vrx(0)
+    # Pause (9, mode 1: stop), host traffic and a host connect while
+    # paused, resume (mode 2), pause and resume (mode 0), reset (mode 3).
+    pause = vrx() + vtx(2, V_REQUEST, 1, 0, 0) + accept + \
+        bytes([9, 2]) + bytes([5, 0]) + struct.pack("<H", 6) + b"paused" + \
+        bytes([4, 0]) + loop + bytes([3, 0]) + vtx(0, V_RW, 1, 0, 0, b"x") + \
+        vrx() + bytes([9, 4]) + loop + vrx() + bytes([6, 0]) + \
+        vtx(0, V_RW, 1, 0, 0, b"after") + bytes([9, 0]) + bytes([6, 0]) + \
+        vtx(0, V_SHUTDOWN, 1, 0, 0, flags=3) + bytes([9, 6]) + vrx() + \
+        vtx(0, V_RW, 1, 0, 0, b"gone")
+    sib_pause = vrx(1) + vtx(16, V_REQUEST, 1, 0, 0) + bytes([9, 3]) + \
+        vtx(16, V_RW, 1, 0, 0, b"to a paused sibling") + \
+        vtx(0, V_REQUEST, 1, 1, 0) + accept + bytes([9, 5]) + vrx(1) + \
+        vtx(16, V_RW, 1, 0, 0, b"again") + bytes([9, 7]) + vrx(0) + \
+        vtx(16, V_RW, 1, 0, 0, b"to a reset sibling") + vrx(0)
+    # The sibling reads nothing: its inbox (16 KiB in the fuzz build)
+    # fills, packets park, the park list (32 KiB) overflows; then it
+    # reads, pauses and is reset.
+    big = bytes(4000)
+    sib_full = vrx(0) + vtx(16, V_REQUEST, 1, 0, 0) + \
+        b"".join(vtx(16, V_RW, 1, 0, 0, big) for _ in range(6)) + \
+        vtx(16, V_REQUEST, 1, 1, 1) + vtx(2, V_REQUEST, 1, 2, 0) + \
+        accept + vrx(1, 255) + vrx(1) + vrx(1) + \
+        b"".join(vtx(16, V_RW, 1, 0, 0, big) for _ in range(12)) + \
+        vrx(0) + bytes([9, 3]) + vrx(1) + bytes([9, 7]) + vrx(0) + \
+        vtx(16, V_RW, 1, 1, 1, b"late")
     return {
+        "sibling-full": bytes([0x1e, 0]) + sib_full,
+        "pause": bytes([0x1c, 0]) + pause,
+        "sibling-pause": bytes([0x1e, 0]) + sib_pause,
         "stream": bytes([0x1c, 0]) + stream,
         "seqpacket": bytes([0x1c, 1]) + seq,
         "host-connect": bytes([0x3c, 0]) + host,

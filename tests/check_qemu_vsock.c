@@ -3,8 +3,9 @@
  * boots a Linux guest under QEMU (TCG) with vhost-user-vsock-pci served by
  * "vhostd --vm guest-cid=3,socket=...,uds-path=..." and moves 8 MiB each way
  * (guest to host and host to guest through CONNECT) with checksums and
- * half-closes, checks a refused connect fails promptly and that seqpacket
- * keeps message boundaries.  setup.sh (the kernel and initramfs cache) runs
+ * half-closes while the VM is paused and resumed with QEMU's monitor
+ * (stop / cont, issue 8), checks a refused connect fails promptly and that
+ * seqpacket keeps message boundaries.  setup.sh (the kernel and initramfs cache) runs
  * first.  Nothing is skipped: a missing package mirror or QEMU fails.
  */
 

@@ -15,6 +15,9 @@
 #   - a guest connect to a port without a host listener fails within 1 s;
 #   - seqpacket (when the guest negotiated it): messages of 1 B..100 KB
 #     echoed by a SOCK_SEQPACKET unix listener keep their boundaries;
+#   - the VM is paused and resumed VSOCK_PAUSES times (default 10) with
+#     QEMU's monitor ("stop" / "cont") while the transfers run, and every
+#     connection survives (issue 8: a pause used to reset them);
 #   - SIGTERM stops the daemon with status 0 and removes its sockets.
 #
 # Environment: as run-rng.sh (VHOSTD_BUILD_DIR, VHOSTD_QEMU_CACHE,
@@ -32,6 +35,7 @@ export VHOSTD_BUILD_DIR=$BUILD_DIR
 QEMU=${QEMU:-qemu-system-x86_64}
 QEMU_TIMEOUT=${VHOSTD_QEMU_TIMEOUT:-180}
 BYTES=${VSOCK_BYTES:-8388608}
+PAUSES=${VSOCK_PAUSES:-10}
 SEQ=${VSOCK_SEQPACKET:-1}
 CC=${CC:-cc}
 
@@ -214,6 +218,7 @@ timeout -k 5 "$QEMU_TIMEOUT" "$QEMU" -M pc -accel tcg -m 256 \
     -object memory-backend-memfd,id=mem,size=256M,share=on \
     -numa node,memdev=mem -nodefaults -no-user-config \
     -display none -serial stdio -no-reboot \
+    -monitor "unix:$TMP/mon.sock,server=on,wait=off" \
     -chardev "socket,id=c0,path=$TMP/vhost.sock" \
     -device vhost-user-vsock-pci,chardev=c0 \
     -kernel "$KERNEL" -initrd "$TMP/initrd" \
@@ -225,6 +230,13 @@ PIDS="$PIDS $QPID"
     >"$TMP/host-send.log" 2>&1 &
 HSEND=$!
 PIDS="$PIDS $HSEND"
+HPAUSE=
+if [ "$PAUSES" -gt 0 ]; then
+	"$TMP/vsock-test" host-pause "$TMP/mon.sock" "$TMP/serial.log" \
+	    "$PAUSES" >"$TMP/host-pause.log" 2>&1 &
+	HPAUSE=$!
+	PIDS="$PIDS $HPAUSE"
+fi
 wait "$QPID"
 QRC=$?
 T2=$(now)
@@ -248,6 +260,14 @@ wait "$HRECV" 2>/dev/null
 wait "$HSEND" 2>/dev/null
 check_helper "$TMP/host-recv.log"
 check_helper "$TMP/host-send.log"
+if [ -n "$HPAUSE" ]; then
+	wait "$HPAUSE" 2>/dev/null
+	check_helper "$TMP/host-pause.log"
+	grep -q 'VSOCK-OK host-pause [1-9]' "$TMP/host-pause.log" ||
+	    fail "the VM was never paused during the transfers"
+	echo "run-vsock.sh: vhostd saw $(grep -c 'queue 1 stopped' \
+	    "$TMP/vhostd.log") tx queue stops"
+fi
 if [ "$SEQ" = 1 ]; then
 	wait "$HSEQ" 2>/dev/null
 	check_helper "$TMP/host-seq.log"

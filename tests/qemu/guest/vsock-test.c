@@ -15,6 +15,10 @@
  *	host-recv PATH BYTES	as recv, on a unix listener at PATH
  *	host-send UDS PORT BYTES  "CONNECT PORT" (retried until OK), as send
  *	host-seq-echo PATH N	seqpacket listener echoing N messages
+ *	host-pause MON LOG N	once LOG (the serial console) shows
+ *				VSOCK-GUEST-READY, N times HMP "stop" and
+ *				"cont" on the monitor socket MON, until
+ *				the guest test ends
  *
  * Every mode prints one "VSOCK-OK <mode> ..." or "VSOCK-FAIL <mode>: ..."
  * line and exits 0 or 1.
@@ -393,6 +397,69 @@ vt_num(const char *s)
 	return (v);
 }
 
+/* Does the file contain the string?  0 when it cannot be read. */
+static int
+vt_file_has(const char *path, const char *needle)
+{
+	static char	 buf[1 << 20];
+	size_t		 n;
+	FILE		*f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return (0);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return (memmem(buf, n, needle, strlen(needle)) != NULL);
+}
+
+/* Send an HMP command and drain the monitor's output for `ms`. */
+static void
+vt_hmp(int fd, const char *cmd, int ms)
+{
+	char	 buf[4096];
+	double	 end;
+
+	vt_write_all(fd, cmd, strlen(cmd));
+	end = vt_now() + ms / 1000.0;
+	while (vt_now() < end) {
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			usleep(10000);
+	}
+}
+
+/*
+ * host-pause: pause and resume the VM with QEMU's monitor, as a user
+ * does with `stop` and `cont`, while the guest's transfers run.
+ */
+static void
+vt_host_pause(const char *mon, const char *log, unsigned n)
+{
+	struct sockaddr_un	 sun;
+	double			 t0 = vt_now();
+	unsigned		 i;
+	int			 fd;
+
+	while (!vt_file_has(log, "VSOCK-GUEST-READY")) {
+		if (vt_now() - t0 > 150)
+			vt_fail("the guest never got ready");
+		usleep(100000);
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+		vt_fail("socket");
+	vt_sun(&sun, mon);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		vt_fail("connect %s", mon);
+	for (i = 0; i < n; i++) {
+		if (vt_file_has(log, "GUEST-EXIT"))
+			break;
+		vt_hmp(fd, "stop\n", 50);
+		vt_hmp(fd, "cont\n", 100);
+	}
+	close(fd);
+	printf("VSOCK-OK %s %u pauses\n", vt_mode, i);
+}
+
 /* Run the mode given on the command line. */
 int
 main(int argc, char **argv)
@@ -428,6 +495,8 @@ main(int argc, char **argv)
 		vt_send(fd, vt_num(argv[4]));
 	} else if (strcmp(vt_mode, "host-seq-echo") == 0 && argc == 4) {
 		vt_seq_echo(argv[2], (unsigned)vt_num(argv[3]));
+	} else if (strcmp(vt_mode, "host-pause") == 0 && argc == 5) {
+		vt_host_pause(argv[2], argv[3], (unsigned)vt_num(argv[4]));
 	} else {
 		fprintf(stderr, "vsock-test: bad mode or arguments\n");
 		return (2);
