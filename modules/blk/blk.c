@@ -523,17 +523,19 @@ blk_create(struct vhd_dev *dev, const struct vhd_api *api,
 	if (blk_open(b, cause) != 0 || blk_geometry(b, cause) != 0)
 		goto fail;
 	if ((b->discard || b->zeroes) && !blk_can_punch(b)) {
-		if (discard_set && b->discard) {
+		/* Write zeroes falls back to punching where ZERO_RANGE is
+		 * missing, so it needs holes as much as discard does. */
+		if ((discard_set && b->discard) ||
+		    (zeroes_set && b->zeroes)) {
 			*cause = blk_cause("blk: '%s' cannot punch holes "
-			    "(%s): discard=on is impossible", b->path,
-			    strerror(errno));
+			    "(%s): discard and write-zeroes are impossible",
+			    b->path, strerror(errno));
 			goto fail;
 		}
-		if (b->discard)
-			api->log(dev, VHD_LOG_INFO, "%s: cannot punch holes "
-			    "(%s); discard not offered", b->path,
-			    strerror(errno));
-		b->discard = 0;
+		api->log(dev, VHD_LOG_INFO, "%s: cannot punch holes (%s); "
+		    "discard and write-zeroes not offered", b->path,
+		    strerror(errno));
+		b->discard = b->zeroes = 0;
 	}
 	blk_build_config(b);
 	if (blk_io_init(b, cause) != 0)

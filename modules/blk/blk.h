@@ -172,6 +172,7 @@ struct blk_queue {
 	int			 stalled;	/* waits for bounce space */
 	int			 no_zero_range;	/* fs refuses ZERO_RANGE */
 	int			 pushed;	/* notify pending */
+	uint64_t		 bounced;	/* requests bounced (tests) */
 };
 
 /* The device. */

@@ -433,6 +433,7 @@ blk_io_map(struct blk_queue *bq, struct blk_req *req, const char **why)
 	}
 	req->bounce_len = want;
 	bq->bounce_used += want;
+	bq->bounced++;
 	if (req->p.op == BLK_OP_WRITE &&
 	    b->api->chain_read(req->chain, req->p.data_off, req->bounce,
 	    want) != (ssize_t)want) {
