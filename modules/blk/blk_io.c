@@ -842,6 +842,10 @@ blk_io_queue_stop(struct vhd_dev *dev, struct vhd_queue *q)
 	if (bq == NULL)
 		return;
 	bq->q = q;
+	if (bq->inflight > 0)
+		bq->b->api->log(dev, VHD_LOG_INFO, "queue %u: stopping: "
+		    "waiting for %u requests in flight", bq->index,
+		    bq->inflight);
 	while (bq->inflight > 0) {
 		blk_io_submit(bq);
 		ret = io_uring_wait_cqe(&bq->ring, &cqe);
