@@ -10,7 +10,7 @@
  *		chain_iov pieces of 0 (whole), 7, 100 or 512 bytes
  *   then operations, each an opcode byte (mod 5) and its arguments:
  *   0 post	a, t, sector mode, lay, extra(2), wlens: a chain on queue
- *		a&1 of type table[t % 8] (IN, OUT, FLUSH, GET_ID, DISCARD,
+ *		(a&1) % queues of type table[t % 8] (IN, OUT, FLUSH, GET_ID, DISCARD,
  *		WRITE_ZEROES, 2, or a u32 from the input); sector small,
  *		near the end or a raw u64; 16 header bytes + extra % 1100
  *		payload bytes from the input, over 1 + lay % 4 readable
@@ -125,7 +125,7 @@ fuzz_blk_create(uint8_t b0)
 
 /* Op 0: post one chain built from the input. */
 static void
-fuzz_blk_post(struct vhd_dev *dev, struct fuzz_in *in)
+fuzz_blk_post(struct vhd_dev *dev, struct fuzz_in *in, unsigned nq)
 {
 	static const uint32_t types[] = { BLK_T_IN, BLK_T_OUT, BLK_T_FLUSH,
 	    BLK_T_GET_ID, BLK_T_DISCARD, BLK_T_WRITE_ZEROES, 2, 0 };
@@ -169,7 +169,7 @@ fuzz_blk_post(struct vhd_dev *dev, struct fuzz_in *in)
 
 	if (fuzz_nchains == FUZZ_CHAINS)
 		return;
-	c = fake_chain_new(fake_queue(dev, a & 1));
+	c = fake_chain_new(fake_queue(dev, (a & 1) % nq));
 	nr = 1 + lay % 4;
 	for (off = 0, i = 0; i < nr && off < rlen; i++) {
 		cut = i == nr - 1 ? rlen - off : fuzz_in_u8(in) % 40 + 1;
@@ -252,7 +252,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (in.n > 0 && ops++ < FUZZ_OPS) {
 		switch (fuzz_in_u8(&in) % 5) {
 		case 0:
-			fuzz_blk_post(dev, &in);
+			fuzz_blk_post(dev, &in, nq);
 			break;
 		case 1:
 			a = fuzz_in_u8(&in);
