@@ -5,8 +5,9 @@
  * blk.c reads the keys, opens the image and builds the config space;
  * blk_req.c parses requests (header, layout, ranges) into what to do,
  * with no I/O and no daemon calls, so the fuzzer and the unit tests can
- * drive it alone; blk_io.c runs the queues: one io_uring per queue,
- * submitted and completed on the queue's worker.
+ * drive it alone; blk_io.c runs the queues (one io_uring per queue,
+ * submitted and completed on the queue's worker) and blk_exec.c serves
+ * each request.
  */
 
 #ifndef VHOSTD_MODULES_BLK_H
@@ -205,6 +206,18 @@ struct blk {
 /* blk.c: the device behind a handle (NULL before create).  Any thread. */
 struct blk *blk_from_dev(struct vhd_dev *);
 
+#define BLK_RETRIES	8	/* -EAGAIN/-EINTR resubmissions */
+#define BLK_IOV_FIRST	16	/* iovecs of a request at first */
+
+/* Log a driver or I/O error, at most once a second per device. */
+#define blk_warn(b, ...)						\
+	((b)->api->log_ratelimited((b)->dev, VHD_LOG_WARN, __VA_ARGS__))
+
+/* blk_exec.c: one request.  Worker. */
+int	 blk_exec_start(struct blk_queue *, struct blk_req *,
+	    const struct blk_limits *);
+void	 blk_exec_complete(struct blk_queue *, struct blk_req *, int res);
+
 /* blk_io.c */
 int	 blk_io_init(struct blk *, char **cause);
 void	 blk_io_fini(struct blk *);
@@ -212,5 +225,7 @@ void	 blk_io_limits(struct blk *, struct blk_limits *);
 void	 blk_io_queue_start(struct vhd_dev *, struct vhd_queue *);
 void	 blk_io_queue_stop(struct vhd_dev *, struct vhd_queue *);
 void	 blk_io_queue_handler(struct vhd_dev *, struct vhd_queue *);
+/* Submit the SQEs queued so far.  Worker. */
+void	 blk_io_submit(struct blk_queue *);
 
 #endif /* VHOSTD_MODULES_BLK_H */
