@@ -34,8 +34,6 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include <linux/falloc.h>
-
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
