@@ -148,6 +148,11 @@ START_TEST(test_direct_refused)
 	ck_assert(fake_dev_log_contains(dev, "refuses O_DIRECT"));
 	ck_assert(fake_dev_log_contains(dev, "buffered"));
 	ck_assert_int_eq(((struct blk *)fake_dev_priv(dev))->direct_on, 0);
+	/* ramfs cannot punch holes either: no discard, and no write zeroes
+	 * (its fallback punches). */
+	ck_assert(!(fake_dev_info(dev)->features &
+	    ((1ULL << BLK_F_DISCARD) | (1ULL << BLK_F_WRITE_ZEROES))));
+	ck_assert(fake_dev_log_contains(dev, "cannot punch holes"));
 	q = fake_queue(dev, 0);
 	fake_dev_ack_features(dev, BF_ALL);
 	fake_queue_start(q);
