@@ -4,7 +4,8 @@
  * served by one vhostd (blk0 with num-queues=2, blk1 read-only): the guest
  * writes random data with O_DIRECT, reads it back, discards and zeroes
  * ranges and reads zeroes, fails to write to the read-only disk; a second
- * guest finds the data after the restart, and the host images hold it.
+ * guest finds the data after the restart; a third does O_DIRECT I/O while
+ * the host stops and continues the VM; the host images hold the data.
  * setup.sh (the kernel and initramfs cache) runs first.  Nothing is
  * skipped: a missing package mirror or QEMU fails.
  */

@@ -10,8 +10,10 @@
 # discards a range (blkdiscard) and zeroes another (BLKZEROOUT ->
 # WRITE_ZEROES) and reads zeroes there, fails to write to vdb, and prints
 # the checksums.  Guest 2, booted on the same daemon after guest 1 powered
-# off, finds the data.  Finally SIGTERM must stop the daemon with status 0,
-# and the images on the host must hold what the guests saw.
+# off, finds the data.  Guest 3 loops over O_DIRECT writes and reads while
+# the host sends HMP `stop` and `cont` (each stop is a GET_VRING_BASE per
+# queue, with requests in flight).  Finally SIGTERM must stop the daemon
+# with status 0, and the images on the host must hold what the guests saw.
 #
 # Environment:
 #   VHOSTD_BUILD_DIR        build tree holding ./vhostd (default: ../..)
@@ -197,7 +199,58 @@ echo "VHOSTD-BLK-OK"
 EOF
 }
 
-# Boot guest $1 running script file $2; sets GUEST_SECS.
+# Write the script of guest 3 to $1: O_DIRECT writes and reads in a loop
+# while the host stops and continues the VM.
+write_guest3() {
+	cat >"$1" <<'EOF'
+#!/bin/sh
+# Guest 3 of run-blk.sh: I/O while the host sends `stop` and `cont`.
+say_fail() {
+	echo "VHOSTD-BLK-FAIL $*"
+	exit 1
+}
+dd if=/dev/urandom of=/tmp/pat bs=65536 count=128 2>/dev/null ||
+    say_fail "no random data"
+echo "VHOSTD-BLK-IO-START"
+i=0
+while [ "$i" -lt 6 ]; do
+	dd if=/tmp/pat of=/dev/vda bs=1048576 seek=16 oflag=direct \
+	    conv=fsync 2>/tmp/dd.err || say_fail "write $i: $(cat /tmp/dd.err)"
+	dd if=/dev/vda of=/tmp/back bs=65536 skip=256 count=128 \
+	    iflag=direct 2>/tmp/dd.err || say_fail "read $i: $(cat /tmp/dd.err)"
+	cmp /tmp/pat /tmp/back || say_fail "round $i: read back differs"
+	i=$((i + 1))
+done
+echo "VHOSTD-BLK-IO-END"
+echo "VHOSTD-BLK-OK"
+EOF
+}
+
+# Send HMP `stop` and `cont` to the monitor socket $1 while QEMU $2 runs
+# and the guest console $3 shows the I/O loop running; sets STOPS.
+stop_cont() {
+	local i n
+	i=0
+	while ! grep -q VHOSTD-BLK-IO-START "$3" 2>/dev/null; do
+		kill -0 "$2" 2>/dev/null || return 0
+		i=$((i + 1))
+		[ "$i" -lt 1200 ] || return 0
+		sleep 0.1
+	done
+	n=0
+	while kill -0 "$2" 2>/dev/null && [ "$n" -lt 20 ] &&
+	    ! grep -q VHOSTD-BLK-IO-END "$3"; do
+		printf 'stop\n' | socat - UNIX-CONNECT:"$1" >/dev/null 2>&1
+		sleep 0.2
+		printf 'cont\n' | socat - UNIX-CONNECT:"$1" >/dev/null 2>&1
+		sleep 0.3
+		n=$((n + 1))
+	done
+	STOPS=$n
+}
+
+# Boot guest $1 running script file $2 (with $3 = stopcont, the host
+# stops and continues it meanwhile); sets GUEST_SECS.
 run_guest() {
 	local dir initrd t0 t1 rc
 	dir=$TMP/guest$1
@@ -215,6 +268,7 @@ run_guest() {
 	# (Check kills the group on its timeout) kills QEMU too.
 	timeout --foreground -k 5 "$QEMU_TIMEOUT" \
 	    "$QEMU" -M pc -accel tcg -m 256 -smp 2 \
+	    -monitor unix:"$dir/mon.sock",server=on,wait=off \
 	    -object memory-backend-memfd,id=mem,size=256M,share=on \
 	    -numa node,memdev=mem -nodefaults -no-user-config \
 	    -display none -serial stdio -no-reboot \
@@ -224,7 +278,12 @@ run_guest() {
 	    -device vhost-user-blk-pci,chardev=c1,num-queues=1 \
 	    -kernel "$KERNEL" -initrd "$initrd" \
 	    -append "console=ttyS0 quiet panic=-1 ${VHOSTD_QEMU_APPEND:-}" \
-	    </dev/null >"$dir/serial.log" 2>"$dir/qemu.err"
+	    </dev/null >"$dir/serial.log" 2>"$dir/qemu.err" &
+	QPID=$!
+	if [ "${3:-}" = stopcont ]; then
+		stop_cont "$dir/mon.sock" "$QPID" "$dir/serial.log"
+	fi
+	wait "$QPID"
 	rc=$?
 	t1=$(now)
 	GUEST_SECS=$(elapsed "$t0" "$t1")
@@ -354,8 +413,17 @@ wait_disconnects 2
 write_guest2 "$TMP/guest2.sh" "$SUM1"
 run_guest 2 "$TMP/guest2.sh"
 
-STEP="SIGTERM"
+STEP="guest 3 (stop and cont during I/O)"
 wait_disconnects 4
+STOPS=0
+write_guest3 "$TMP/guest3.sh"
+run_guest 3 "$TMP/guest3.sh" stopcont
+[ "$STOPS" -gt 0 ] || fail "the guest's I/O loop was never seen running"
+echo "run-blk.sh: guest 3 survived $STOPS stop/cont cycles;" \
+    "$(log_count 'waiting for') queue stops waited for requests in flight"
+
+STEP="SIGTERM"
+wait_disconnects 6
 stop_daemon
 
 STEP="images on the host"
