@@ -362,7 +362,7 @@ blk_can_punch(struct blk *b)
 	    end, b->physical) == 0);
 }
 
-/* Store little-endian values into the config space. */
+/* Store a little-endian u16 into the config space. */
 static void
 blk_put16(uint8_t *p, uint16_t v)
 {
@@ -370,6 +370,7 @@ blk_put16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)(v >> 8);
 }
 
+/* Store a little-endian u32. */
 static void
 blk_put32(uint8_t *p, uint32_t v)
 {
@@ -377,6 +378,7 @@ blk_put32(uint8_t *p, uint32_t v)
 	blk_put16(p + 2, (uint16_t)(v >> 16));
 }
 
+/* Store a little-endian u64. */
 static void
 blk_put64(uint8_t *p, uint64_t v)
 {

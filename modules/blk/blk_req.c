@@ -28,7 +28,7 @@
 
 #include "blk.h"
 
-/* Little-endian loads (the virtio fields are little-endian). */
+/* Load a little-endian u32 (virtio fields are little-endian). */
 static uint32_t
 blk_req_le32(const uint8_t *p)
 {
@@ -36,6 +36,7 @@ blk_req_le32(const uint8_t *p)
 	    (uint32_t)p[3] << 24);
 }
 
+/* Load a little-endian u64. */
 static uint64_t
 blk_req_le64(const uint8_t *p)
 {
