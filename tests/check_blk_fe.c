@@ -242,6 +242,48 @@ START_TEST(test_fe_stop_in_flight)
 END_TEST
 
 /*
+ * A new memory table (SET_MEM_TABLE, as on memory hot-plug) while writes
+ * are in flight: the daemon maps the regions again and unmaps the old
+ * mappings only after the module waited for the I/O pointing into them
+ * (queue_quiesce).  Every request completes with the right data, the
+ * queue goes on without a restart; repeated until a change found
+ * requests in flight.
+ */
+START_TEST(test_fe_mem_change_in_flight)
+{
+	struct bt	 t;
+	uint32_t	 id, len;
+	unsigned	 round, i, n = 64;
+
+	bt_up(&t, "memchange", NULL, 1);
+	for (round = 0; round < 20; round++) {
+		for (i = 0; i < n; i++)
+			ck_assert_int_ge(bt_post_rw(&t, 0, BLK_OUT, 128 * i,
+			    65536, (int)(round + 1), i, L_NOKICK), 0);
+		ck_assert_int_eq(fe_kick(t.fe, 0), 0);
+		ck_assert_int_eq(fe_wait_call(t.fe, 0, 10000), 1);
+		ck_assert_int_eq(fe_set_mem_table(t.fe, NULL, 0), 0);
+		for (i = 0; i < n; i++) {
+			ck_assert_int_eq(fe_wait_used(t.fe, 0, &id, &len,
+			    10000), 1);
+			ck_assert_uint_eq(bt_status_of(&t, id), 0);
+		}
+		for (i = 0; i < n; i += 13)
+			bt_check_image(&t, 128 * i, 128, (int)(round + 1));
+		if (fe_daemon_log_count(t.d, "guest memory changes: waiting "
+		    "for") > 0 && round >= 2)
+			break;
+	}
+	ck_assert_msg(fe_daemon_log_count(t.d, "guest memory changes: "
+	    "waiting for") > 0, "no memory change found requests in flight");
+	ck_assert_int_eq(fe_daemon_log_count(t.d, "device broken"), 0);
+	ck_assert_uint_eq(bt_rw(&t, 0, BLK_IN, 0, 65536, (int)round + 1, 0,
+	    0), 0);
+	bt_stop(&t);
+}
+END_TEST
+
+/*
  * A file system that refuses O_DIRECT (ramfs; tmpfs takes O_DIRECT since
  * Linux 6.6): vhostd logs it, serves buffered, and the data is right.
  * The daemon runs in this test's private mount namespace; skipped with
@@ -291,6 +333,7 @@ blk_fe_suite(void)
 	tcase_add_test(tc, test_fe_readonly);
 	tcase_add_test(tc, test_fe_two_queues);
 	tcase_add_test(tc, test_fe_stop_in_flight);
+	tcase_add_test(tc, test_fe_mem_change_in_flight);
 	tcase_add_test(tc, test_fe_direct_refused);
 	suite_add_tcase(s, tc);
 	return (s);

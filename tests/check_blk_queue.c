@@ -2,8 +2,8 @@
  * Unit tests of the blk module's queue mechanics on the fake daemon with
  * the real io_uring: descriptor layouts and guest memory pieces (zero
  * copy, iovec growth, bounce), the bounce bound, O_DIRECT refused by the
- * file system (ramfs), a queue stopped with I/O in flight, two queues on
- * two workers.
+ * file system (ramfs), a queue stopped with I/O in flight, guest memory
+ * changing with I/O in flight, two queues on two workers.
  */
 
 #include <sys/mount.h>
@@ -294,6 +294,60 @@ START_TEST(test_bounce_bound)
 }
 END_TEST
 
+/*
+ * Guest memory about to change (queue_quiesce): the requests in flight
+ * are waited for and pushed, the queue keeps running (its watch stays
+ * armed) and serves the next kick; a queue waiting for bounce space is
+ * served again.
+ */
+START_TEST(test_quiesce_in_flight)
+{
+	const char		*path = bf_image("img", 8 * 2048 + 64);
+	struct vhd_kv		 kv[] = { FAKE_KV("path", path) };
+	struct vhd_dev		*dev = bf_dev(kv, 1);
+	struct vhd_queue	*q = fake_queue(dev, 0);
+	struct vhd_chain	*c[64], *r;
+	unsigned		 i;
+
+	ck_assert_ptr_nonnull(vhd_module.ops->queue_quiesce);
+	fake_dev_ack_features(dev, BF_ALL);
+	fake_queue_start(q);
+	for (i = 0; i < 64; i++)
+		c[i] = bf_out(q, 16 * i, 8192, 6, &bf_plain);
+	fake_queue_kick(q);
+	ck_assert_uint_gt(bf_queue(dev, 0)->inflight, 0);
+	vhd_module.ops->queue_quiesce(dev, q);
+	ck_assert_uint_eq(bf_queue(dev, 0)->inflight, 0);
+	ck_assert_uint_eq(fake_queue_pushes(q), 64);
+	for (i = 0; i < 64; i++)
+		ck_assert_uint_eq(bf_status(c[i]), BLK_S_OK);
+	bf_check_image(path, 0, 64 * 16, 6);
+	ck_assert(fake_dev_log_contains(dev, "guest memory changes: waiting "
+	    "for"));
+	ck_assert(fake_watch_armed(fake_dev_watch(dev,
+	    bf_queue(dev, 0)->efd)));
+	r = bf_in(q, 16, 8192, &bf_plain);
+	fake_queue_kick(q);
+	bf_wait(dev, 0, 65);
+	bf_check_read(r, 16, 8192, 6);
+
+	/* A stalled queue (no bounce space) is served after the wait. */
+	fake_dev_set_iov_split(dev, 1000);
+	for (i = 0; i < 10; i++)
+		c[i] = bf_in(q, 2048, 4 << 20, &bf_plain);
+	fake_queue_kick(q);
+	ck_assert(bf_queue(dev, 0)->stalled);
+	vhd_module.ops->queue_quiesce(dev, q);
+	ck_assert(!bf_queue(dev, 0)->stalled);
+	bf_wait(dev, 0, 75);
+	for (i = 0; i < 10; i++)
+		bf_check_read(c[i], 2048, 4 << 20, 0);
+	fake_queue_stop(q);
+	ck_assert_str_eq(fake_dev_errors(dev), "");
+	fake_dev_free(dev);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 blk_queue_suite(void)
@@ -310,6 +364,7 @@ blk_queue_suite(void)
 	tcase_add_test(tc, test_stop_in_flight);
 	tcase_add_test(tc, test_two_queues);
 	tcase_add_test(tc, test_bounce_bound);
+	tcase_add_test(tc, test_quiesce_in_flight);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -623,6 +623,7 @@ static const struct vhd_device_ops blk_ops = {
 	.queue_stop = blk_io_queue_stop,
 	.get_config = blk_get_config,
 	.set_config = blk_set_config,
+	.queue_quiesce = blk_io_queue_quiesce,
 };
 
 VHD_MODULE("blk", "1.0", "virtio block device (file or block device, "

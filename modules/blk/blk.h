@@ -225,6 +225,7 @@ void	 blk_io_limits(struct blk *, struct blk_limits *);
 void	 blk_io_queue_start(struct vhd_dev *, struct vhd_queue *);
 void	 blk_io_queue_stop(struct vhd_dev *, struct vhd_queue *);
 void	 blk_io_queue_handler(struct vhd_dev *, struct vhd_queue *);
+void	 blk_io_queue_quiesce(struct vhd_dev *, struct vhd_queue *);
 /* Submit the SQEs queued so far.  Worker. */
 void	 blk_io_submit(struct blk_queue *);
 

@@ -8,8 +8,8 @@
  * handler.  Guest buffers go to the kernel as they are (api->chain_iov):
  * the iovecs point into guest memory and stay valid while the request is
  * in flight, because guest memory is only unmapped after a memory table
- * change (see README.md: an in-flight request across a memory table
- * change is a known limit).  The one copy is the bounce buffer, used when
+ * change, and before one the daemon calls queue_quiesce, which waits for
+ * them.  The one copy is the bounce buffer, used when
  * O_DIRECT cannot take the guest's buffers as they are (a buffer or
  * length not aligned as the file system asks, or more than 1024
  * segments): the whole data of that request goes through one aligned
@@ -298,6 +298,38 @@ blk_io_queue_start(struct vhd_dev *dev, struct vhd_queue *q)
 }
 
 /*
+ * Wait for every request in flight and push it (`why` says what for, in
+ * the log).  The eventfd may stay signalled; its watch, if any, then runs
+ * once for nothing.  Worker.
+ */
+static void
+blk_io_drain(struct blk_queue *bq, const char *why)
+{
+	struct blk		*b = bq->b;
+	struct io_uring_cqe	*cqe;
+	int			 ret;
+
+	if (bq->inflight > 0)
+		b->api->log(b->dev, VHD_LOG_INFO, "queue %u: %s: waiting for "
+		    "%u requests in flight", bq->index, why, bq->inflight);
+	while (bq->inflight > 0) {
+		blk_io_submit(bq);
+		ret = io_uring_wait_cqe(&bq->ring, &cqe);
+		if (ret == -EINTR || ret == -EAGAIN)
+			continue;
+		if (ret < 0) {
+			b->api->log(b->dev, VHD_LOG_ERR, "queue %u: "
+			    "io_uring_wait_cqe: %s; %u requests lost",
+			    bq->index, strerror(-ret), bq->inflight);
+			b->api->dev_fail(b->dev, "blk: io_uring failed");
+			break;
+		}
+		blk_io_reap(bq);
+	}
+	blk_io_kick_done(bq);
+}
+
+/*
  * The queue stops (GET_VRING_BASE, a reset, a disconnect): wait for every
  * request in flight, push them, so the ring index the daemon reports
  * counts them all; then drop the watch.  The image and the ring stay
@@ -307,36 +339,36 @@ void
 blk_io_queue_stop(struct vhd_dev *dev, struct vhd_queue *q)
 {
 	struct blk_queue	*bq = blk_io_queue(dev, q);
-	struct io_uring_cqe	*cqe;
 	eventfd_t		 v;
-	int			 ret;
 
 	if (bq == NULL)
 		return;
 	bq->q = q;
-	if (bq->inflight > 0)
-		bq->b->api->log(dev, VHD_LOG_INFO, "queue %u: stopping: "
-		    "waiting for %u requests in flight", bq->index,
-		    bq->inflight);
-	while (bq->inflight > 0) {
-		blk_io_submit(bq);
-		ret = io_uring_wait_cqe(&bq->ring, &cqe);
-		if (ret == -EINTR || ret == -EAGAIN)
-			continue;
-		if (ret < 0) {
-			bq->b->api->log(dev, VHD_LOG_ERR, "queue %u: "
-			    "io_uring_wait_cqe: %s; %u requests lost",
-			    bq->index, strerror(-ret), bq->inflight);
-			bq->b->api->dev_fail(dev, "blk: io_uring failed");
-			break;
-		}
-		blk_io_reap(bq);
-	}
-	blk_io_kick_done(bq);
+	blk_io_drain(bq, "stopping");
 	(void)eventfd_read(bq->efd, &v);
 	if (bq->watch != NULL)
 		bq->b->api->watch_free(bq->watch);
 	bq->watch = NULL;
 	bq->stalled = 0;
 	bq->q = NULL;
+}
+
+/*
+ * Guest memory is about to be unmapped: the iovecs of the requests in
+ * flight point into it, so wait for them (and push them) first.  The
+ * queue goes on; a queue waiting for bounce space serves again.  Worker.
+ */
+void
+blk_io_queue_quiesce(struct vhd_dev *dev, struct vhd_queue *q)
+{
+	struct blk_queue	*bq = blk_io_queue(dev, q);
+
+	if (bq == NULL)
+		return;
+	bq->q = q;
+	blk_io_drain(bq, "guest memory changes");
+	if (bq->stalled) {
+		bq->stalled = 0;
+		blk_io_run(bq);
+	}
 }
