@@ -25,6 +25,7 @@
 #include "api.h"
 #include "conf.h"
 #include "device.h"
+#include "guest_fault.h"	/* sigbus: guest_fault_explain */
 #include "guest_mem.h"
 #include "log.h"
 #include "module.h"
@@ -719,6 +720,8 @@ device_fail(struct device *dev, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	va_end(ap);
+	/* sigbus: after a SIGBUS in its memory, that is the reason. */
+	guest_fault_explain(dev, reason, sizeof reason);
 	log_warnx("%s: device broken: %s", dev->name, reason);
 
 	if (dev->vrings == NULL)
@@ -765,6 +768,8 @@ device_set_mem(struct device *dev, struct guest_mem *mem)
 	struct vring		*vq;
 	unsigned		 i;
 
+	/* sigbus: a SIGBUS in these regions fails this device. */
+	guest_mem_set_owner(mem, dev);
 	old = atomic_exchange_explicit(&dev->mem, mem, memory_order_acq_rel);
 	if (old == mem)
 		return;

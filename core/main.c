@@ -26,6 +26,7 @@
 
 #include "conf.h"
 #include "device.h"
+#include "guest_fault.h"
 #include "log.h"
 #include "module.h"
 #include "privsep.h"
@@ -142,6 +143,11 @@ main_usage(FILE *out)
 "  --version              print the version and exit\n"
 "\n"
 "vhostd exits 0 after SIGINT or SIGTERM, 1 on any startup error.\n"
+"\n"
+"A console port on stdio (--module=console --option port0=stdio) makes a\n"
+"terminal raw: every key, ^C too, goes to the guest.  The escape is ^]:\n"
+"\"^] q\" or \"^] .\" quits vhostd, \"^] ^]\" sends one ^].  While no frontend\n"
+"is attached, ^C quits as well and other keys are discarded.\n"
 "\n"
 "Example:\n"
 "  vhostd --module=rng --socket=/run/vhostd/rng.sock --option max-bytes=4096\n"
@@ -549,6 +555,10 @@ main_serve(struct conf *conf, const char *module_dir,
 		fatalx("libevent: cannot create the main event base");
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		fatal("signal(SIGPIPE)");
+	/* Before any worker starts: a frontend shrinking a guest memory
+	 * file must cost its device, not the daemon (guest_fault.h). */
+	if (guest_fault_init(base, &cause) == -1)
+		fatalx("%s", cause);
 	sigint = evsignal_new(base, SIGINT, main_signal_cb, base);
 	sigterm = evsignal_new(base, SIGTERM, main_signal_cb, base);
 	if (sigint == NULL || sigterm == NULL ||
@@ -589,6 +599,7 @@ out:
 		device_destroy(dev);
 	}
 	module_unload_all();
+	guest_fault_fini();
 	event_free(sigterm);
 	event_free(sigint);
 	event_base_free(base);

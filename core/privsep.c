@@ -19,6 +19,10 @@
  * file), console (pty: /dev/ptmx and its ioctls; TCP: inet sockets,
  * accept4), vsock (AF_VSOCK and unix sockets, connect, accept4) and blk
  * (io_uring_enter on rings made before the filter).
+ * guest_fault.c needs nothing more: fcntl (F_ADD_SEALS), and in its
+ * SIGBUS handler mmap (MAP_FIXED, never PROT_EXEC), write, rt_sigreturn,
+ * and rt_sigaction and tgkill for the default action on a SIGBUS that is
+ * not in guest memory.
  */
 
 #include <sys/types.h>
