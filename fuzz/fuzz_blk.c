@@ -8,7 +8,7 @@
  *   byte 0	bit 0: readonly; bit 1: direct=off; bit 2: two queues;
  *		bit 3: ack DISCARD; bit 4: ack WRITE_ZEROES; bits 5-6:
  *		chain_iov pieces of 0 (whole), 7, 100 or 512 bytes
- *   then operations, each an opcode byte (mod 5) and its arguments:
+ *   then operations, each an opcode byte (mod 6) and its arguments:
  *   0 post	a, t, sector mode, lay, extra(2), wlens: a chain on queue
  *		(a&1) % queues of type table[t % 8] (IN, OUT, FLUSH, GET_ID, DISCARD,
  *		WRITE_ZEROES, 2, or a u32 from the input); sector small,
@@ -21,6 +21,7 @@
  *   2 loop	fire the ring eventfd watches that are ready
  *   3 restart	a: stop (waits for I/O in flight) and start queue a&1
  *   4 config	off, len: read config space
+ *   5 quiesce	a: guest memory about to change: queue_quiesce on queue a&1
  * Oracles: sanitizers; no API misuse recorded by the fake (push of more
  * than the writable length, a chain kept past queue_stop, ...); every
  * pushed chain with a used length carries a status byte 0, 1 or 2 and an
@@ -250,7 +251,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fake_queue_start(fake_queue(dev, i));
 
 	while (in.n > 0 && ops++ < FUZZ_OPS) {
-		switch (fuzz_in_u8(&in) % 5) {
+		switch (fuzz_in_u8(&in) % 6) {
 		case 0:
 			fuzz_blk_post(dev, &in, nq);
 			break;
@@ -265,6 +266,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			a = fuzz_in_u8(&in);
 			fake_queue_stop(fake_queue(dev, (a & 1) % nq));
 			fake_queue_start(fake_queue(dev, (a & 1) % nq));
+			break;
+		case 5:
+			a = fuzz_in_u8(&in);
+			vhd_module.ops->queue_quiesce(dev,
+			    fake_queue(dev, (a & 1) % nq));
 			break;
 		default:
 			off = fuzz_in_u8(&in) % (BLK_CONFIG_SIZE + 8);

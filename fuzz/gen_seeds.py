@@ -392,6 +392,10 @@ def brestart(a=0):
     return bytes([3, a])
 
 
+def bquiesce(a=0):
+    return bytes([5, a])
+
+
 def brange(sector, num, flags=0):
     return struct.pack("<QII", sector, num, flags)
 
@@ -436,6 +440,8 @@ def blk_seeds():
         "dwz": bytes([0x18]) + dwz,
         "dwz-not-acked": bytes([0x00]) + dwz,
         "two-queues": bytes([0x04 | 0x18 | 0x20]) + misc + rw,
+        "quiesce": bytes([0x18 | 0x40]) + rw + bkick() + bquiesce() + layouts
+        + bquiesce() + bloop(),
     }
 
 
