@@ -78,6 +78,7 @@ device_free_bare(struct device *dev)
 {
 	pthread_mutex_destroy(&dev->err_lock);
 	pthread_mutex_destroy(&dev->rl_lock);
+	pthread_mutex_destroy(&dev->holes_lock);
 	free(dev->socket_path);
 	free(dev->name);
 	free(dev);
@@ -240,6 +241,8 @@ device_setup(const char *name, struct module *mod,
 	if (pthread_mutex_init(&dev->err_lock, NULL) != 0)
 		fatalx("%s: pthread_mutex_init", __func__);
 	if (pthread_mutex_init(&dev->rl_lock, NULL) != 0)
+		fatalx("%s: pthread_mutex_init", __func__);
+	if (pthread_mutex_init(&dev->holes_lock, NULL) != 0)
 		fatalx("%s: pthread_mutex_init", __func__);
 	/* A module built against an older ABI minor has a shorter table:
 	 * the callbacks it does not know about stay NULL. */
@@ -605,7 +608,7 @@ device_reset_rings(struct device *dev)
 	if (dev->vrings == NULL)
 		return;
 	for (i = 0; i < dev->info.num_queues; i++)
-		vring_stop(&dev->vrings[i]);
+		(void)vring_stop(&dev->vrings[i]);
 	for (i = 0; i < dev->info.num_queues; i++) {
 		vq = &dev->vrings[i];
 		/* device_fail may be writing err fds on a worker. */
@@ -618,6 +621,21 @@ device_reset_rings(struct device *dev)
 	}
 }
 
+/* Call the module's reset, unless a worker of the device does not answer:
+ * it may be inside the module, so the device stays broken and the module
+ * is left alone.  Main thread. */
+static void
+device_reset_module(struct device *dev)
+{
+	if (device_stuck(dev)) {
+		atomic_store(&dev->broken, 1);
+		log_warnx("%s: not reset: a worker does not answer", dev->name);
+		return;
+	}
+	if (dev->ops->reset != NULL)
+		dev->ops->reset(device_to_vhd(dev));
+}
+
 /* RESET_DEVICE: stop and reset the rings, clear acked features and the
  * broken flag, call the module's reset.  Main thread. */
 void
@@ -627,8 +645,7 @@ device_reset_queues(struct device *dev)
 	atomic_store(&dev->acked_features, 0);
 	dev->features_acked = 0;
 	atomic_store(&dev->broken, 0);
-	if (dev->ops->reset != NULL)
-		dev->ops->reset(device_to_vhd(dev));
+	device_reset_module(dev);
 }
 
 /* Stop all queues, reset rings and negotiated state, drop memory and the
@@ -644,8 +661,8 @@ device_reset(struct device *dev)
 	atomic_store(&dev->broken, 0);
 	vu_backend_close(dev);
 	device_set_mem(dev, NULL);
-	if (dev->ops->reset != NULL)
-		dev->ops->reset(device_to_vhd(dev));
+	device_mem_holes_clear(dev);
+	device_reset_module(dev);
 }
 
 /* The frontend connection ended: reset and accept the next one.  Main
@@ -678,6 +695,18 @@ device_destroy(struct device *dev)
 	if (dev->listen_fd >= 0) {
 		close(dev->listen_fd);
 		unlink(dev->socket_path);
+	}
+	if (device_stuck(dev)) {
+		/* A worker still inside a module callback may touch the
+		 * rings, the memory and the module's data at any time: stop
+		 * the threads we can and leave everything else allocated. */
+		log_warnx("%s: a worker does not answer; leaving the device "
+		    "allocated", dev->name);
+		for (i = 0; i < dev->nworkers; i++) {
+			if (dev->workers[i] != NULL)
+				worker_stop(dev->workers[i]);
+		}
+		return;
 	}
 	if (dev->vrings != NULL)
 		device_reset(dev);
@@ -725,8 +754,10 @@ device_fail(struct device *dev, const char *fmt, ...)
 		return;
 	pthread_mutex_lock(&dev->err_lock);
 	for (i = 0; i < dev->info.num_queues; i++) {
+		/* EAGAIN: a notification is already pending. */
 		if (dev->vrings[i].err_fd >= 0 &&
-		    eventfd_write(dev->vrings[i].err_fd, 1) == -1)
+		    eventfd_write(dev->vrings[i].err_fd, 1) == -1 &&
+		    errno != EAGAIN)
 			log_warn("%s: queue %u: err fd", dev->name, i);
 	}
 	pthread_mutex_unlock(&dev->err_lock);
@@ -742,24 +773,121 @@ device_mem(struct device *dev)
 /*
  * Publish a new memory table.  The release half of the exchange orders
  * the table's contents before its pointer; once every worker has passed a
- * quiescent point none can still hold the old pointer, so it is freed.
- * Main thread.
+ * quiescent point none can still hold the old pointer, so it is freed.  A
+ * worker that does not answer may still hold it: the old table is then
+ * leaked, never unmapped under it.  The module's mem_update runs after,
+ * with queues still running.  Main thread.
  */
 void
 device_set_mem(struct device *dev, struct guest_mem *mem)
 {
 	struct guest_mem	*old;
 	unsigned		 i;
+	int			 synced = 1;
 
 	old = atomic_exchange_explicit(&dev->mem, mem, memory_order_acq_rel);
 	if (old == mem)
 		return;
 	for (i = 0; i < dev->nworkers; i++) {
-		if (dev->workers[i] != NULL)
-			worker_sync(dev->workers[i]);
+		if (dev->workers[i] != NULL &&
+		    worker_sync(dev->workers[i]) == -1) {
+			device_fail(dev, "worker %s did not answer in %d s",
+			    worker_name(dev->workers[i]),
+			    WORKER_WAIT_MS / 1000);
+			synced = 0;
+		}
 	}
-	if (old != NULL)
-		guest_mem_free(old);
+	if (old != NULL) {
+		if (synced)
+			guest_mem_free(old);
+		else
+			log_warnx("%s: keeping the old memory table mapped: a "
+			    "worker may still use it", dev->name);
+	}
 	if (dev->ops->mem_update != NULL)
 		dev->ops->mem_update(device_to_vhd(dev));
+}
+
+/* Remember a range REM_MEM_REG removed; past DEVICE_MAX_HOLES the oldest
+ * is forgotten.  Main thread. */
+void
+device_mem_hole_add(struct device *dev, uint64_t gpa, uint64_t size)
+{
+	pthread_mutex_lock(&dev->holes_lock);
+	if (dev->nholes == DEVICE_MAX_HOLES) {
+		memmove(&dev->holes[0], &dev->holes[1],
+		    (DEVICE_MAX_HOLES - 1) * sizeof dev->holes[0]);
+		dev->nholes--;
+	}
+	dev->holes[dev->nholes].gpa = gpa;
+	dev->holes[dev->nholes].size = size;
+	dev->nholes++;
+	pthread_mutex_unlock(&dev->holes_lock);
+}
+
+/* Memory was added: forget the removed ranges.  Main thread. */
+void
+device_mem_holes_clear(struct device *dev)
+{
+	pthread_mutex_lock(&dev->holes_lock);
+	dev->nholes = 0;
+	pthread_mutex_unlock(&dev->holes_lock);
+}
+
+/* Does [gpa, gpa+len) touch a removed range?  Only asked on the failure
+ * path of a translation, so the lock costs nothing in the data path.
+ * Any thread. */
+int
+device_mem_removed(struct device *dev, uint64_t gpa, uint64_t len)
+{
+	uint64_t	 last, hlast;
+	unsigned	 i;
+	int		 hit = 0;
+
+	if (len == 0)
+		len = 1;
+	last = gpa + (len - 1);
+	if (last < gpa)
+		last = UINT64_MAX;
+	pthread_mutex_lock(&dev->holes_lock);
+	for (i = 0; i < dev->nholes && !hit; i++) {
+		if (dev->holes[i].size == 0)
+			continue;
+		hlast = dev->holes[i].gpa + (dev->holes[i].size - 1);
+		if (hlast < dev->holes[i].gpa)
+			hlast = UINT64_MAX;
+		if (gpa <= hlast && dev->holes[i].gpa <= last)
+			hit = 1;
+	}
+	pthread_mutex_unlock(&dev->holes_lock);
+	return (hit);
+}
+
+/* After a memory update: start rings that can start now, resume paused
+ * ones.  Main thread. */
+void
+device_mem_refresh(struct device *dev)
+{
+	unsigned	 i;
+
+	if (dev->vrings == NULL)
+		return;
+	for (i = 0; i < dev->info.num_queues; i++) {
+		vring_update(&dev->vrings[i]);
+		vring_resume(&dev->vrings[i]);
+	}
+}
+
+/* Does any worker of the device not answer?  Any thread. */
+int
+device_stuck(struct device *dev)
+{
+	unsigned	 i;
+
+	for (i = 0; i < dev->nworkers; i++) {
+		if (dev->workers != NULL && dev->workers[i] != NULL &&
+		    worker_stuck(dev->workers[i]))
+			return (1);
+	}
+	return (0);
 }

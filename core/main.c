@@ -29,6 +29,7 @@
 #include "log.h"
 #include "module.h"
 #include "privsep.h"
+#include "worker.h"
 #include "xmalloc.h"
 
 /* Long options without a short form. */
@@ -588,7 +589,9 @@ out:
 		TAILQ_REMOVE(&devices, dev, entry);
 		device_destroy(dev);
 	}
-	module_unload_all();
+	/* A worker left running may be inside a module: keep them all. */
+	if (worker_abandoned() == 0)
+		module_unload_all();
 	event_free(sigterm);
 	event_free(sigint);
 	event_base_free(base);
