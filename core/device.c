@@ -36,6 +36,11 @@
 #include "worker.h"
 #include "xmalloc.h"
 
+/* Devices destroy left allocated because a worker did not answer (kept
+ * reachable; main thread). */
+static struct device	*device_left[64];
+static unsigned		 device_nleft;
+
 /* Connections accepted per readable event on the listening socket. */
 #define DEVICE_ACCEPT_BURST	16
 /* Backlog of the listening socket. */
@@ -703,6 +708,8 @@ device_destroy(struct device *dev)
 		 * the threads we can and leave everything else allocated. */
 		log_warnx("%s: a worker does not answer; leaving the device "
 		    "allocated", dev->name);
+		if (device_nleft < nitems(device_left))
+			device_left[device_nleft++] = dev;
 		for (i = 0; i < dev->nworkers; i++) {
 			if (dev->workers[i] != NULL)
 				worker_stop(dev->workers[i]);

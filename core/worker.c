@@ -74,10 +74,13 @@ struct worker {
 	struct worker_cmd_list	 cmds;		/* under lock */
 	int			 running;	/* under lock */
 	atomic_int		 stuck;		/* did not answer in time */
+	struct worker		*next_abandoned;
 };
 
-/* Workers whose threads were left running at stop (never freed). */
-static atomic_uint worker_nabandoned;
+/* Workers whose threads were left running at stop: never freed, kept on
+ * this list (main thread) so they stay reachable. */
+static struct worker	*worker_abandoned_list;
+static atomic_uint	 worker_nabandoned;
 
 /* The worker this thread runs, NULL on the main thread. */
 static _Thread_local struct worker *worker_current;
@@ -392,6 +395,8 @@ worker_stop(struct worker *w)
 		log_warnx("%s: worker did not stop in %ld ms; leaving it",
 		    w->name, ms);
 		pthread_detach(w->thread);
+		w->next_abandoned = worker_abandoned_list;
+		worker_abandoned_list = w;
 		atomic_fetch_add(&worker_nabandoned, 1);
 		return;
 	}
