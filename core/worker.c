@@ -12,9 +12,9 @@
  * leaves nothing on its stack behind; a command it gave up on that has not
  * started yet is cancelled, so its arguments are never used late.
  *
- * Locking: w->lock protects w->cmds, w->running, w->stuck (written under
- * it, also read atomically) and every waited command's state and refs.  It
- * is never held while a command runs.
+ * Locking: w->lock protects w->cmds, w->running and every waited
+ * command's state and refs.  It is never held while a command runs.
+ * w->stuck is atomic (set once, read by any thread).
  */
 
 #include <sys/types.h>
@@ -24,15 +24,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
-
-#include <stdatomic.h>
-#include <time.h>
 
 #include "log.h"
 #include "vring.h"
