@@ -1000,6 +1000,10 @@ START_TEST(test_data_path)
 	ck_assert_uint_eq(fe_recv(fd, VHOST_USER_GET_VRING_BASE, &st,
 	    sizeof st), sizeof st);
 	ck_assert_uint_eq(st.num, 1);
+	/* Consume the first interrupt, so the poll below waits for the
+	 * second. */
+	ck_assert_int_eq(eventfd_read(call, &v), 0);
+	v = 0;
 
 	/*
 	 * QEMU's cont after its stop: features, memory table, the whole
