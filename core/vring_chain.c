@@ -234,7 +234,7 @@ vring_rings_removed(const struct vring *vq)
 }
 
 /* Pause the queue: memory under its ring or a buffer was removed.  The
- * next memory update resumes it (vring_worker_resume).  Worker. */
+ * next memory update resumes it (vring_resume).  Worker. */
 static void
 vring_pause(struct vring *vq, const char *what)
 {
