@@ -17,6 +17,15 @@
 #include "log.h"
 #include "vring.h"
 #include "worker.h"
+#include "xmalloc.h"
+
+/* Tables a stuck worker may still use: never freed, kept reachable here
+ * (main thread). */
+struct device_mem_kept {
+	struct guest_mem	*mem;
+	struct device_mem_kept	*next;
+};
+static struct device_mem_kept	*device_mem_kept_list;
 
 /* The current memory table (acquire load).  Any thread. */
 struct guest_mem *
@@ -37,6 +46,7 @@ void
 device_set_mem(struct device *dev, struct guest_mem *mem)
 {
 	struct guest_mem	*old;
+	struct device_mem_kept	*kept;
 	unsigned		 i;
 	int			 synced = 1;
 
@@ -55,9 +65,14 @@ device_set_mem(struct device *dev, struct guest_mem *mem)
 	if (old != NULL) {
 		if (synced)
 			guest_mem_free(old);
-		else
+		else {
 			log_warnx("%s: keeping the old memory table mapped: a "
 			    "worker may still use it", dev->name);
+			kept = xmalloc(sizeof *kept);
+			kept->mem = old;
+			kept->next = device_mem_kept_list;
+			device_mem_kept_list = kept;
+		}
 	}
 	if (dev->ops->mem_update != NULL)
 		dev->ops->mem_update(device_to_vhd(dev));
