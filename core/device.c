@@ -28,6 +28,7 @@
 #include "device.h"
 #include "guest_fault.h"	/* sigbus: guest_fault_explain */
 #include "guest_mem.h"
+#include "inflight.h"
 #include "log.h"
 #include "module.h"
 #include "privsep.h"
@@ -204,6 +205,9 @@ device_validate(struct device *dev, const struct conf_device *cd,
 	if (dev->ops->get_shared_object != NULL)
 		dev->protocol_features |=
 		    1ULL << VHOST_USER_PROTOCOL_F_SHARED_OBJECT;
+	if (info->flags & VHD_DEV_F_INFLIGHT)
+		dev->protocol_features |=
+		    1ULL << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD;
 	return (0);
 }
 
@@ -626,6 +630,9 @@ device_reset_rings(struct device *dev)
 		pthread_mutex_unlock(&dev->err_lock);
 		vring_reset(vq);
 	}
+	/* A reset device has nothing in flight; the frontend sends the
+	 * region again before the next start. */
+	inflight_free(dev);
 }
 
 /* Call the module's reset, unless a worker of the device does not answer:

@@ -19,6 +19,7 @@ struct conf_device;
 struct event;
 struct event_base;
 struct guest_mem;
+struct inflight_region;
 struct module;
 struct vring;
 struct vu_backend;
@@ -84,6 +85,8 @@ struct device {
 		uint64_t	 gpa;
 		uint64_t	 size;
 	}			 holes[DEVICE_MAX_HOLES];
+	/* The inflight region (inflight.h), or NULL. */
+	struct inflight_region	*inflight;
 
 	TAILQ_ENTRY(device)	 entry;
 };

@@ -49,6 +49,7 @@
 struct device;
 struct event;
 struct guest_mem;
+struct inflight_queue;
 struct worker;
 
 /* Largest ring size accepted (virtio split ring limit). */
@@ -81,6 +82,8 @@ struct vring_chain {
 	int			 deferred;	/* pushed while the used
 						 * ring was removed */
 	uint32_t		 deferred_len;
+	int			 resubmitted;	/* inflight recovery: not
+						 * from the avail ring */
 	struct vring_chain	*next_free;
 };
 
@@ -128,6 +131,9 @@ struct vring {
 	unsigned		 ndeferred;	/* chains with deferred
 						 * pushes */
 	uint16_t		 start_used_idx; /* used_idx at start */
+	/* Inflight tracking (inflight.h): set by the main thread while
+	 * stopped, NULL without a region. */
+	struct inflight_queue	*iq;
 };
 
 /* Which fd of a ring vring_set_fd replaces. */

@@ -32,6 +32,7 @@
 
 #include "device.h"
 #include "guest_mem.h"
+#include "inflight.h"
 #include "log.h"
 #include "vhost_user.h"
 #include "vring.h"
@@ -53,6 +54,8 @@ static const char vring_err_removed[] = "buffer is in removed memory";
 
 static void	vring_push_used(struct vring *, struct vring_chain *,
 		    uint32_t);
+static struct vring_chain *vring_pop_resubmit(struct vring *,
+		    const struct guest_mem *, uint16_t, const char **);
 
 /* The device name for log lines, "?" without a device (tests). */
 const char *
@@ -478,6 +481,10 @@ vring_pop(struct vring *vq, const struct guest_mem *mem, const char **err)
 		}
 		return (NULL);
 	}
+	/* Inflight recovery: the chains a previous instance took come
+	 * first. */
+	if (vq->iq != NULL && inflight_resubmit_peek(vq, &head))
+		return (vring_pop_resubmit(vq, mem, head, err));
 	avail = vq->avail;
 
 	avail_idx = vring_avail_idx(vq);
@@ -541,11 +548,57 @@ vring_pop(struct vring *vq, const struct guest_mem *mem, const char **err)
 	vq->free_chains = c->next_free;
 	c->next_free = NULL;
 	c->in_use = 1;
+	c->resubmitted = 0;
 	c->head = head;
 	c->avail_pos = vq->last_avail_idx;
 	vq->last_avail_idx++;
 	vq->inflight++;
 	vq->last_popped = c;
+	if (vq->iq != NULL)
+		inflight_pop(vq, head);
+	return (c);
+}
+
+/*
+ * Pop the chain at `head` that inflight recovery resubmits: walked as any
+ * chain, not taken from the avail ring (last_avail_idx already counts
+ * it), never rewound.  Worker, ring mapped.
+ */
+static struct vring_chain *
+vring_pop_resubmit(struct vring *vq, const struct guest_mem *mem,
+    uint16_t head, const char **err)
+{
+	struct vring_chain	*c;
+
+	if (vq->pool_size != vq->num) {
+		if (vq->inflight != 0) {
+			*err = "queue size changed with chains in flight";
+			return (NULL);
+		}
+		vring_pool_prepare(vq);
+	}
+	if (head >= vq->num || (c = vq->free_chains) == NULL) {
+		*err = "bad resubmitted chain";
+		return (NULL);
+	}
+	c->vq = vq;
+	c->nsegs = c->nread = 0;
+	c->rlen = c->wlen = 0;
+	if (vring_walk(vq, c, mem, head, err) == -1) {
+		if (*err == vring_err_removed) {
+			vring_pause(vq, "a buffer");
+			*err = NULL;
+		}
+		return (NULL);
+	}
+	inflight_resubmit_take(vq);
+	vq->free_chains = c->next_free;
+	c->next_free = NULL;
+	c->in_use = 1;
+	c->resubmitted = 1;
+	c->head = head;
+	c->avail_pos = vq->last_avail_idx;
+	vq->inflight++;
 	return (c);
 }
 
@@ -589,6 +642,8 @@ vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 	uint16_t	 old;
 
 	used = vq->used;
+	if (vq->iq != NULL)
+		inflight_push_begin(vq, c->head);
 	ent = used + 4 + 8 * (size_t)(vq->used_idx % vq->num);
 	vring_store32(ent, c->head);
 	vring_store32(ent + 4, len);
@@ -601,6 +656,8 @@ vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 	old = vq->used_idx;
 	vq->used_idx++;
 	vring_store16(used + 2, vq->used_idx);
+	if (vq->iq != NULL)
+		inflight_push_end(vq, c->head);
 	/* If used_idx wrapped past signalled_used, the saved value no
 	 * longer tells need_event anything (libvhost-user). */
 	if ((int16_t)(vq->used_idx - vq->signalled_used) <
@@ -614,8 +671,11 @@ int
 vring_rewind(struct vring *vq, struct vring_chain *c)
 {
 	if (c == NULL || c != vq->last_popped || !c->in_use || c->deferred ||
+	    c->resubmitted ||
 	    c->avail_pos != (uint16_t)(vq->last_avail_idx - 1))
 		return (-1);
+	if (vq->iq != NULL)
+		inflight_unmark(vq, c->head);
 	vq->last_avail_idx--;
 	vring_chain_put(vq, c);
 	return (0);

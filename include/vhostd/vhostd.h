@@ -76,7 +76,7 @@ extern "C" {
 
 /* The ABI this header describes. */
 #define VHD_ABI_MAJOR 1
-#define VHD_ABI_MINOR 2
+#define VHD_ABI_MINOR 3
 
 /* Most workers (threads) a device may ask for; one 64-bit mask each. */
 #define VHD_MAX_WORKERS 64
@@ -138,7 +138,21 @@ struct vhd_dev_info {
 	uint32_t config_size;	     /* bytes of config space, 0..256 */
 	uint32_t num_workers;	     /* 1..VHD_MAX_WORKERS */
 	uint64_t queue_masks[VHD_MAX_WORKERS]; /* queues of each worker */
+
+	/* ABI 1.3 (a daemon of an older minor never reads it; check
+	 * info->size before writing it if the module may run there). */
+	uint64_t flags;		     /* VHD_DEV_F_* */
 };
+
+/*
+ * info->flags: VHD_DEV_F_INFLIGHT offers inflight I/O tracking
+ * (INFLIGHT_SHMFD): after a daemon restart, chains popped and not pushed
+ * by the previous instance are popped again, in the order they were first
+ * popped, before any new one.  Set it only if serving a request twice is
+ * harmless (a disk: reads and writes of the same data), as the frontend
+ * cannot tell whether the first attempt reached the backing store.
+ */
+#define VHD_DEV_F_INFLIGHT	(1ULL << 0)
 
 /*
  * The device callbacks a module provides.  Only create and queue_handler

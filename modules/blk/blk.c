@@ -552,6 +552,18 @@ blk_create(struct vhd_dev *dev, const struct vhd_api *api,
 	memset(info->queue_masks, 0, sizeof(info->queue_masks));
 	for (i = 0; i < b->num_queues; i++)
 		info->queue_masks[i] = 1ULL << i;
+	/*
+	 * Inflight tracking: after a daemon restart the requests the old
+	 * one took are served again.  Every virtio-blk request is safe to
+	 * serve twice: reads and writes carry their own sector and data
+	 * (the guest does not touch the buffers of a request in flight),
+	 * flush, discard and write-zeroes give the same result again, and
+	 * GET_ID is a read.  The status byte is written last, so a request
+	 * cut short by the kill is simply done again in full.
+	 */
+	if (info->size >= offsetof(struct vhd_dev_info, flags) +
+	    sizeof(info->flags))
+		info->flags |= VHD_DEV_F_INFLIGHT;
 
 	blk_api = api;
 	api->dev_set_priv(dev, b);
