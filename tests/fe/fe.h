@@ -213,6 +213,13 @@ struct fe {
 	/* memfd_create flags added to MFD_CLOEXEC for regions created from
 	 * now on (MFD_ALLOW_SEALING: a memfd the daemon may seal). */
 	unsigned	 memfd_flags;
+
+	/* The inflight region (fe_inflight.c), kept across reconnects as
+	 * QEMU keeps it; -1 when none. */
+	int		 inflight_fd;
+	uint64_t	 inflight_size;
+	uint16_t	 inflight_nq, inflight_qs;
+	uint8_t		*inflight_map;
 };
 
 /* A region spec for fe_new: gpa, size, mmap offset in the memfd. */
@@ -332,6 +339,29 @@ int	 fe_swap_fd(struct fe *, unsigned q, uint32_t request);
  * CALL with the same rings and eventfds, then enable.  The driver side
  * is untouched. */
 int	 fe_queue_resume(struct fe *, unsigned q);
+
+/* ------------------------------------------------------------------ */
+/* Inflight tracking (fe_inflight.c).                                  */
+
+/* The inflight payload (24 bytes as QEMU sends it). */
+struct fe_inflight_msg {
+	uint64_t	mmap_size;
+	uint64_t	mmap_offset;
+	uint16_t	num_queues;
+	uint16_t	queue_size;
+	uint32_t	pad;
+};
+
+/* GET_INFLIGHT_FD for nq queues of qs: keeps the fd and maps it. */
+int	 fe_inflight_get(struct fe *, uint16_t nq, uint16_t qs);
+/* SET_INFLIGHT_FD with the kept region. */
+int	 fe_inflight_set(struct fe *);
+/* SET_INFLIGHT_FD with any payload and fd (-1: none); fe_request's
+ * return values. */
+int	 fe_inflight_set_raw(struct fe *, uint64_t size, uint64_t offset,
+	    uint16_t nq, uint16_t qs, int fd);
+/* Queue q's part of the kept region (header, then entries). */
+uint8_t	*fe_inflight_queue(struct fe *, unsigned q);
 
 /* ------------------------------------------------------------------ */
 /* Guest memory.                                                       */

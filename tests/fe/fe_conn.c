@@ -83,6 +83,7 @@ fe_new(const char *path, const struct fe_region_spec *specs, unsigned nspecs)
 		abort();
 	fe->fd = -1;
 	fe->backend_fd = -1;
+	fe->inflight_fd = -1;
 	fe->timeout_ms = FE_TIMEOUT_MS;
 	for (i = 0; i < FE_MAX_QUEUES; i++) {
 		fe->queues[i].index = i;
@@ -185,6 +186,10 @@ fe_free(struct fe *fe)
 		munmap(fe->regions[i].map, fe->regions[i].map_size);
 		close(fe->regions[i].fd);
 	}
+	if (fe->inflight_map != NULL)
+		munmap(fe->inflight_map, fe->inflight_size);
+	if (fe->inflight_fd != -1)
+		close(fe->inflight_fd);
 	free(fe->path);
 	free(fe);
 }
