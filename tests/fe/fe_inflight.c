@@ -27,10 +27,19 @@ fe_inflight_get(struct fe *fe, uint16_t nq, uint16_t qs)
 	memset(&m, 0, sizeof m);
 	m.num_queues = nq;
 	m.queue_size = qs;
-	if ((r = fe_request(fe, VHOST_USER_GET_INFLIGHT_FD, &m, sizeof m,
-	    NULL, 0, &reply, sizeof m)) != 0)
-		return (r);
-	if (reply.nfds != 1) {
+	/* Not fe_request: it closes the fds of the reply. */
+	if (fe->fd == -1 || fe_sock_send(fe->fd, VHOST_USER_GET_INFLIGHT_FD,
+	    VHOST_USER_VERSION, sizeof m, &m, sizeof m, NULL, 0) == -1)
+		return (-1);
+	if ((r = fe_sock_recv(fe->fd, &reply, fe->timeout_ms)) <= 0)
+		return (-1);
+	if (reply.hdr.request != VHOST_USER_GET_INFLIGHT_FD ||
+	    !(reply.hdr.flags & VHOST_USER_REPLY_MASK)) {
+		fe_msg_close_fds(&reply);
+		fe_seterr("GET_INFLIGHT_FD: bad reply header");
+		return (-1);
+	}
+	if (reply.hdr.size != sizeof m || reply.nfds != 1) {
 		fe_msg_close_fds(&reply);
 		fe_seterr("GET_INFLIGHT_FD: %d fds in the reply", reply.nfds);
 		return (1);
