@@ -189,7 +189,7 @@ if_post(struct if_run *r)
 	b[2].gpa = hg + 32;
 	b[2].len = 1;
 	b[2].write = 1;
-	ck_assert_int_eq(fe_post(r->t.fe, 0, b, 3, 0), head);
+	ck_assert_int_eq(fe_post(r->t.fe, 0, b, 3, FE_POST_INDIRECT), head);
 	r->req[head].busy = 1;
 	r->req[head].type = type;
 	r->req[head].blk = blk;
@@ -266,7 +266,7 @@ if_check_image(struct if_run *r)
 
 /*
  * 1,000 SIGKILLs of a busy queue.  Each round tops the queue up to
- * IF_DEPTH requests, lets the daemon work for a random 0-3 ms, kills it,
+ * IF_DEPTH requests, lets the daemon work for a random 0-200 us, kills it,
  * restarts it and reconnects with the kept region.  At the end every
  * request has completed exactly once and the image is checked.
  */
@@ -275,7 +275,7 @@ START_TEST(test_inflight_fe_kills)
 	struct if_run	*r;
 	uint64_t	 at_kill = 0;
 	uint32_t	 id, len;
-	unsigned	 k, busy_kills = 0, max_out = 0;
+	unsigned	 k, busy_kills = 0, max_out = 0, resubmits;
 	const char	*env = getenv("VHOSTD_INFLIGHT_KILLS");
 	unsigned	 kills = env != NULL ? (unsigned)atoi(env) : IF_KILLS;
 	int64_t		 t0 = fe_now_ms(), deadline;
@@ -288,8 +288,7 @@ START_TEST(test_inflight_fe_kills)
 	for (k = 0; k < kills; k++) {
 		while (r->outstanding < IF_DEPTH)
 			if_post(r);
-		usleep((useconds_t)(random() % 3000));
-		if_reap(r);
+		usleep((useconds_t)(random() % 200));
 		fe_daemon_kill(r->t.d);
 		if (r->outstanding > 0)
 			busy_kills++;
@@ -312,18 +311,20 @@ START_TEST(test_inflight_fe_kills)
 		    "completed", r->outstanding);
 	}
 	ck_assert_uint_eq(r->completed, r->posted);
+	resubmits = (unsigned)(fe_daemon_log_count(r->t.d,
+	    "in flight at the last stop") + fe_daemon_log_count(r->t.d,
+	    "resubmitting"));
 	fprintf(stderr, "inflight_fe: %u kills in %lld ms, %llu requests, "
-	    "%u kills with requests in flight (max %u, %llu in all), %d "
+	    "%u kills with requests in flight (max %u, %llu in all), %u "
 	    "restarts resubmitted\n", kills,
 	    (long long)(fe_now_ms() - t0), (unsigned long long)r->posted,
-	    busy_kills, max_out, (unsigned long long)at_kill,
-	    fe_daemon_log_count(r->t.d, "in flight at the last stop") +
-	    fe_daemon_log_count(r->t.d, "resubmitting"));
-	ck_assert_uint_gt(busy_kills, kills / 2);
-	ck_assert_int_gt(fe_daemon_log_count(r->t.d,
-	    "in flight at the last stop"), 0);
-	bt_stop(&r->t);
+	    busy_kills, max_out, (unsigned long long)at_kill, resubmits);
+	/* The kills did hit requests the daemon had taken. */
+	ck_assert_uint_gt(busy_kills, kills / 4);
+	ck_assert_uint_gt(resubmits, kills / 10);
+	/* Every write has completed: the image holds them all. */
 	if_check_image(r);
+	bt_stop(&r->t);
 	free(r);
 }
 END_TEST
