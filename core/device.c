@@ -571,6 +571,11 @@ device_create_mod(struct event_base *base, const char *name,
 		dev->vrings[i].worker_idx = device_queue_worker(dev, i);
 	}
 
+	if (cd->client) {
+		if (device_client_start(dev, cause) == -1)
+			goto fail;
+		return (dev);
+	}
 	if (device_listen(dev, cd, cause) == -1)
 		goto fail;
 	log_info("%s: listening on %s", dev->name, dev->socket_path);
@@ -688,6 +693,8 @@ device_disconnected(struct device *dev)
 	vu_conn_free(dev->conn);
 	dev->conn = NULL;
 	device_reset(dev);
+	if (dev->client)
+		device_client_disconnected(dev);
 }
 
 /* Stop everything, close and unlink the socket, free.  Main thread. */
@@ -706,6 +713,7 @@ device_destroy(struct device *dev)
 		event_free(dev->listen_ev);
 	if (dev->accept_pause_ev != NULL)
 		event_free(dev->accept_pause_ev);
+	device_client_free(dev);
 	if (dev->listen_fd >= 0) {
 		close(dev->listen_fd);
 		unlink(dev->socket_path);

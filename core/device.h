@@ -87,6 +87,11 @@ struct device {
 	}			 holes[DEVICE_MAX_HOLES];
 	/* The inflight region (inflight.h), or NULL. */
 	struct inflight_region	*inflight;
+	/* Client mode (device_client.c): connect to socket_path. */
+	int			 client;
+	struct event		*client_ev;	/* reconnect timer */
+	unsigned		 client_delay_ms;
+	unsigned		 client_failures;
 
 	TAILQ_ENTRY(device)	 entry;
 };
@@ -150,6 +155,12 @@ int		 device_mem_removed(struct device *, uint64_t gpa, uint64_t len);
 /* After a memory update: start the rings that can start now (a ring
  * refused for missing memory) and resume the paused ones.  Main thread. */
 void		 device_mem_refresh(struct device *);
+/* device_client.c: connect to the VMM's socket instead of listening (0 or
+ * -1 with *cause), reconnect after a drop, free.  Main thread. */
+int		 device_client_start(struct device *, char **cause)
+		    __must_check;
+void		 device_client_disconnected(struct device *);
+void		 device_client_free(struct device *);
 /* Does any of the device's workers not answer?  Any thread. */
 int		 device_stuck(struct device *);
 

@@ -47,6 +47,7 @@ enum {
 	MAIN_OPT_GROUP,
 	MAIN_OPT_NO_SECCOMP,
 	MAIN_OPT_VM,
+	MAIN_OPT_CLIENT,
 };
 
 static const struct option main_options[] = {
@@ -69,6 +70,7 @@ static const struct option main_options[] = {
 	{ "group", required_argument, NULL, MAIN_OPT_GROUP },
 	{ "no-seccomp", no_argument, NULL, MAIN_OPT_NO_SECCOMP },
 	{ "vm", required_argument, NULL, MAIN_OPT_VM },
+	{ "client", no_argument, NULL, MAIN_OPT_CLIENT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -91,6 +93,7 @@ struct main_args {
 	int		 no_seccomp;
 	const char	**vms;			/* --vm KEY=V,KEY=V,... */
 	size_t		 nvms;
+	int		 client;		/* --client */
 };
 
 static void	main_check_ids(const struct main_args *);
@@ -115,6 +118,9 @@ main_usage(FILE *out)
 "  -s, --socket=PATH      listen on PATH (device NAME0)\n"
 "  -c, --socket-count=N   N devices NAME0..NAME{N-1} on PATH0..PATH{N-1}\n"
 "                         (1 to %d)\n"
+"  --client               connect to the sockets (the VMM listens, as with\n"
+"                         QEMU -chardev socket,server=on) instead of\n"
+"                         listening; reconnect with backoff when dropped\n"
 "  -o, --option=KEY=VALUE a module key, passed to the module (repeatable)\n"
 "  --queue-mask=M0[,M1..] one 64-bit queue mask per worker thread, hex or\n"
 "                         decimal; \"0x0,0x1\": 2 workers, queue 0 on the\n"
@@ -256,6 +262,9 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 		case MAIN_OPT_NO_SECCOMP:
 			a->no_seccomp = 1;
 			break;
+		case MAIN_OPT_CLIENT:
+			a->client = 1;
+			break;
 		case MAIN_OPT_VM:
 			a->vms = xreallocarray(a->vms, a->nvms + 1,
 			    sizeof *a->vms);
@@ -282,13 +291,16 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 	if (a->config != NULL) {
 		if (a->module != NULL || a->socket != NULL ||
 		    a->socket_count != 0 || a->noptions != 0 ||
-		    a->queue_mask != NULL || a->nvms != 0)
+		    a->queue_mask != NULL || a->nvms != 0 || a->client)
 			main_badusage("--config cannot be mixed with --module, "
-			    "--socket, --socket-count, --option, --vm or "
-			    "--queue-mask");
+			    "--socket, --socket-count, --option, --vm, "
+			    "--client or --queue-mask (use client yes in the "
+			    "file)");
 		return;
 	}
 	if (a->nvms != 0) {
+		if (a->client)
+			main_badusage("--client cannot be used with --vm");
 		if (a->socket != NULL || a->socket_count != 0)
 			main_badusage("--vm takes its socket from socket=; "
 			    "it cannot be mixed with --socket or "
@@ -357,6 +369,7 @@ main_conf_args(struct conf *conf, const struct main_args *a)
 			free(socket);
 		} else
 			conf_device_set_socket(cd, a->socket, "command line");
+		cd->client = a->client;
 		for (j = 0; j < a->noptions; j++) {
 			eq = strchr(a->options[j], '=');
 			klen = (size_t)(eq - a->options[j]);

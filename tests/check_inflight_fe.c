@@ -329,6 +329,87 @@ START_TEST(test_inflight_fe_kills)
 }
 END_TEST
 
+/*
+ * Client mode (--client): the test frontend listens like QEMU with
+ * server=on, and vhostd connects.  The daemon is started before anything
+ * listens (it retries), serves requests, reconnects by itself with
+ * backoff when the frontend drops the connection, and 20 SIGKILLs with
+ * requests in flight lose nothing (the region is kept as in "restart").
+ */
+START_TEST(test_inflight_fe_client)
+{
+	struct if_run	*r;
+	char		 clientpath[600];
+	uint32_t	 id, len;
+	unsigned	 k;
+	int		 lfd, fd, rc;
+	int64_t		 deadline;
+
+	r = calloc(1, sizeof *r);
+	ck_assert_ptr_nonnull(r);
+	if_up(r, "inflight-client");
+	/* Restart the same daemon in client mode on another path. */
+	fe_free(r->t.fe);
+	r->t.fe = NULL;
+	fe_daemon_kill(r->t.d);
+	snprintf(clientpath, sizeof clientpath, "%s",
+	    fe_daemon_path(r->t.d, "vmm.sock"));
+	snprintf(r->sockarg, sizeof r->sockarg, "--socket=%s", clientpath);
+	r->args[3] = "--client";
+	r->args[4] = NULL;
+	r->socks[0] = NULL;
+	if_daemon_start(r);
+	ck_assert_int_eq(fe_daemon_wait_log(r->t.d, "cannot connect to", 1,
+	    IF_MS), 0);
+	lfd = fe_listen(clientpath);
+	ck_assert_msg(lfd >= 0, "%s", fe_error());
+	fd = fe_accept(lfd, IF_MS);
+	ck_assert_msg(fd >= 0, "%s", fe_error());
+	r->t.fe = fe_new(NULL, NULL, 0);
+	ck_assert_ptr_nonnull(r->t.fe);
+	fe_adopt(r->t.fe, fd);
+	if_handshake(r);
+	r->hdr_gpa = fe_alloc_in(r->t.fe, 2, IF_QS * 64, 4096);
+	r->data_gpa = fe_alloc_in(r->t.fe, 2, (uint64_t)IF_QS * IF_BLK,
+	    4096);
+	ck_assert(r->hdr_gpa != 0 && r->data_gpa != 0);
+
+	for (k = 0; k < 22; k++) {
+		while (r->outstanding < IF_DEPTH)
+			if_post(r);
+		usleep((useconds_t)(random() % 200));
+		if (k < 2) {
+			/* The VMM drops the connection: vhostd comes back
+			 * by itself. */
+			fe_adopt(r->t.fe, -1);
+		} else {
+			fe_daemon_kill(r->t.d);
+			if_daemon_start(r);
+		}
+		fd = fe_accept(lfd, IF_MS);
+		ck_assert_msg(fd >= 0, "round %u: %s", k, fe_error());
+		fe_adopt(r->t.fe, fd);
+		if_handshake(r);
+		if_reap(r);
+	}
+	deadline = fe_now_ms() + IF_MS;
+	while (r->outstanding > 0) {
+		rc = fe_wait_used(r->t.fe, 0, &id, &len, 1000);
+		ck_assert_int_ne(rc, -1);
+		if (rc == 1)
+			if_complete(r, id);
+		ck_assert_msg(fe_now_ms() < deadline, "%u requests never "
+		    "completed", r->outstanding);
+	}
+	ck_assert_uint_eq(r->completed, r->posted);
+	ck_assert_int_ge(fe_daemon_log_count(r->t.d, "connected to"), 23);
+	if_check_image(r);
+	close(lfd);
+	bt_stop(&r->t);
+	free(r);
+}
+END_TEST
+
 /* A started blk daemon and frontend, negotiated with INFLIGHT_SHMFD and
  * memory sent, no queue yet. */
 static void
@@ -489,6 +570,11 @@ inflight_fe_suite(void)
 	tcase_add_test(tc, test_inflight_fe_set_lies);
 	tcase_add_test(tc, test_inflight_fe_not_negotiated);
 	tcase_add_test(tc, test_inflight_fe_garbage);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("client");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_inflight_fe_client);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("restart");

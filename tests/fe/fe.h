@@ -341,6 +341,17 @@ int	 fe_swap_fd(struct fe *, unsigned q, uint32_t request);
 int	 fe_queue_resume(struct fe *, unsigned q);
 
 /* ------------------------------------------------------------------ */
+/* The frontend as a listening VMM (fe_listen.c; vhostd --client).     */
+
+/* Listen on `path` (an old file there is removed); the fd or -1. */
+int	 fe_listen(const char *path);
+/* Accept one connection within timeout_ms; the fd or -1. */
+int	 fe_accept(int lfd, int timeout_ms);
+/* Make `fd` the frontend's connection (as fe_reconnect, without the
+ * connect). */
+void	 fe_adopt(struct fe *, int fd);
+
+/* ------------------------------------------------------------------ */
 /* Inflight tracking (fe_inflight.c).                                  */
 
 /* The inflight payload (24 bytes as QEMU sends it). */
