@@ -42,6 +42,39 @@ START_TEST(check_qemu_blk_run)
 }
 END_TEST
 
+/*
+ * Restart without loss: a guest's O_DIRECT write/verify loop runs while
+ * vhostd is killed with SIGKILL and restarted 10 times (QEMU reconnect=1,
+ * inflight tracking); no I/O error, every block verifies.
+ */
+START_TEST(check_qemu_blk_restart)
+{
+	char	why[1024];
+	int	rc;
+
+	setenv("VHOSTD_BLK_MODE", "restart", 1);
+	rc = qemu_script_run("run-blk.sh", why, sizeof(why));
+	unsetenv("VHOSTD_BLK_MODE");
+	ck_assert_msg(rc == 0, "step run-blk.sh (restart) exited %d: %s", rc,
+	    why[0] != '\0' ? why : "no FAIL line");
+}
+END_TEST
+
+/* Client mode: QEMU listens (server=on), vhostd connects, and reconnects
+ * by itself after 3 SIGKILLs during the guest's I/O loop. */
+START_TEST(check_qemu_blk_client)
+{
+	char	why[1024];
+	int	rc;
+
+	setenv("VHOSTD_BLK_MODE", "client", 1);
+	rc = qemu_script_run("run-blk.sh", why, sizeof(why));
+	unsetenv("VHOSTD_BLK_MODE");
+	ck_assert_msg(rc == 0, "step run-blk.sh (client) exited %d: %s", rc,
+	    why[0] != '\0' ? why : "no FAIL line");
+}
+END_TEST
+
 /* Build the "qemu_blk" suite. */
 static Suite *
 check_qemu_blk_suite(void)
@@ -57,6 +90,14 @@ check_qemu_blk_suite(void)
 	tc = tcase_create("blk");
 	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
 	tcase_add_test(tc, check_qemu_blk_run);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("restart");
+	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
+	tcase_add_test(tc, check_qemu_blk_restart);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("client");
+	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
+	tcase_add_test(tc, check_qemu_blk_client);
 	suite_add_tcase(s, tc);
 	return (s);
 }

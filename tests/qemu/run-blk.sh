@@ -15,7 +15,18 @@
 # queue, with requests in flight).  Finally SIGTERM must stop the daemon
 # with status 0, and the images on the host must hold what the guests saw.
 #
+# With VHOSTD_BLK_MODE=restart, instead: guest 4 runs an O_DIRECT
+# write/verify loop on vda (QEMU with -chardev socket,...,reconnect=1)
+# while vhostd is killed with SIGKILL and restarted 10 times; the guest
+# must see no I/O error and every block must verify (inflight tracking:
+# the requests the dead daemon held are resubmitted by the new one).
+# VHOSTD_BLK_MODE=client does the same with QEMU listening
+# (-chardev socket,server=on) and vhostd connecting (`client yes`), with 3
+# kills and vhostd reconnecting by itself.
+#
 # Environment:
+#   VHOSTD_BLK_MODE         "restart" or "client" (see above); default: the
+#                           three guests
 #   VHOSTD_BUILD_DIR        build tree holding ./vhostd (default: ../..)
 #   VHOSTD_SRC_DIR          source tree (default: ../..)
 #   VHOSTD_QEMU_CACHE       guest cache, see setup.sh
@@ -226,6 +237,92 @@ echo "VHOSTD-BLK-OK"
 EOF
 }
 
+# Write the script of guest 4 to $1: O_DIRECT write/verify rounds over
+# eight 1 MiB areas of vda, alternating two patterns, until the host
+# writes STOP into block $CTL_BLK (4 KiB blocks) of the image; then every
+# area must hold its last pattern and the kernel must have logged no I/O
+# error.
+write_guest4() {
+	cat >"$1" <<EOF
+#!/bin/sh
+# Guest 4 of run-blk.sh: I/O while the host kills and restarts vhostd.
+CTL_BLK=$CTL_BLK
+EOF
+	cat >>"$1" <<'EOF'
+say_fail() {
+	echo "VHOSTD-BLK-FAIL $*"
+	exit 1
+}
+dd if=/dev/urandom of=/tmp/pat0 bs=65536 count=16 2>/dev/null &&
+    dd if=/dev/urandom of=/tmp/pat1 bs=65536 count=16 2>/dev/null ||
+    say_fail "no random data"
+echo "VHOSTD-BLK-IO-START"
+i=0
+while :; do
+	ctl=$(dd if=/dev/vda bs=4096 skip="$CTL_BLK" count=1 iflag=direct \
+	    2>/tmp/dd.err | head -c 4)
+	[ "$ctl" = STOP ] && break
+	a=$((i % 8))
+	p=/tmp/pat$(((i / 8) % 2))
+	dd if="$p" of=/dev/vda bs=65536 seek=$((256 + a * 16)) oflag=direct \
+	    2>/tmp/dd.err || say_fail "write $i: $(cat /tmp/dd.err)"
+	dd if=/dev/vda of=/tmp/back bs=65536 skip=$((256 + a * 16)) count=16 \
+	    iflag=direct 2>/tmp/dd.err || say_fail "read $i: $(cat /tmp/dd.err)"
+	cmp "$p" /tmp/back >/dev/null || say_fail "round $i: read back differs"
+	i=$((i + 1))
+done
+[ "$i" -ge 8 ] || say_fail "only $i rounds"
+a=0
+while [ "$a" -lt 8 ]; do
+	last=$((a + 8 * ((i - 1 - a) / 8)))
+	p=/tmp/pat$(((last / 8) % 2))
+	dd if=/dev/vda of=/tmp/back bs=65536 skip=$((256 + a * 16)) count=16 \
+	    iflag=direct 2>/tmp/dd.err || say_fail "final read $a"
+	cmp "$p" /tmp/back >/dev/null || say_fail "area $a lost its last write"
+	a=$((a + 1))
+done
+if dmesg | grep -i -q -e "I/O error" -e "blk_update_request"; then
+	say_fail "kernel: $(dmesg | grep -i -e 'I/O error' | head -n 1)"
+fi
+echo "VHOSTD-BLK-INFO $i write/verify rounds"
+echo "VHOSTD-BLK-OK"
+EOF
+}
+
+# Kill vhostd with SIGKILL and restart it $1 times while guest 4 (QEMU
+# $2, console $3) runs its loop, waiting each time until QEMU has
+# reconnected and the queue runs again; then stop the loop.  Sets KILLS.
+kill_restart() {
+	local i n started
+	i=0
+	while ! grep -q VHOSTD-BLK-IO-START "$3" 2>/dev/null; do
+		kill -0 "$2" 2>/dev/null || return 0
+		i=$((i + 1))
+		[ "$i" -lt 1200 ] || return 0
+		sleep 0.1
+	done
+	n=0
+	while [ "$n" -lt "$1" ] && kill -0 "$2" 2>/dev/null; do
+		sleep "0.$(( (n * 37) % 9 + 1 ))"
+		started=$(log_count 'queue 0 started')
+		kill -KILL "$DAEMON_PID" 2>/dev/null
+		wait "$DAEMON_PID" 2>/dev/null
+		start_daemon
+		n=$((n + 1))
+		i=0
+		while [ "$(log_count 'queue 0 started')" -le "$started" ]; do
+			kill -0 "$2" 2>/dev/null || break
+			i=$((i + 1))
+			[ "$i" -lt 600 ] || fail "QEMU did not reconnect" \
+			    "after kill $n"
+			sleep 0.1
+		done
+	done
+	KILLS=$n
+	printf 'STOP' | dd of="$TMP/disk.img" bs=4096 seek="$CTL_BLK" \
+	    conv=notrunc 2>/dev/null
+}
+
 # Send HMP `stop` and `cont` to the monitor socket $1 while QEMU $2 runs
 # and the guest console $3 shows the I/O loop running; sets STOPS.
 stop_cont() {
@@ -252,7 +349,7 @@ stop_cont() {
 # Boot guest $1 running script file $2 (with $3 = stopcont, the host
 # stops and continues it meanwhile); sets GUEST_SECS.
 run_guest() {
-	local dir initrd t0 t1 rc
+	local dir initrd t0 t1 rc mode
 	dir=$TMP/guest$1
 	mkdir -p "$dir/root/bin"
 	cp "$2" "$dir/root/test.sh"
@@ -263,6 +360,23 @@ run_guest() {
 	initrd=$dir/initrd
 	cat "$INITRD_BASE" "$dir/test.cpio" >"$initrd" ||
 	    fail "cannot build the initrd"
+	if [ "${3:-}" = killrestart ] && [ "$CLIENT" = 1 ]; then
+		set -- "$1" "$2" "$3" \
+		    -chardev socket,id=c0,path="$TMP/vmm0.sock",server=on,wait=off \
+		    -device vhost-user-blk-pci,chardev=c0,num-queues=1
+	elif [ "${3:-}" = killrestart ]; then
+		set -- "$1" "$2" "$3" \
+		    -chardev socket,id=c0,path="$TMP/blk0.sock",reconnect=1 \
+		    -device vhost-user-blk-pci,chardev=c0,num-queues=1
+	else
+		set -- "$1" "$2" "${3:-}" \
+		    -chardev socket,id=c0,path="$TMP/blk0.sock" \
+		    -device vhost-user-blk-pci,chardev=c0,num-queues=2 \
+		    -chardev socket,id=c1,path="$TMP/blk1.sock" \
+		    -device vhost-user-blk-pci,chardev=c1,num-queues=1
+	fi
+	mode=$3
+	shift 3
 	t0=$(now)
 	# --foreground keeps QEMU in our process group, so killing the test
 	# (Check kills the group on its timeout) kills QEMU too.
@@ -272,16 +386,15 @@ run_guest() {
 	    -object memory-backend-memfd,id=mem,size=256M,share=on \
 	    -numa node,memdev=mem -nodefaults -no-user-config \
 	    -display none -serial stdio -no-reboot \
-	    -chardev socket,id=c0,path="$TMP/blk0.sock" \
-	    -device vhost-user-blk-pci,chardev=c0,num-queues=2 \
-	    -chardev socket,id=c1,path="$TMP/blk1.sock" \
-	    -device vhost-user-blk-pci,chardev=c1,num-queues=1 \
+	    "$@" \
 	    -kernel "$KERNEL" -initrd "$initrd" \
 	    -append "console=ttyS0 quiet panic=-1 ${VHOSTD_QEMU_APPEND:-}" \
 	    </dev/null >"$dir/serial.log" 2>"$dir/qemu.err" &
 	QPID=$!
-	if [ "${3:-}" = stopcont ]; then
+	if [ "$mode" = stopcont ]; then
 		stop_cont "$dir/mon.sock" "$QPID" "$dir/serial.log"
+	elif [ "$mode" = killrestart ]; then
+		kill_restart "$NKILLS" "$QPID" "$dir/serial.log"
 	fi
 	wait "$QPID"
 	rc=$?
@@ -323,14 +436,23 @@ wait_disconnects() {
 	done
 }
 
-# Start vhostd with both devices and wait for both sockets.
+# Start vhostd with both devices and wait for their sockets (blk1's only
+# when blk0 is a client: QEMU listens on vmm0.sock then).  The log is
+# appended to, over restarts.
 start_daemon() {
-	local i
+	local i sock0 client
 	[ -x "$BUILD_DIR/vhostd" ] || fail "no executable $BUILD_DIR/vhostd"
+	sock0=$TMP/blk0.sock
+	client=no
+	if [ "$CLIENT" = 1 ]; then
+		sock0=$TMP/vmm0.sock
+		client=yes
+	fi
 	cat >"$TMP/vhostd.conf" <<EOF
 device "blk0" {
 	module blk
-	socket "$TMP/blk0.sock"
+	client $client
+	socket "$sock0"
 	path "$TMP/disk.img"
 	num-queues 2
 	serial "$SERIAL"
@@ -344,10 +466,11 @@ device "blk1" {
 EOF
 	"$BUILD_DIR/vhostd" --config="$TMP/vhostd.conf" \
 	    ${VHOSTD_LOG_LEVEL:+"--log-level=$VHOSTD_LOG_LEVEL"} \
-	    </dev/null >"$TMP/vhostd.log" 2>&1 &
+	    </dev/null >>"$TMP/vhostd.log" 2>&1 &
 	DAEMON_PID=$!
 	i=0
-	while [ ! -S "$TMP/blk0.sock" ] || [ ! -S "$TMP/blk1.sock" ]; do
+	while { [ "$CLIENT" = 0 ] && [ ! -S "$TMP/blk0.sock" ]; } ||
+	    [ ! -S "$TMP/blk1.sock" ]; do
 		kill -0 "$DAEMON_PID" 2>/dev/null ||
 		    fail "vhostd exited before listening"
 		i=$((i + 1))
@@ -398,7 +521,34 @@ ROSUM=$(md5_of "$TMP/ro.img" 0 64)
     fail "cannot build a static blk-test: $(head -n 3 "$TMP/cc.err")"
 
 STEP="start vhostd"
+MODE=${VHOSTD_BLK_MODE:-}
+CLIENT=0
+[ "$MODE" = client ] && CLIENT=1
+# The control block of guest 4: the last 4 KiB of the 64 MiB image.
+CTL_BLK=16383
 start_daemon
+
+if [ -n "$MODE" ]; then
+	[ "$MODE" = restart ] || [ "$MODE" = client ] ||
+	    fail "unknown VHOSTD_BLK_MODE '$MODE'"
+	NKILLS=10
+	[ "$CLIENT" = 1 ] && NKILLS=3
+	STEP="guest 4 ($MODE: $NKILLS SIGKILLs during I/O)"
+	KILLS=0
+	write_guest4 "$TMP/guest4.sh"
+	run_guest 4 "$TMP/guest4.sh" killrestart
+	[ "$KILLS" -eq "$NKILLS" ] ||
+	    fail "only $KILLS of $NKILLS kills before the guest finished"
+	echo "run-blk.sh: guest 4 survived $KILLS SIGKILLs of vhostd;" \
+	    "$(log_count 'in flight at the last stop') restarts" \
+	    "resubmitted requests in flight," \
+	    "$(log_count 'connected to') client connections"
+	STEP="SIGTERM"
+	stop_daemon
+	[ "$(log_count 'device broken')" -eq 0 ] || fail "a device broke"
+	echo "run-blk.sh: PASS ($MODE, total $(elapsed "$T0" "$(now)")s)"
+	exit 0
+fi
 
 STEP="guest 1"
 write_guest1 "$TMP/guest1.sh"
