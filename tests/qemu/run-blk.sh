@@ -237,8 +237,9 @@ echo "VHOSTD-BLK-OK"
 EOF
 }
 
-# Write the script of guest 4 to $1: O_DIRECT write/verify rounds over
-# eight 1 MiB areas of vda, alternating two patterns, until the host
+# Write the script of guest 4 to $1: four workers in parallel (so requests
+# are in flight when vhostd dies), each doing O_DIRECT write/verify rounds
+# over two 1 MiB areas of vda, alternating two patterns, until the host
 # writes STOP into block $CTL_BLK (4 KiB blocks) of the image; then every
 # area must hold its last pattern and the kernel must have logged no I/O
 # error.
@@ -253,38 +254,56 @@ say_fail() {
 	echo "VHOSTD-BLK-FAIL $*"
 	exit 1
 }
+# Worker $1 (0..3): write/verify rounds over areas 2w and 2w+1 until STOP,
+# then check both hold their last pattern.
+worker() {
+	local w i a p last
+	w=$1
+	i=0
+	while :; do
+		ctl=$(dd if=/dev/vda bs=4096 skip="$CTL_BLK" count=1 \
+		    iflag=direct 2>/dev/null | head -c 4)
+		[ "$ctl" = STOP ] && break
+		a=$((2 * w + i % 2))
+		p=/tmp/pat$(((i / 2) % 2))
+		dd if="$p" of=/dev/vda bs=65536 seek=$((256 + a * 16)) \
+		    oflag=direct 2>/tmp/dd$w.err ||
+		    say_fail "worker $w write $i: $(cat /tmp/dd$w.err)"
+		dd if=/dev/vda of=/tmp/back$w bs=65536 skip=$((256 + a * 16)) \
+		    count=16 iflag=direct 2>/tmp/dd$w.err ||
+		    say_fail "worker $w read $i: $(cat /tmp/dd$w.err)"
+		cmp "$p" /tmp/back$w >/dev/null ||
+		    say_fail "worker $w round $i: read back differs"
+		i=$((i + 1))
+	done
+	[ "$i" -ge 2 ] || say_fail "worker $w: only $i rounds"
+	for k in 0 1; do
+		last=$(((i - 1 - k) / 2 * 2 + k))
+		p=/tmp/pat$(((last / 2) % 2))
+		dd if=/dev/vda of=/tmp/back$w bs=65536 \
+		    skip=$((256 + (2 * w + k) * 16)) count=16 iflag=direct \
+		    2>/dev/null || say_fail "worker $w final read $k"
+		cmp "$p" /tmp/back$w >/dev/null ||
+		    say_fail "worker $w: area $((2 * w + k)) lost its last write"
+	done
+	echo "VHOSTD-BLK-ROUNDS $i"
+}
 dd if=/dev/urandom of=/tmp/pat0 bs=65536 count=16 2>/dev/null &&
     dd if=/dev/urandom of=/tmp/pat1 bs=65536 count=16 2>/dev/null ||
     say_fail "no random data"
 echo "VHOSTD-BLK-IO-START"
-i=0
-while :; do
-	ctl=$(dd if=/dev/vda bs=4096 skip="$CTL_BLK" count=1 iflag=direct \
-	    2>/tmp/dd.err | head -c 4)
-	[ "$ctl" = STOP ] && break
-	a=$((i % 8))
-	p=/tmp/pat$(((i / 8) % 2))
-	dd if="$p" of=/dev/vda bs=65536 seek=$((256 + a * 16)) oflag=direct \
-	    2>/tmp/dd.err || say_fail "write $i: $(cat /tmp/dd.err)"
-	dd if=/dev/vda of=/tmp/back bs=65536 skip=$((256 + a * 16)) count=16 \
-	    iflag=direct 2>/tmp/dd.err || say_fail "read $i: $(cat /tmp/dd.err)"
-	cmp "$p" /tmp/back >/dev/null || say_fail "round $i: read back differs"
-	i=$((i + 1))
+pids=
+for w in 0 1 2 3; do
+	worker "$w" &
+	pids="$pids $!"
 done
-[ "$i" -ge 8 ] || say_fail "only $i rounds"
-a=0
-while [ "$a" -lt 8 ]; do
-	last=$((a + 8 * ((i - 1 - a) / 8)))
-	p=/tmp/pat$(((last / 8) % 2))
-	dd if=/dev/vda of=/tmp/back bs=65536 skip=$((256 + a * 16)) count=16 \
-	    iflag=direct 2>/tmp/dd.err || say_fail "final read $a"
-	cmp "$p" /tmp/back >/dev/null || say_fail "area $a lost its last write"
-	a=$((a + 1))
+for pid in $pids; do
+	wait "$pid" || say_fail "a worker failed"
 done
 if dmesg | grep -i -q -e "I/O error" -e "blk_update_request"; then
 	say_fail "kernel: $(dmesg | grep -i -e 'I/O error' | head -n 1)"
 fi
-echo "VHOSTD-BLK-INFO $i write/verify rounds"
+echo "VHOSTD-BLK-INFO 4 parallel write/verify workers"
 echo "VHOSTD-BLK-OK"
 EOF
 }
@@ -349,7 +368,7 @@ stop_cont() {
 # Boot guest $1 running script file $2 (with $3 = stopcont, the host
 # stops and continues it meanwhile); sets GUEST_SECS.
 run_guest() {
-	local dir initrd t0 t1 rc mode
+	local dir initrd t0 t1 rc mode num
 	dir=$TMP/guest$1
 	mkdir -p "$dir/root/bin"
 	cp "$2" "$dir/root/test.sh"
@@ -375,6 +394,7 @@ run_guest() {
 		    -chardev socket,id=c1,path="$TMP/blk1.sock" \
 		    -device vhost-user-blk-pci,chardev=c1,num-queues=1
 	fi
+	num=$1
 	mode=$3
 	shift 3
 	t0=$(now)
@@ -414,7 +434,7 @@ run_guest() {
 	    fail "guest test did not exit 0"
 	[ "$rc" -eq 0 ] || fail "QEMU exited with status $rc"
 	GUEST_SUM=$(sed -n 's/^VHOSTD-BLK-SUM //p' "$dir/console.txt")
-	echo "run-blk.sh: guest $1 OK in ${GUEST_SECS}s:" \
+	echo "run-blk.sh: guest $num OK in ${GUEST_SECS}s:" \
 	    "$(sed -n 's/^VHOSTD-BLK-INFO //p' "$dir/console.txt")"
 }
 
@@ -539,7 +559,9 @@ if [ -n "$MODE" ]; then
 	run_guest 4 "$TMP/guest4.sh" killrestart
 	[ "$KILLS" -eq "$NKILLS" ] ||
 	    fail "only $KILLS of $NKILLS kills before the guest finished"
-	echo "run-blk.sh: guest 4 survived $KILLS SIGKILLs of vhostd;" \
+	echo "run-blk.sh: guest 4 survived $KILLS SIGKILLs of vhostd" \
+	    "($(sed -n 's/^VHOSTD-BLK-ROUNDS //p' "$TMP/guest4/console.txt" |
+	    awk '{ n += $1 } END { print n + 0 }') verified rounds);" \
 	    "$(log_count 'in flight at the last stop') restarts" \
 	    "resubmitted requests in flight," \
 	    "$(log_count 'connected to') client connections"
