@@ -1,14 +1,17 @@
 /*
  * The module loader.  A module NAME is the file NAME.so in the module
- * directory.  Before dlopen the directory and the file are checked so
- * nobody but their owner can swap the code we run; after dlopen the
- * descriptor `vhd_module` is read and checked (size, ABI major, name,
- * operations) before any code of the module is called.  Loaded modules
- * are kept in a list and loaded once.  Main thread only.
+ * directory.  Before the file is opened, it and every directory above it
+ * must pass the trust rules of module_trust.c, so no code of a file that
+ * someone else could have written runs; the resolved path that was
+ * checked is what dlopen gets.  dlopen runs the module's constructors (and
+ * those of the libraries it needs), so a trusted module's code does run
+ * before the loader sees its descriptor; after dlopen the descriptor
+ * `vhd_module` is read and checked (size, ABI major and minor, name,
+ * operations) before any function of the module is called.  Loaded
+ * modules are kept in a list and loaded once.  Main thread.
  */
 
 #include <sys/types.h>
-#include <sys/stat.h>
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -26,6 +29,7 @@
 
 #include "log.h"
 #include "module.h"
+#include "module_trust.h"
 #include "xmalloc.h"
 
 #define MODULE_NAME_MAX		64
@@ -120,37 +124,6 @@ module_find(const char *name)
 	return (NULL);
 }
 
-/* Check that only its owner (root or us) can change the module
- * directory; 0 or -1 with *cause. */
-static int
-module_check_dir(const char *dir, char **cause)
-{
-	struct stat	 st;
-
-	if (stat(dir, &st) == -1) {
-		xasprintf(cause, "module directory %s: %s (see --module-dir)",
-		    dir, strerror(errno));
-		return (-1);
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		xasprintf(cause, "module directory %s: not a directory", dir);
-		return (-1);
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		xasprintf(cause, "module directory %s is writable by group or "
-		    "others (mode %04o): refusing to load modules from it",
-		    dir, (unsigned)(st.st_mode & 07777));
-		return (-1);
-	}
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		xasprintf(cause, "module directory %s is owned by uid %u, "
-		    "neither root nor us: refusing to load modules from it",
-		    dir, (unsigned)st.st_uid);
-		return (-1);
-	}
-	return (0);
-}
-
 /* Append a hint to a dlerror() text, if one fits. */
 static const char *
 module_dlerror_hint(const char *err)
@@ -214,6 +187,19 @@ module_check_desc(void *handle, const char *file, const char *name,
 		    VHD_ABI_MINOR);
 		return (-1);
 	}
+	/*
+	 * The function table only grows, so a module built for an older minor
+	 * finds everything it knows; one built for a newer minor may need a
+	 * function or a behaviour this vhostd lacks.
+	 */
+	if (desc->abi_minor > VHD_ABI_MINOR) {
+		xasprintf(cause, "%s: built for vhostd module ABI %u.%u, newer "
+		    "than this vhostd's ABI %d.%d: upgrade vhostd, or rebuild "
+		    "the module against this vhostd's SDK", file,
+		    desc->abi_major, desc->abi_minor, VHD_ABI_MAJOR,
+		    VHD_ABI_MINOR);
+		return (-1);
+	}
 	/* Every 1.x descriptor holds at least the 1.0 fields. */
 	if (desc->size < sizeof *desc || desc->size > MODULE_STRUCT_MAX ||
 	    (sym != NULL && sym->st_size != 0 && sym->st_size < sizeof *desc)) {
@@ -256,8 +242,8 @@ module_load_path(const char *path, const char *name, char **cause)
 {
 	const struct vhd_module	*desc;
 	struct module		*mod;
-	struct stat		 st;
 	const char		*file, *err, *hint;
+	char			*real;
 	void			*handle;
 
 	if ((file = strrchr(path, '/')) != NULL)
@@ -276,24 +262,17 @@ module_load_path(const char *path, const char *name, char **cause)
 		    path, name, mod->path);
 		return (NULL);
 	}
-	if (stat(path, &st) == -1) {
-		xasprintf(cause, "%s: %s", path, strerror(errno));
+	/*
+	 * Judge the file by where it lies before dlopen runs anything of it
+	 * (its constructors run inside dlopen), then load the resolved path
+	 * that was checked; module_trust.c says why not a descriptor.  The
+	 * path has a slash, so dlopen searches nothing.
+	 */
+	if (module_trust_file(path, &real, cause) != 0)
 		return (NULL);
-	}
-	if (!S_ISREG(st.st_mode)) {
-		xasprintf(cause, "%s: not a regular file", path);
-		return (NULL);
-	}
-	if (st.st_mode & S_IWOTH) {
-		xasprintf(cause, "%s is writable by others (mode %04o): "
-		    "refusing to load it", path,
-		    (unsigned)(st.st_mode & 07777));
-		return (NULL);
-	}
-
-	/* A path with a slash: dlopen does not search LD_LIBRARY_PATH. */
 	dlerror();
-	handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	handle = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+	free(real);
 	if (handle == NULL) {
 		err = dlerror();
 		if (err == NULL)
@@ -342,7 +321,7 @@ module_load(const char *dir, const char *name, char **cause)
 	}
 	if ((mod = module_find(name)) != NULL)
 		return (mod);
-	if (module_check_dir(dir, cause) != 0)
+	if (module_trust_dir(dir, cause) != 0)
 		return (NULL);
 	xasprintf(&path, "%s/%s.so", dir, name);
 	if (access(path, F_OK) == -1 && errno == ENOENT) {
@@ -393,7 +372,7 @@ module_list(const char *dir, FILE *out)
 	size_t			 n = 0, i, len;
 	int			 failed = 0;
 
-	if (module_check_dir(dir, &cause) != 0) {
+	if (module_trust_dir(dir, &cause) != 0) {
 		fprintf(stderr, "%s\n", cause);
 		free(cause);
 		return (-1);

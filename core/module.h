@@ -1,8 +1,10 @@
 /*
  * The module loader.  A module `NAME` is the file NAME.so in the module
- * directory, loaded with dlopen(RTLD_NOW | RTLD_LOCAL); its descriptor
- * (symbol vhd_module) is checked for size and ABI major before any of its
- * code runs.
+ * directory.  It is loaded only if the file and every directory above it
+ * pass the trust rules (module_trust.h), with dlopen(RTLD_NOW |
+ * RTLD_LOCAL), which runs its constructors; then its descriptor (symbol
+ * vhd_module) is checked for size and ABI before any of its functions is
+ * called.
  */
 
 #ifndef VHOSTD_MODULE_H
@@ -32,13 +34,15 @@ int		 module_name_valid(const char *name);
  * *cause naming the file and the reason.  Main thread. */
 struct module	*module_load(const char *dir, const char *name, char **cause)
 		    __must_check;
-/* Load a module from an explicit path (tests, --list-modules). */
+/* Load a module from an explicit path (tests, --list-modules), after the
+ * same trust checks of the file and every directory above it. */
 struct module	*module_load_path(const char *path, const char *name,
 		    char **cause) __must_check;
 /* dlclose every loaded module.  Main thread, no device left. */
 void		 module_unload_all(void);
 /* Print every *.so in dir: name, version, description, or why it cannot
- * be loaded.  Returns the number that failed. */
+ * be loaded (the trust checks come first, so an untrusted file is never
+ * opened).  Returns the number that failed. */
 int		 module_list(const char *dir, FILE *out);
 
 #endif /* VHOSTD_MODULE_H */

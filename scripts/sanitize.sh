@@ -32,11 +32,11 @@ jobs=$(nproc 2>/dev/null || echo 2)
 asan_tests=${SAN_ASAN_TESTS:-"tests/check_guest_mem tests/check_vring \
 tests/check_vu_msg tests/check_conf tests/check_module tests/check_rng \
 tests/check_integration tests/check_hostile tests/check_console \
-tests/check_console_fe tests/check_vsock tests/check_vsock_fe \
-tests/check_qemu tests/check_qemu_vsock"}
+tests/check_console_fe tests/check_console_tty tests/check_lifecycle \
+tests/check_vsock tests/check_vsock_fe tests/check_qemu tests/check_qemu_vsock"}
 tsan_tests=${SAN_TSAN_TESTS:-"tests/check_vring tests/check_vu_msg \
 tests/check_integration tests/check_hostile tests/check_console_fe \
-tests/check_vsock_fe"}
+tests/check_console_tty tests/check_lifecycle tests/check_vsock_fe"}
 
 # Copy the sources (not another build's products) into $1.
 san_copy()

@@ -2,9 +2,12 @@
  * Tests for core/module.c (the module loader) and, through the built
  * daemon, the command line of core/main.c.  The test modules are built in
  * tests/modules: good.so (valid), badabi.so (ABI 99; aborts if any of its
- * code is called) and nosym.so (no descriptor).  Each test copies what it
- * needs into a private temp dir, since a module's file name must match its
- * name and the directory must not be writable by others.
+ * code is called), newabi.so (ABI 1.(minor + 1); aborts too), oldabi.so
+ * (ABI 1.0), ctor.so (its constructor creates $VHOSTD_TEST_CTOR) and
+ * nosym.so (no descriptor).  Each test copies what it needs into a private
+ * temp dir, since a module's file name must match its name and the
+ * directory must pass the trust rules.  The "wrong owner" cases need root
+ * (for chown); without it they say so and check nothing else.
  */
 
 #include <sys/types.h>
@@ -72,7 +75,53 @@ test_write(const char *name, const void *data, size_t len, mode_t mode)
 	close(fd);
 }
 
-/* Copy the built test module `src` (e.g. "good") to test_dir/dst.so. */
+/* Make test_dir/rel with the given mode (chmod: umask does not apply). */
+static void
+test_mkdir(const char *rel, mode_t mode)
+{
+	char	 path[256];
+
+	snprintf(path, sizeof path, "%s/%s", test_dir, rel);
+	ck_assert_msg(mkdir(path, 0700) == 0, "mkdir %s: %s", path,
+	    strerror(errno));
+	ck_assert_int_eq(chmod(path, mode), 0);
+}
+
+/* chmod test_dir/rel (test_dir itself for ""). */
+static void
+test_chmod(const char *rel, mode_t mode)
+{
+	char	 path[256];
+
+	snprintf(path, sizeof path, "%s%s%s", test_dir, *rel ? "/" : "", rel);
+	ck_assert_msg(chmod(path, mode) == 0, "chmod %s: %s", path,
+	    strerror(errno));
+}
+
+/* chown test_dir/rel (test_dir itself for ""). */
+static void
+test_chown(const char *rel, uid_t uid, gid_t gid)
+{
+	char	 path[256];
+
+	snprintf(path, sizeof path, "%s%s%s", test_dir, *rel ? "/" : "", rel);
+	ck_assert_msg(chown(path, uid, gid) == 0, "chown %s: %s", path,
+	    strerror(errno));
+}
+
+/* Are we root, as the chown cases need?  Says so when not. */
+static int
+test_root(const char *test)
+{
+	if (geteuid() == 0)
+		return (1);
+	fprintf(stderr, "check_module: %s: not root, cannot chown: the wrong "
+	    "owner cases are not run\n", test);
+	return (0);
+}
+
+/* Copy the built test module `src` (e.g. "good") to test_dir/dst.so;
+ * dst may name a subdirectory ("up/mods/good"). */
 static void
 test_copy_module(const char *src, const char *dst)
 {
@@ -146,6 +195,32 @@ START_TEST(test_refuse_badabi)
 }
 END_TEST
 
+/* A module built for a newer ABI minor may need functions this vhostd
+ * lacks: refused without running its code (its callbacks abort).  One
+ * built for an older minor loads: the function table only grows. */
+START_TEST(test_abi_minor)
+{
+	struct module	*mod;
+	char		*cause = NULL, want[256];
+
+	test_copy_module("newabi", "newabi");
+	ck_assert_ptr_null(module_load(test_dir, "newabi", &cause));
+	snprintf(want, sizeof want, "newabi.so: built for vhostd module ABI "
+	    "%d.%d, newer than this vhostd's ABI %d.%d: upgrade vhostd, or "
+	    "rebuild the module against this vhostd's SDK", VHD_ABI_MAJOR,
+	    VHD_ABI_MINOR + 1, VHD_ABI_MAJOR, VHD_ABI_MINOR);
+	test_cause_has(cause, want);
+	free(cause);
+
+	test_copy_module("oldabi", "oldabi");
+	cause = NULL;
+	mod = module_load(test_dir, "oldabi", &cause);
+	ck_assert_msg(mod != NULL, "oldabi: %s", cause);
+	ck_assert_uint_eq(mod->desc->abi_major, 1);
+	ck_assert_uint_eq(mod->desc->abi_minor, 0);
+}
+END_TEST
+
 /* A shared object without a descriptor is not a module. */
 START_TEST(test_refuse_nosym)
 {
@@ -163,7 +238,7 @@ END_TEST
 START_TEST(test_refuse_junk)
 {
 	static const char junk[] = "this is not an ELF file, just text\n";
-	char	*cause = NULL;
+	char	*cause = NULL, path[256];
 
 	test_write("junk.so", junk, sizeof junk - 1, 0644);
 	ck_assert_ptr_null(module_load(test_dir, "junk", &cause));
@@ -174,6 +249,13 @@ START_TEST(test_refuse_junk)
 	test_write("empty.so", "", 0, 0644);
 	ck_assert_ptr_null(module_load(test_dir, "empty", &cause));
 	test_cause_has(cause, "empty.so: dlopen: ");
+	free(cause);
+
+	/* A FIFO is refused before anything opens it (which would block). */
+	snprintf(path, sizeof path, "%s/fifo.so", test_dir);
+	ck_assert_int_eq(mkfifo(path, 0644), 0);
+	ck_assert_ptr_null(module_load(test_dir, "fifo", &cause));
+	test_cause_has(cause, "fifo.so: not a regular file");
 	free(cause);
 }
 END_TEST
@@ -230,7 +312,8 @@ START_TEST(test_refuse_writable)
 	test_copy_module("good", "good");
 	ck_assert_int_eq(chmod(test_dir, 0777), 0);
 	ck_assert_ptr_null(module_load(test_dir, "good", &cause));
-	test_cause_has(cause, "is writable by group or others (mode 0777)");
+	test_cause_has(cause, "is writable by group or others (mode 0777, "
+	    "not a sticky directory of root's)");
 	free(cause);
 
 	ck_assert_int_eq(chmod(test_dir, 0770), 0);
@@ -242,11 +325,173 @@ START_TEST(test_refuse_writable)
 	snprintf(path, sizeof path, "%s/good.so", test_dir);
 	ck_assert_int_eq(chmod(path, 0666), 0);
 	ck_assert_ptr_null(module_load(test_dir, "good", &cause));
-	test_cause_has(cause, "good.so is writable by others");
+	test_cause_has(cause, "good.so is writable by group or others (mode "
+	    "0666): refusing to load it");
+	free(cause);
+
+	/* Writable by the group only: refused too (StrictModes). */
+	ck_assert_int_eq(chmod(path, 0664), 0);
+	ck_assert_ptr_null(module_load(test_dir, "good", &cause));
+	test_cause_has(cause, "good.so is writable by group or others (mode "
+	    "0664): refusing to load it");
+	free(cause);
+	ck_assert_ptr_null(module_load_path(path, "good", &cause));
+	test_cause_has(cause, "(mode 0664)");
 	free(cause);
 
 	ck_assert_int_eq(chmod(path, 0644), 0);
 	ck_assert_ptr_nonnull(module_load(test_dir, "good", &cause));
+}
+END_TEST
+
+/*
+ * Every directory from / down to the module must be trusted too: one
+ * writable by group or others above the module directory could swap the
+ * whole tree below it.  A sticky directory of root's (like /tmp) is the
+ * exception: nobody can rename an entry there that is not theirs.
+ */
+START_TEST(test_trust_parents)
+{
+	char	*cause = NULL, dir[256], path[256], link[256], want[512];
+
+	test_mkdir("up", 0775);
+	test_mkdir("up/mods", 0755);
+	test_copy_module("good", "up/mods/good");
+	snprintf(dir, sizeof dir, "%s/up/mods", test_dir);
+	snprintf(path, sizeof path, "%s/up/mods/good.so", test_dir);
+
+	ck_assert_ptr_null(module_load(dir, "good", &cause));
+	snprintf(want, sizeof want, "module directory %s: %s/up is writable "
+	    "by group or others (mode 0775, not a sticky directory of "
+	    "root's): refusing to load modules from it", dir, test_dir);
+	test_cause_has(cause, want);
+	free(cause);
+	ck_assert_ptr_null(module_load_path(path, "good", &cause));
+	snprintf(want, sizeof want, "%s: %s/up is writable by group or "
+	    "others (mode 0775", path, test_dir);
+	test_cause_has(cause, want);
+	free(cause);
+
+	test_chmod("up", 0777);
+	ck_assert_ptr_null(module_load(dir, "good", &cause));
+	test_cause_has(cause, "/up is writable by group or others (mode 0777");
+	free(cause);
+
+	/* Through a symbolic link: the directories of the real path count. */
+	snprintf(link, sizeof link, "%s/link", test_dir);
+	ck_assert_int_eq(symlink(dir, link), 0);
+	ck_assert_ptr_null(module_load(link, "good", &cause));
+	test_cause_has(cause, "/up is writable by group or others (mode 0777");
+	free(cause);
+
+	/* Sticky: trusted only when root's. */
+	test_chmod("up", 01777);
+	if (geteuid() == 0) {
+		cause = NULL;
+		ck_assert_msg(module_load(dir, "good", &cause) != NULL,
+		    "sticky /up of root's: %s", cause);
+		module_unload_all();
+		test_chown("up", 65534, 65534);
+		ck_assert_ptr_null(module_load(dir, "good", &cause));
+		test_cause_has(cause, "/up is owned by uid 65534");
+		free(cause);
+		test_chown("up", 0, 0);
+	} else {
+		ck_assert_ptr_null(module_load(dir, "good", &cause));
+		test_cause_has(cause, "(mode 1777, not a sticky directory of "
+		    "root's)");
+		free(cause);
+	}
+
+	test_chmod("up", 0755);
+	cause = NULL;
+	ck_assert_msg(module_load(link, "good", &cause) != NULL, "%s", cause);
+}
+END_TEST
+
+/* A module file, its directory or one above it owned by someone else
+ * than root or vhostd's uid is refused; the group does not matter. */
+START_TEST(test_trust_owner)
+{
+	char	*cause = NULL, dir[256], want[512];
+
+	if (!test_root("test_trust_owner"))
+		return;
+	test_mkdir("up", 0755);
+	test_mkdir("up/mods", 0755);
+	test_copy_module("good", "up/mods/good");
+	snprintf(dir, sizeof dir, "%s/up/mods", test_dir);
+
+	test_chown("up/mods/good.so", 65534, 0);
+	ck_assert_ptr_null(module_load(dir, "good", &cause));
+	snprintf(want, sizeof want, "%s/good.so is owned by uid 65534, "
+	    "neither root nor the uid vhostd runs as (0): refusing to load it",
+	    dir);
+	test_cause_has(cause, want);
+	free(cause);
+	test_chown("up/mods/good.so", 0, 0);
+
+	test_chown("up/mods", 65534, 0);
+	ck_assert_ptr_null(module_load(dir, "good", &cause));
+	snprintf(want, sizeof want, "module directory %s is owned by uid "
+	    "65534, neither root nor the uid vhostd runs as (0): refusing to "
+	    "load modules from it", dir);
+	test_cause_has(cause, want);
+	free(cause);
+	test_chown("up/mods", 0, 0);
+
+	test_chown("up", 65534, 0);
+	ck_assert_ptr_null(module_load(dir, "good", &cause));
+	snprintf(want, sizeof want, "module directory %s: %s/up is owned by "
+	    "uid 65534", dir, test_dir);
+	test_cause_has(cause, want);
+	free(cause);
+	test_chown("up", 0, 0);
+
+	/* Another group, without its write bit: fine. */
+	test_chown("up", 0, 65534);
+	test_chown("up/mods", 0, 65534);
+	test_chown("up/mods/good.so", 0, 65534);
+	cause = NULL;
+	ck_assert_msg(module_load(dir, "good", &cause) != NULL, "%s", cause);
+}
+END_TEST
+
+/* No code of an untrusted file runs: the checks come before dlopen, which
+ * would run ctor.so's constructor (as it does for a trusted copy). */
+START_TEST(test_trust_no_code_runs)
+{
+	char	*cause = NULL, mark[256], dir[256];
+
+	snprintf(mark, sizeof mark, "%s/ctor-ran", test_dir);
+	setenv("VHOSTD_TEST_CTOR", mark, 1);
+	test_copy_module("ctor", "ctor");
+	test_chmod("ctor.so", 0664);
+	ck_assert_ptr_null(module_load(test_dir, "ctor", &cause));
+	test_cause_has(cause, "ctor.so is writable by group or others");
+	free(cause);
+	ck_assert_msg(access(mark, F_OK) == -1, "ctor.so's constructor ran");
+
+	test_mkdir("up", 0777);
+	test_mkdir("up/mods", 0755);
+	test_copy_module("ctor", "up/mods/ctor");
+	snprintf(dir, sizeof dir, "%s/up/mods", test_dir);
+	ck_assert_ptr_null(module_load(dir, "ctor", &cause));
+	test_cause_has(cause, "/up is writable by group or others");
+	free(cause);
+	snprintf(dir, sizeof dir, "%s/up/mods/ctor.so", test_dir);
+	ck_assert_ptr_null(module_load_path(dir, "ctor", &cause));
+	test_cause_has(cause, "/up is writable by group or others");
+	free(cause);
+	ck_assert_msg(access(mark, F_OK) == -1, "ctor.so's constructor ran");
+
+	/* A trusted copy loads, and its constructor is seen to run. */
+	test_chmod("ctor.so", 0644);
+	ck_assert_msg(module_load(test_dir, "ctor", &cause) != NULL, "%s",
+	    cause);
+	ck_assert_msg(access(mark, F_OK) == 0, "ctor.so's constructor did not "
+	    "run");
+	unsetenv("VHOSTD_TEST_CTOR");
 }
 END_TEST
 
@@ -454,6 +699,85 @@ START_TEST(test_daemon_list_modules)
 	ck_assert_int_eq(test_vhostd(&out, args), 0);
 	ck_assert_str_eq(out, "good 1.2.3  a test module that loads\n");
 	free(out);
+}
+END_TEST
+
+/*
+ * --list-modules applies the trust rules before it opens a file and says
+ * why a module is refused: group-writable, wrong owner (as root), newer
+ * ABI minor; a writable directory above the module directory refuses
+ * them all, and so does the daemon's -n.  No refused file's constructor
+ * runs.
+ */
+START_TEST(test_daemon_list_trust)
+{
+	char		 dirarg[256], sockarg[256], mark[256], want[512];
+	const char	*args[] = { "--list-modules", dirarg, NULL };
+	const char	*check[] = { "-n", "--module=good", sockarg, dirarg,
+	    NULL };
+	char		*out;
+	int		 root = test_root("test_daemon_list_trust");
+
+	snprintf(mark, sizeof mark, "%s/ctor-ran", test_dir);
+	setenv("VHOSTD_TEST_CTOR", mark, 1);
+	test_mkdir("mods", 0755);
+	test_copy_module("good", "mods/good");
+	test_copy_module("oldabi", "mods/oldabi");
+	test_copy_module("newabi", "mods/newabi");
+	test_copy_module("good", "mods/grpw");
+	test_chmod("mods/grpw.so", 0664);
+	test_copy_module("ctor", "mods/ctor");
+	test_chmod("mods/ctor.so", 0664);
+	if (root) {
+		test_copy_module("good", "mods/owned");
+		test_chown("mods/owned.so", 65534, 65534);
+	}
+	snprintf(dirarg, sizeof dirarg, "--module-dir=%s/mods", test_dir);
+	snprintf(sockarg, sizeof sockarg, "--socket=%s/s", test_dir);
+
+	ck_assert_int_eq(test_vhostd(&out, args), 1);
+	snprintf(want, sizeof want, "ctor: cannot load: %s/mods/ctor.so is "
+	    "writable by group or others (mode 0664): refusing to load it\n",
+	    test_dir);
+	ck_assert_ptr_eq(strstr(out, want), out);
+	test_out_has(out, "\ngood 1.2.3  a test module that loads\n");
+	snprintf(want, sizeof want, "\ngrpw: cannot load: %s/mods/grpw.so is "
+	    "writable by group or others (mode 0664): refusing to load it\n",
+	    test_dir);
+	test_out_has(out, want);
+	snprintf(want, sizeof want, "\nnewabi: cannot load: newabi.so: built "
+	    "for vhostd module ABI %d.%d, newer than this vhostd's ABI %d.%d",
+	    VHD_ABI_MAJOR, VHD_ABI_MINOR + 1, VHD_ABI_MAJOR, VHD_ABI_MINOR);
+	test_out_has(out, want);
+	test_out_has(out, "\noldabi 1.0  a module built for ABI 1.0\n");
+	if (root) {
+		snprintf(want, sizeof want, "\nowned: cannot load: "
+		    "%s/mods/owned.so is owned by uid 65534, neither root nor "
+		    "the uid vhostd runs as (0): refusing to load it\n",
+		    test_dir);
+		test_out_has(out, want);
+	}
+	free(out);
+	ck_assert_msg(access(mark, F_OK) == -1, "ctor.so's constructor ran");
+
+	/* The directory above the module directory is writable. */
+	test_chmod("", 0777);
+	ck_assert_int_eq(test_vhostd(&out, args), 1);
+	snprintf(want, sizeof want, "module directory %s/mods: %s is "
+	    "writable by group or others (mode 0777, not a sticky directory "
+	    "of root's): refusing to load modules from it\n", test_dir,
+	    test_dir);
+	ck_assert_str_eq(out, want);
+	free(out);
+	ck_assert_int_eq(test_vhostd(&out, check), 1);
+	test_out_has(out, want);
+	ck_assert_ptr_null(strstr(out, "configuration OK"));
+	free(out);
+	test_chmod("", 0700);
+	ck_assert_int_eq(test_vhostd(&out, check), 0);
+	test_out_has(out, "configuration OK\n");
+	free(out);
+	unsetenv("VHOSTD_TEST_CTOR");
 }
 END_TEST
 
@@ -680,11 +1004,15 @@ module_suite(void)
 	tcase_add_checked_fixture(tc, test_setup, test_teardown);
 	tcase_add_test(tc, test_load_good);
 	tcase_add_test(tc, test_refuse_badabi);
+	tcase_add_test(tc, test_abi_minor);
 	tcase_add_test(tc, test_refuse_nosym);
 	tcase_add_test(tc, test_refuse_junk);
 	tcase_add_test(tc, test_refuse_missing);
 	tcase_add_test(tc, test_refuse_names);
 	tcase_add_test(tc, test_refuse_writable);
+	tcase_add_test(tc, test_trust_parents);
+	tcase_add_test(tc, test_trust_owner);
+	tcase_add_test(tc, test_trust_no_code_runs);
 	tcase_add_test(tc, test_refuse_renamed);
 	tcase_add_test(tc, test_list);
 	tcase_add_test(tc, test_default_dir);
@@ -696,6 +1024,7 @@ module_suite(void)
 	tcase_add_test(tc, test_daemon_help_version);
 	tcase_add_test(tc, test_daemon_bad_usage);
 	tcase_add_test(tc, test_daemon_list_modules);
+	tcase_add_test(tc, test_daemon_list_trust);
 	tcase_add_test(tc, test_daemon_check);
 	tcase_add_test(tc, test_daemon_check_module_key);
 	tcase_add_test(tc, test_daemon_check_args);

@@ -4,14 +4,31 @@
  * A vhostd module is a shared object that serves one kind of virtio device
  * (rng, console, vsock, ...).  It exports exactly one symbol, the data
  * object `vhd_module` (declare it with VHD_MODULE()), which describes the
- * module and the ABI it was built for.  The daemon reads that descriptor
- * before it calls any module code and refuses a module built for another
- * major ABI.
+ * module and the ABI it was built for.
+ *
+ * Loading: the daemon first checks, without opening the file, that it and
+ * every directory from / down to it are owned by root or by the daemon's
+ * uid and writable by nobody else (see the README).  Then dlopen loads it,
+ * which runs the module's constructors and those of the libraries it
+ * needs: that code runs before the daemon has read anything of the module,
+ * so keep constructors out of modules.  Then the daemon reads the
+ * descriptor and, before it calls any function of the module, refuses a
+ * module built for another major ABI or for a newer minor than its own.
+ *
+ * ABI versions: the major changes only when something here changes
+ * incompatibly; the minor grows when something is appended (functions at
+ * the end of struct vhd_api, fields at the end of a struct that starts
+ * with its size).  A module built with minor N loads in a daemon of the
+ * same major and minor N or later, so every function of the header it was
+ * built with is in the table it gets; a daemon of an older minor refuses
+ * it ("built for vhostd module ABI 1.N, newer than this vhostd's ABI
+ * 1.M"): to run on that daemon, build the module against its header.
  *
  * Everything the module may ask of the daemon goes through the function
  * table `struct vhd_api`, handed to the module's create callback.  The
- * table only grows at the end; check api->size before using a function
- * added after ABI 1.0.
+ * table only grows at the end.  Checking api->size before using a function
+ * added after ABI 1.0 costs nothing and keeps a module safe with a host
+ * that hands it a shorter table (a test's fake core, say).
  *
  * Lifecycle of one device instance:
  *   create (main thread, once per configured device)
@@ -311,7 +328,9 @@ struct vhd_api {
 
 /*
  * The module descriptor: the only symbol a module exports.  Starts with
- * its size and the ABI it was built for, read before any module code runs.
+ * its size and the ABI it was built for.  The daemon reads it after dlopen
+ * (which has run the module's constructors, if any) and before it calls
+ * any function of the module.
  */
 struct vhd_module {
 	uint32_t size;	    /* sizeof(struct vhd_module) */

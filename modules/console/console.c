@@ -179,6 +179,7 @@ console_create(struct vhd_dev *dev, const struct vhd_api *api,
 		p->con = con;
 		p->id = i;
 		p->listen_fd = p->rfd = p->wfd = p->tty_fd = -1;
+		p->tty_wake[0] = p->tty_wake[1] = -1;
 	}
 	if (console_conf_parse(con, kv, nkv, cause) != 0)
 		goto fail;
@@ -304,7 +305,8 @@ console_set_config(struct vhd_dev *dev, uint32_t offset, const void *buf,
 	return (0);
 }
 
-/* Forget everything the driver set up.  Home worker, queues stopped. */
+/* Forget everything the driver set up; a terminal goes back to the idle
+ * reader.  Home worker, queues stopped. */
 static void
 console_reset_cb(struct vhd_dev *dev, void *arg)
 {
@@ -321,6 +323,16 @@ console_reset_cb(struct vhd_dev *dev, void *arg)
 		p->added = p->guest_ready = p->guest_open = 0;
 		p->open_reported = 0;
 		p->pending = 0;
+		/* A new driver starts a new ring: nothing to resume. */
+		p->tx_resume = 0;
+		if (p->tty_reader) {
+			/* Keys typed for the guest that went away are not
+			 * the next guest's; with no frontend the idle reader
+			 * takes the terminal. */
+			p->in_off = p->in_len = 0;
+			p->esc = 0;
+			console_tty_frontend(p, 0);
+		}
 		console_port_update_read(p);
 	}
 }
@@ -340,8 +352,9 @@ console_reset(struct vhd_dev *dev)
 }
 
 /*
- * The first queue starts: read the acked features and start watching the
- * backends.  Home worker.
+ * The first queue starts (after a reset, or after a pause): read the
+ * acked features, take a terminal from the idle reader, and start
+ * watching the backends.  Home worker.
  */
 static void
 console_begin(struct console *con)
@@ -362,6 +375,7 @@ console_begin(struct console *con)
 		p = &con->ports[i];
 		if (!p->configured)
 			continue;
+		console_tty_frontend(p, 1);
 		if (console_backend_start(p) != 0) {
 			con->api->log(con->dev, VHD_LOG_ERR, "port %u: cannot "
 			    "create watches", i);
@@ -371,7 +385,11 @@ console_begin(struct console *con)
 	}
 }
 
-/* The last queue stopped: stop watching the backends.  Home worker. */
+/*
+ * The last queue stopped (a pause, or before a reset): stop watching the
+ * backends.  Clients stay connected and both backlogs stay; only
+ * console_reset_cb forgets what the driver set up.  Home worker.
+ */
 static void
 console_end(struct console *con)
 {
@@ -413,8 +431,8 @@ console_queue_start(struct vhd_dev *dev, struct vhd_queue *q)
 }
 
 /*
- * A queue stops: a tx chain held half-copied is finished into the buffer
- * and given back, so no chain stays popped.  Home worker.
+ * A queue stops: a tx chain held half-copied is rewound (see
+ * console_port_tx_stop), so no chain stays popped.  Home worker.
  */
 static void
 console_queue_stop(struct vhd_dev *dev, struct vhd_queue *q)

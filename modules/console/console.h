@@ -7,8 +7,9 @@
  *	console_ctrl.c		the control queues (multiport protocol)
  *	console_port.c		port data paths: host input, guest output,
  *				the bounded output buffer (backlog)
- *	console_backend.c	host side of a port: stdio, pty, unix, tcp,
- *				file
+ *	console_backend.c	host side of a port: pty, unix, tcp, file
+ *	console_tty.c		the stdio backend and its terminal: raw
+ *				mode, the escape, the idle reader
  *
  * Threads.  A console device keeps all its queues on one worker, the
  * "home" worker (the worker of queue 0; a queue mask that splits the
@@ -19,6 +20,11 @@
  * (reset, emergency writes).  create and destroy run on the main thread
  * when no worker can touch the device.  The only state shared with the
  * main thread is the console size (cols, rows), guarded by cfg_lock.
+ *
+ * A stdio port on a terminal also has the module's one thread, the idle
+ * reader (console_tty.c), which reads the terminal while no frontend is
+ * attached.  It shares the port's tty_* flags, guarded by tty_lock, and
+ * reads only fields written before it started (rfd, tty_saved).
  */
 
 #ifndef VHOSTD_CONSOLE_H
@@ -136,6 +142,17 @@ struct console_port {
 	int			 tty_raw;	/* tty_saved must be restored */
 	int			 stdio_owned;	/* this port took stdio */
 	int			 esc;		/* stdio: ^] seen */
+
+	/* The idle reader of a raw terminal (console_tty.c).  The flags
+	 * below are guarded by tty_lock. */
+	int			 tty_reader;	/* the thread runs */
+	pthread_t		 tty_thread;
+	pthread_mutex_t		 tty_lock;
+	int			 tty_wake[2];	/* pipe: look at the flags */
+	int			 tty_attached;	/* a frontend reads instead */
+	int			 tty_quit;	/* the thread must end */
+	int			 tty_idle_esc;	/* ^] seen with no frontend */
+	int			 tty_idle_told;	/* "discarded" logged */
 	uint16_t		 ws_cols, ws_rows; /* last size seen */
 
 	/* Watches (exist while the device's queues run). */
@@ -167,6 +184,7 @@ struct console_port {
 	struct vhd_chain	*tx_chain;	/* popped, partly copied */
 	size_t			 tx_off;
 	size_t			 tx_len;
+	size_t			 tx_resume;	/* copied before a rewind */
 };
 
 struct console {
@@ -242,5 +260,12 @@ ssize_t		 console_backend_write(struct console_port *,
 void		 console_backend_arm(struct console_port *, struct vhd_watch *,
 		    int *, int, long);
 int		 console_backend_can_read(struct console_port *);
+
+/* console_tty.c */
+int		 console_tty_open(struct console_port *, char **);
+void		 console_tty_close(struct console_port *);
+void		 console_tty_frontend(struct console_port *, int);
+size_t		 console_tty_escape(struct console_port *, const uint8_t *,
+		    size_t, uint8_t *);
 
 #endif /* VHOSTD_CONSOLE_H */

@@ -8,12 +8,9 @@
  *		the master no event for it.  On port 0 the same poll reads
  *		the window size (TIOCGWINSZ), so `stty cols 100 rows 40` or
  *		a terminal program resizing the pty becomes a RESIZE.
- *	stdio	the daemon's stdin and stdout, reopened (new file
- *		descriptions, so O_NONBLOCK does not leak into the shell's
- *		terminal or the daemon's stderr).  A terminal is put in raw
- *		mode (restored at exit): ^C and every other key go to the
- *		guest.  "^] q" (or "^] .") shuts the daemon down; "^] ^]"
- *		sends one ^].  One stdio port per process.
+ *	stdio	the daemon's stdin and stdout (console_tty.c: a terminal,
+ *		its escape and its reader with no frontend).  One stdio
+ *		port per process.
  *	unix	a listening unix socket (mode 0600); one client at a time.
  *	tcp	a listening TCP socket, 127.0.0.1 unless an address is given.
  *	file	guest output appended to a file; no input; always attached.
@@ -41,7 +38,6 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,9 +47,6 @@
 #include "console.h"
 
 #define CONSOLE_ACCEPT_MAX	8	/* accepts per listen event */
-
-/* The process has a stdio port.  Main thread (create, destroy). */
-static int	console_backend_stdio_used;
 
 static void	console_backend_rd_cb(struct vhd_watch *, int, short, void *);
 static void	console_backend_wr_cb(struct vhd_watch *, int, short, void *);
@@ -148,74 +141,6 @@ fail:
 		close(s);
 	close(m);
 	return (-1);
-}
-
-/*
- * Reopen one of the standard fds as a new file description (so that
- * O_NONBLOCK stays ours); a socket cannot be reopened and is duplicated
- * instead.  Returns the fd or -1.  Main thread.
- */
-static int
-console_backend_reopen(int fd, int flags)
-{
-	char	 path[64];
-	int	 nfd;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	nfd = open(path, flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (nfd != -1)
-		return (nfd);
-	if ((nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1)
-		return (-1);
-	if (console_backend_nonblock(nfd) == -1) {
-		close(nfd);
-		return (-1);
-	}
-	return (nfd);
-}
-
-/* Use the daemon's stdin and stdout; a terminal goes raw.  Main thread. */
-static int
-console_backend_open_stdio(struct console_port *p, char **cause)
-{
-	struct termios	 raw;
-	struct winsize	 ws;
-
-	if (console_backend_stdio_used) {
-		*cause = console_cause("console: port%u: stdio is already "
-		    "used by another device", p->id);
-		return (-1);
-	}
-	if ((p->rfd = console_backend_reopen(STDIN_FILENO, O_RDONLY)) == -1 ||
-	    (p->wfd = console_backend_reopen(STDOUT_FILENO,
-	    O_WRONLY | O_APPEND)) == -1) {
-		*cause = console_cause("console: port%u: cannot use stdio: "
-		    "%s", p->id, strerror(errno));
-		return (-1);
-	}
-	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO,
-	    &p->tty_saved) == 0) {
-		raw = p->tty_saved;
-		cfmakeraw(&raw);
-		if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) == 0)
-			p->tty_raw = 1;
-	}
-	if (isatty(STDOUT_FILENO))
-		p->tty_fd = STDOUT_FILENO;
-	else if (isatty(STDIN_FILENO))
-		p->tty_fd = STDIN_FILENO;
-	if (p->id == 0 && p->tty_fd != -1 &&
-	    ioctl(p->tty_fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col != 0 &&
-	    ws.ws_row != 0) {
-		p->con->cols = p->ws_cols = ws.ws_col;
-		p->con->rows = p->ws_rows = ws.ws_row;
-	}
-	p->connected = 1;
-	console_backend_stdio_used = 1;
-	p->stdio_owned = 1;
-	p->con->api->log(p->con->dev, VHD_LOG_INFO, "port %u: stdio%s", p->id,
-	    p->tty_raw ? " (raw terminal; ^] q quits)" : "");
-	return (0);
 }
 
 /*
@@ -369,7 +294,7 @@ console_backend_open(struct console_port *p, char **cause)
 {
 	static int	(*const open_fn[])(struct console_port *, char **) = {
 		[CONSOLE_BE_PTY] = console_backend_open_pty,
-		[CONSOLE_BE_STDIO] = console_backend_open_stdio,
+		[CONSOLE_BE_STDIO] = console_tty_open,
 		[CONSOLE_BE_UNIX] = console_backend_open_unix,
 		[CONSOLE_BE_TCP] = console_backend_open_tcp,
 		[CONSOLE_BE_FILE] = console_backend_open_file,
@@ -389,6 +314,8 @@ console_backend_close(struct console_port *p)
 {
 	struct stat	 st;
 
+	/* First the terminal's idle reader, which polls rfd. */
+	console_tty_close(p);
 	if (p->rfd != -1)
 		close(p->rfd);
 	if (p->wfd != -1 && p->wfd != p->rfd)
@@ -410,14 +337,6 @@ console_backend_close(struct console_port *p)
 			(void)unlink(p->link_made);
 		free(p->link_made);
 		p->link_made = NULL;
-	}
-	if (p->tty_raw) {
-		(void)tcsetattr(STDIN_FILENO, TCSADRAIN, &p->tty_saved);
-		p->tty_raw = 0;
-	}
-	if (p->stdio_owned) {
-		console_backend_stdio_used = 0;
-		p->stdio_owned = 0;
 	}
 	p->connected = 0;
 }
@@ -536,38 +455,6 @@ console_backend_attach(struct console_port *p, int fd)
 	console_port_attached(p);
 }
 
-/* Undo the escape sequences of a terminal's input from src into dst (room
- * for n + 1 bytes); returns the bytes left.  "^] q" and "^] ." quit. */
-static size_t
-console_backend_escape(struct console_port *p, const uint8_t *src, size_t n,
-    uint8_t *dst)
-{
-	size_t	 i, o = 0;
-
-	for (i = 0; i < n; i++) {
-		if (p->esc) {
-			p->esc = 0;
-			if (src[i] == 'q' || src[i] == '.') {
-				p->con->api->log(p->con->dev, VHD_LOG_INFO,
-				    "port %u: escape ^] %c: shutting down",
-				    p->id, src[i]);
-				/* The main thread takes SIGTERM (workers block
-				 * signals); kill(2) is not in the seccomp
-				 * filter, tgkill(2) is. */
-				(void)tgkill(getpid(), getpid(), SIGTERM);
-				continue;
-			}
-			if (src[i] != CONSOLE_ESCAPE)
-				dst[o++] = CONSOLE_ESCAPE;
-			dst[o++] = src[i];
-		} else if (src[i] == CONSOLE_ESCAPE)
-			p->esc = 1;
-		else
-			dst[o++] = src[i];
-	}
-	return (o);
-}
-
 /*
  * Read host input into buf (len >= 2).  Returns the bytes read; 0 when
  * there is nothing now, or the input ended (the client is detached, or
@@ -589,7 +476,7 @@ console_backend_read(struct console_port *p, void *buf, size_t len)
 		n = read(p->rfd, buf, len);
 	if (n > 0) {
 		if (p->tty_raw)
-			n = (ssize_t)console_backend_escape(p, raw, (size_t)n,
+			n = (ssize_t)console_tty_escape(p, raw, (size_t)n,
 			    buf);
 		return (n);
 	}

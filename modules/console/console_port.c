@@ -278,8 +278,12 @@ console_port_tx(struct console_port *p)
 			progress = 1;
 		if (p->tx_chain == NULL && q != NULL &&
 		    (p->tx_chain = api->queue_pop(q)) != NULL) {
-			p->tx_off = 0;
 			p->tx_len = api->chain_readable(p->tx_chain);
+			/* The chain rewound at the last stop: its first
+			 * tx_resume bytes are in the ring already. */
+			p->tx_off = p->tx_resume < p->tx_len ? p->tx_resume :
+			    p->tx_len;
+			p->tx_resume = 0;
 			if (api->chain_writable(p->tx_chain) != 0)
 				console_warn(p->con, "port %u: tx chain with "
 				    "device-writable buffers (ignored)", p->id);
@@ -300,22 +304,37 @@ console_port_tx(struct console_port *p)
 }
 
 /*
- * The tx queue stops: finish the held chain into the ring (dropping the
- * oldest bytes if it must) and give it back.
+ * The tx queue stops (a pause, or the device going away): give the held
+ * chain back to the ring with queue_rewind, so the frontend's
+ * GET_VRING_BASE counts it as not consumed, and remember how many of its
+ * bytes are already in the output ring: when the queue runs again the
+ * next chain popped is that same chain, and copying resumes there.  So a
+ * pause under backpressure loses no output and blocks nothing.  A chain
+ * that cannot be rewound (never expected) is finished in backlog mode, as
+ * before.
  */
 void
 console_port_tx_stop(struct console_port *p)
 {
+	const struct vhd_api	*api = p->con->api;
 	struct vhd_queue	*q = console_txq(p);
 	int			 connected = p->connected, pushed = 0;
 
 	if (p->tx_chain == NULL || q == NULL)
 		return;
+	if (api->queue_rewind(q, p->tx_chain) == 0) {
+		p->tx_resume = p->tx_off;
+		p->tx_chain = NULL;
+		p->tx_off = p->tx_len = 0;
+		return;
+	}
+	console_warn(p->con, "port %u: cannot rewind the held tx chain; "
+	    "finishing it into the backlog", p->id);
 	p->connected = 0;
 	(void)console_port_tx_chain(p, q, &pushed);
 	p->connected = connected;
 	if (pushed)
-		p->con->api->queue_notify(q);
+		api->queue_notify(q);
 }
 
 /*

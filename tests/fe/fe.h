@@ -81,6 +81,10 @@ const char	*fe_daemon_write_file(struct fe_daemon *, const char *name,
  */
 int		 fe_daemon_start(struct fe_daemon *, const char *const *args,
 		    const char *const *sockets, int timeout_ms);
+/* Before start: stdin, stdout and stderr of the daemon are the terminal
+ * fd (also its controlling terminal, in a new session); the log file then
+ * stays empty. */
+void		 fe_daemon_set_tty(struct fe_daemon *, int fd);
 pid_t		 fe_daemon_pid(struct fe_daemon *);
 /* Still running (not exited, not a zombie)? */
 int		 fe_daemon_alive(struct fe_daemon *);

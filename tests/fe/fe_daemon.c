@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -47,6 +48,7 @@ struct fe_daemon {
 	int		 status;
 	char		*paths[FE_MAX_PATHS];
 	unsigned	 npaths;
+	int		 tty_fd;	/* stdio of the daemon, or -1 */
 };
 
 static char	fe_tmp_dir[256];
@@ -254,6 +256,7 @@ fe_daemon_new(const char *name)
 	snprintf(d->log_path, sizeof d->log_path, "%s/vhostd.log", d->dir);
 	d->pid = -1;
 	d->exited = 1;
+	d->tty_fd = -1;
 	fe_daemon_put(d, "name", d->name, strlen(d->name));
 	return (d);
 }
@@ -299,17 +302,29 @@ fe_daemon_child(struct fe_daemon *d, char *const argv[], pid_t parent)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(127);
-	if ((fd = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600)) ==
-	    -1)
-		_exit(127);
-	dup2(fd, 1);
-	dup2(fd, 2);
-	if (fd > 2)
-		close(fd);
-	if ((fd = open("/dev/null", O_RDONLY)) != -1) {
-		dup2(fd, 0);
-		if (fd > 0)
+	if (d->tty_fd != -1) {
+		/* A session of its own with the terminal as its controlling
+		 * terminal, as in a person's shell. */
+		if (setsid() == -1 || ioctl(d->tty_fd, TIOCSCTTY, 0) == -1)
+			_exit(127);
+		dup2(d->tty_fd, 0);
+		dup2(d->tty_fd, 1);
+		dup2(d->tty_fd, 2);
+		if (d->tty_fd > 2)
+			close(d->tty_fd);
+	} else {
+		if ((fd = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND,
+		    0600)) == -1)
+			_exit(127);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
 			close(fd);
+		if ((fd = open("/dev/null", O_RDONLY)) != -1) {
+			dup2(fd, 0);
+			if (fd > 0)
+				close(fd);
+		}
 	}
 	maxfd = (int)sysconf(_SC_OPEN_MAX);
 	if (maxfd < 0 || maxfd > 65536)
@@ -324,6 +339,14 @@ fe_daemon_child(struct fe_daemon *d, char *const argv[], pid_t parent)
 	execv(argv[0], argv);
 	dprintf(2, "fe: exec %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
+}
+
+/* Give the daemon this terminal as stdin, stdout and stderr (and
+ * controlling terminal) instead of /dev/null and the log file. */
+void
+fe_daemon_set_tty(struct fe_daemon *d, int fd)
+{
+	d->tty_fd = fd;
 }
 
 /* Record a wait status. */
