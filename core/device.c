@@ -25,6 +25,7 @@
 #include "api.h"
 #include "conf.h"
 #include "device.h"
+#include "guest_fault.h"	/* sigbus: guest_fault_explain */
 #include "guest_mem.h"
 #include "log.h"
 #include "module.h"
@@ -719,6 +720,8 @@ device_fail(struct device *dev, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	va_end(ap);
+	/* sigbus: after a SIGBUS in its memory, that is the reason. */
+	guest_fault_explain(dev, reason, sizeof reason);
 	log_warnx("%s: device broken: %s", dev->name, reason);
 
 	if (dev->vrings == NULL)
@@ -739,9 +742,22 @@ device_mem(struct device *dev)
 	return (atomic_load_explicit(&dev->mem, memory_order_acquire));
 }
 
+/* Run the module's queue_quiesce for a started ring.  Worker. */
+static void
+device_quiesce_cb(void *arg)
+{
+	struct vring	*vq = arg;
+	struct device	*dev = vq->dev;
+
+	if (vq->running && dev->ops->queue_quiesce != NULL)
+		dev->ops->queue_quiesce(device_to_vhd(dev),
+		    (struct vhd_queue *)(void *)vq);
+}
+
 /*
  * Publish a new memory table.  The release half of the exchange orders
- * the table's contents before its pointer; once every worker has passed a
+ * the table's contents before its pointer; the module finishes its I/O
+ * into the old mappings (queue_quiesce); once every worker has passed a
  * quiescent point none can still hold the old pointer, so it is freed.
  * Main thread.
  */
@@ -749,11 +765,26 @@ void
 device_set_mem(struct device *dev, struct guest_mem *mem)
 {
 	struct guest_mem	*old;
+	struct vring		*vq;
 	unsigned		 i;
 
+	/* sigbus: a SIGBUS in these regions fails this device. */
+	guest_mem_set_owner(mem, dev);
 	old = atomic_exchange_explicit(&dev->mem, mem, memory_order_acq_rel);
 	if (old == mem)
 		return;
+	/* I/O a module handed to the kernel may still point into the old
+	 * mappings (blk): it is finished before they can go. */
+	if (old != NULL && dev->ops->queue_quiesce != NULL &&
+	    dev->vrings != NULL) {
+		for (i = 0; i < dev->info.num_queues; i++) {
+			vq = &dev->vrings[i];
+			if (vq->started && vq->worker_idx < dev->nworkers &&
+			    dev->workers[vq->worker_idx] != NULL)
+				worker_post(dev->workers[vq->worker_idx],
+				    WCMD_CALL, NULL, device_quiesce_cb, vq, 1);
+		}
+	}
 	for (i = 0; i < dev->nworkers; i++) {
 		if (dev->workers[i] != NULL)
 			worker_sync(dev->workers[i]);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guest_fault.h"
 #include "guest_mem.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -35,6 +36,7 @@ guest_region_map(int fd, uint64_t gpa, uint64_t size, uint64_t uva,
 	struct stat		 st;
 	uint64_t		 map_len;
 	void			*p;
+	int			 sealed;
 
 	if (size == 0) {
 		xasprintf(cause, "region at 0x%llx has size 0",
@@ -66,6 +68,9 @@ guest_region_map(int fd, uint64_t gpa, uint64_t size, uint64_t uva,
 		    (unsigned long long)map_len);
 		return (NULL);
 	}
+	/* Seal before the size check, so the size checked is the size the
+	 * file keeps. */
+	sealed = guest_fault_seal(fd);
 	if (fstat(fd, &st) == -1) {
 		xasprintf(cause, "region at 0x%llx: fstat: %s",
 		    (unsigned long long)gpa, strerror(errno));
@@ -106,6 +111,11 @@ guest_region_map(int fd, uint64_t gpa, uint64_t size, uint64_t uva,
 	r->map_size = (size_t)map_len;
 	r->host = (uint8_t *)p + mmap_offset;
 	r->refcnt = 1;
+	r->sealed = sealed;
+	r->fault = guest_fault_register(p, r->map_size, r->host, gpa, size);
+	log_debug("%s: region at 0x%llx: %s", __func__,
+	    (unsigned long long)gpa, sealed ? "the file cannot shrink" :
+	    "the file cannot be sealed against shrinking (SIGBUS recovery)");
 	return (r);
 }
 
@@ -124,6 +134,8 @@ guest_region_unref(struct guest_region *r)
 		return;
 	if (--r->refcnt > 0)
 		return;
+	/* Out of the registry before the addresses can be reused. */
+	guest_fault_unregister(r->fault);
 	if (munmap(r->map_addr, r->map_size) == -1)
 		log_warn("munmap of guest region at 0x%llx",
 		    (unsigned long long)r->gpa);
@@ -230,6 +242,18 @@ guest_mem_free(struct guest_mem *mem)
 	for (i = 0; i < mem->nregions; i++)
 		guest_region_unref(mem->regions[i]);
 	free(mem);
+}
+
+/* Name the owning device of every region of the table.  Main thread. */
+void
+guest_mem_set_owner(struct guest_mem *mem, struct device *dev)
+{
+	unsigned	 i;
+
+	if (mem == NULL)
+		return;
+	for (i = 0; i < mem->nregions; i++)
+		guest_fault_set_owner(mem->regions[i]->fault, dev);
 }
 
 /* The region holding gpa, or NULL.  Binary search.  Any thread. */

@@ -11,6 +11,11 @@
  * never touches an unmapped region.  Regions are reference-counted so a
  * table built by ADD_MEM_REG shares the existing mappings; the counts are
  * touched by the main thread only.
+ *
+ * A frontend that shrinks a region's file under the mapping must not kill
+ * the daemon with SIGBUS: guest_region_map seals memfds against shrinking
+ * where it can, and registers every mapping for SIGBUS recovery
+ * (guest_fault.h).
  */
 
 #ifndef VHOSTD_GUEST_MEM_H
@@ -20,6 +25,9 @@
 #include <stddef.h>
 
 #include "compat.h"
+
+struct device;
+struct guest_fault_slot;
 
 /* Most regions a device accepts (GET_MAX_MEM_SLOTS). */
 #define GUEST_MEM_MAX_REGIONS 509
@@ -33,6 +41,8 @@ struct guest_region {
 	size_t		 map_size;
 	uint8_t		*host;		/* host address of gpa */
 	int		 refcnt;	/* main thread only */
+	int		 sealed;	/* the file cannot shrink */
+	struct guest_fault_slot *fault;	/* SIGBUS registry entry */
 };
 
 struct guest_mem {
@@ -44,7 +54,8 @@ struct guest_mem {
 /*
  * Map `size` bytes at `mmap_offset` of `fd` as guest memory at `gpa`.
  * Checks size != 0, offset + size without overflow and within the file
- * (fstat), gpa + size without overflow.  Does not take or close fd.
+ * (fstat), gpa + size without overflow.  A memfd that allows it is sealed
+ * against shrinking first (F_SEAL_SHRINK).  Does not take or close fd.
  * Returns NULL with *cause set.  Main thread.  The region has refcnt 1.
  */
 struct guest_region *guest_region_map(int fd, uint64_t gpa, uint64_t size,
@@ -61,6 +72,9 @@ struct guest_mem *guest_mem_new(struct guest_region **regions, unsigned n,
 	    char **cause) __must_check;
 /* Drop the table and its region references.  Main thread. */
 void	 guest_mem_free(struct guest_mem *);
+/* Name the device whose regions these are (the one failed when one of
+ * them takes SIGBUS).  NULL mem is a no-op.  Main thread. */
+void	 guest_mem_set_owner(struct guest_mem *, struct device *);
 
 /*
  * Translate a guest-physical address.  Returns the host address and sets

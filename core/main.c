@@ -26,6 +26,7 @@
 
 #include "conf.h"
 #include "device.h"
+#include "guest_fault.h"
 #include "log.h"
 #include "module.h"
 #include "privsep.h"
@@ -554,6 +555,10 @@ main_serve(struct conf *conf, const char *module_dir,
 		fatalx("libevent: cannot create the main event base");
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		fatal("signal(SIGPIPE)");
+	/* Before any worker starts: a frontend shrinking a guest memory
+	 * file must cost its device, not the daemon (guest_fault.h). */
+	if (guest_fault_init(base, &cause) == -1)
+		fatalx("%s", cause);
 	sigint = evsignal_new(base, SIGINT, main_signal_cb, base);
 	sigterm = evsignal_new(base, SIGTERM, main_signal_cb, base);
 	if (sigint == NULL || sigterm == NULL ||
@@ -594,6 +599,7 @@ out:
 		device_destroy(dev);
 	}
 	module_unload_all();
+	guest_fault_fini();
 	event_free(sigterm);
 	event_free(sigint);
 	event_base_free(base);

@@ -17,7 +17,12 @@
  * SCM_RIGHTS, guest memory mmap/munmap, threads' futexes, logging to
  * stderr or syslog) and what the modules need: rng (getrandom, a source
  * file), console (pty: /dev/ptmx and its ioctls; TCP: inet sockets,
- * accept4) and vsock (AF_VSOCK and unix sockets, connect, accept4).
+ * accept4), vsock (AF_VSOCK and unix sockets, connect, accept4) and blk
+ * (io_uring_enter on rings made before the filter).
+ * guest_fault.c needs nothing more: fcntl (F_ADD_SEALS), and in its
+ * SIGBUS handler mmap (MAP_FIXED, never PROT_EXEC), write, rt_sigreturn,
+ * and rt_sigaction and tgkill for the default action on a SIGBUS that is
+ * not in guest memory.
  */
 
 #include <sys/types.h>
@@ -90,6 +95,10 @@ static const int privsep_allowed[] = {
 	__NR_dup3, __NR_pipe2, __NR_fsync, __NR_fdatasync, __NR_ftruncate,
 	__NR_fallocate, __NR_openat, __NR_unlinkat, __NR_memfd_create,
 	__NR_getrandom,
+	/* blk: its io_urings are set up (io_uring_setup, and
+	 * io_uring_register for the eventfd) at create, before the filter;
+	 * liburing then only submits and waits. */
+	__NR_io_uring_enter,
 #ifdef __NR_open
 	__NR_open,
 #endif

@@ -272,6 +272,9 @@ worker_start(const char *name, char **cause)
 	/* Signals are events on the main base only: the thread inherits
 	 * a mask with all of them blocked. */
 	sigfillset(&all);
+	/* sigbus: except SIGBUS, which guest_fault.c must catch here (a
+	 * fault while it is blocked kills the process). */
+	sigdelset(&all, SIGBUS);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	error = pthread_create(&w->thread, NULL, worker_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -27,11 +27,15 @@
  *   7 close	i, how: close, shutdown write or read
  *   8 accept	accept on the host listeners (ports 1234 stream, 1235
  *		seqpacket)
- *   9 restart	a: stop and start the rx/tx queues of device a&1
+ *   9 queues	a: device a&1's rx/tx queues, by (a>>1)&3: 0 pause and
+ *		resume (stop, start), 1 stop and leave them stopped (later
+ *		operations run on a paused VM), 2 start them if stopped,
+ *		3 device reset (stop, reset, start)
  *   10 config	off, len: read config space
  * Oracles: sanitizers; no API misuse recorded by the fake; every rx
- * packet well formed (length, CIDs, op, type); no watch left after the
- * queues stop; the process holds the same fds after each input.
+ * packet well formed (length, CIDs, op, type); no pop, push or notify
+ * on a stopped queue; no watch left after the device reset; the process
+ * holds the same fds after each input.
  */
 
 #include <sys/types.h>
@@ -67,6 +71,8 @@ static unsigned		 fuzz_nhost;
 static struct vhd_dev	*fuzz_dev[2];
 static unsigned		 fuzz_ndev;
 static unsigned		 fuzz_rx_seen[2];
+static int		 fuzz_stopped[2];	/* rx and tx stopped */
+static unsigned		 fuzz_qcount[2];	/* their pops+pushes+notifies */
 static uint8_t		 fuzz_buf[70000];
 
 /* Remove the temp dir at exit. */
@@ -163,7 +169,19 @@ fuzz_vsock_check_rx(unsigned d)
 	}
 }
 
-/* Check both devices' rx. */
+/* Pops, pushes and notifies on device d's rx and tx so far. */
+static unsigned
+fuzz_vsock_qcount(unsigned d)
+{
+	struct vhd_queue	*rx = fake_queue(fuzz_dev[d], VSOCK_RXQ);
+	struct vhd_queue	*tx = fake_queue(fuzz_dev[d], VSOCK_TXQ);
+
+	return (fake_queue_pops(rx) + fake_queue_pushes(rx) +
+	    fake_queue_notifies(rx) + fake_queue_pops(tx) +
+	    fake_queue_pushes(tx) + fake_queue_notifies(tx));
+}
+
+/* Check both devices' rx, and that stopped queues were not touched. */
 static void
 fuzz_vsock_check(void)
 {
@@ -172,6 +190,11 @@ fuzz_vsock_check(void)
 	for (d = 0; d < fuzz_ndev; d++) {
 		fuzz_vsock_check_rx(d);
 		fuzz_fake_check(fuzz_dev[d]);
+		if (fuzz_stopped[d] && fuzz_vsock_qcount(d) != fuzz_qcount[d]) {
+			fprintf(stderr, "device %u: a stopped queue was "
+			    "used\n", d);
+			abort();
+		}
 	}
 }
 
@@ -382,16 +405,55 @@ fuzz_vsock_op_accept(void)
 	}
 }
 
-/* Operation restart: stop and start rx and tx (drops connections). */
+/* Stop device d's rx and tx (as QEMU's `stop`), once. */
 static void
-fuzz_vsock_op_restart(struct fuzz_in *in)
+fuzz_vsock_stop(unsigned d)
 {
-	unsigned	 d = (fuzz_in_u8(in) & 1) % fuzz_ndev;
-
+	if (fuzz_stopped[d])
+		return;
 	fake_queue_stop(fake_queue(fuzz_dev[d], VSOCK_TXQ));
 	fake_queue_stop(fake_queue(fuzz_dev[d], VSOCK_RXQ));
+	fuzz_stopped[d] = 1;
+	fuzz_qcount[d] = fuzz_vsock_qcount(d);
+}
+
+/* Start device d's rx and tx again if stopped (as QEMU's `cont`). */
+static void
+fuzz_vsock_start(unsigned d)
+{
+	if (!fuzz_stopped[d])
+		return;
+	fuzz_stopped[d] = 0;
 	fake_queue_start(fake_queue(fuzz_dev[d], VSOCK_RXQ));
 	fake_queue_start(fake_queue(fuzz_dev[d], VSOCK_TXQ));
+}
+
+/* Operation queues: pause and resume, stop, start, or reset. */
+static void
+fuzz_vsock_op_queues(struct fuzz_in *in)
+{
+	uint8_t		 a = fuzz_in_u8(in);
+	unsigned	 d = (a & 1) % fuzz_ndev;
+
+	switch ((a >> 1) & 3) {
+	case 0:
+		fuzz_vsock_stop(d);
+		fuzz_vsock_start(d);
+		break;
+	case 1:
+		fuzz_vsock_stop(d);
+		break;
+	case 2:
+		fuzz_vsock_start(d);
+		break;
+	default:
+		fuzz_vsock_stop(d);
+		fake_queue_stop(fake_queue(fuzz_dev[d], VSOCK_EVQ));
+		fake_dev_reset(fuzz_dev[d]);
+		fake_queue_start(fake_queue(fuzz_dev[d], VSOCK_EVQ));
+		fuzz_vsock_start(d);
+		break;
+	}
 }
 
 /* Operation config: read config space. */
@@ -420,9 +482,9 @@ fuzz_vsock_teardown(void)
 	int		 fd;
 
 	for (d = 0; d < fuzz_ndev; d++) {
+		fuzz_vsock_stop(d);
 		fake_queue_stop(fake_queue(fuzz_dev[d], VSOCK_EVQ));
-		fake_queue_stop(fake_queue(fuzz_dev[d], VSOCK_TXQ));
-		fake_queue_stop(fake_queue(fuzz_dev[d], VSOCK_RXQ));
+		fake_dev_reset(fuzz_dev[d]);
 		if (fake_dev_watches(fuzz_dev[d]) != 0) {
 			fprintf(stderr, "%u watches left\n",
 			    fake_dev_watches(fuzz_dev[d]));
@@ -457,6 +519,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	b1 = fuzz_in_u8(&in);
 	fuzz_ndev = 0;
 	memset(fuzz_rx_seen, 0, sizeof(fuzz_rx_seen));
+	memset(fuzz_stopped, 0, sizeof(fuzz_stopped));
 	fuzz_dev[fuzz_ndev++] = fuzz_vsock_create(0, b0, b1);
 	if (b0 & 2)
 		fuzz_dev[fuzz_ndev++] = fuzz_vsock_create(1, b0, b1);
@@ -496,7 +559,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_vsock_op_accept();
 			break;
 		case 9:
-			fuzz_vsock_op_restart(&in);
+			fuzz_vsock_op_queues(&in);
 			break;
 		default:
 			fuzz_vsock_op_config(&in);

@@ -297,7 +297,35 @@ def vsock_seeds():
         vtx(17, V_RESPONSE, 1, 0, 0) + \
         vtx(16, V_RW, 1, 0, 0, b"to the sibling") + vrx(1) + \
         vtx(17, V_RST, 1, 0, 0) + vrx(0)
+    # Pause (9, mode 1: stop), host traffic and a host connect while
+    # paused, resume (mode 2), pause and resume (mode 0), reset (mode 3).
+    pause = vrx() + vtx(2, V_REQUEST, 1, 0, 0) + accept + \
+        bytes([9, 2]) + bytes([5, 0]) + struct.pack("<H", 6) + b"paused" + \
+        bytes([4, 0]) + loop + bytes([3, 0]) + vtx(0, V_RW, 1, 0, 0, b"x") + \
+        vrx() + bytes([9, 4]) + loop + vrx() + bytes([6, 0]) + \
+        vtx(0, V_RW, 1, 0, 0, b"after") + bytes([9, 0]) + bytes([6, 0]) + \
+        vtx(0, V_SHUTDOWN, 1, 0, 0, flags=3) + bytes([9, 6]) + vrx() + \
+        vtx(0, V_RW, 1, 0, 0, b"gone")
+    sib_pause = vrx(1) + vtx(16, V_REQUEST, 1, 0, 0) + bytes([9, 3]) + \
+        vtx(16, V_RW, 1, 0, 0, b"to a paused sibling") + \
+        vtx(0, V_REQUEST, 1, 1, 0) + accept + bytes([9, 5]) + vrx(1) + \
+        vtx(16, V_RW, 1, 0, 0, b"again") + bytes([9, 7]) + vrx(0) + \
+        vtx(16, V_RW, 1, 0, 0, b"to a reset sibling") + vrx(0)
+    # The sibling reads nothing: its inbox (16 KiB in the fuzz build)
+    # fills, packets park, the park list (32 KiB) overflows; then it
+    # reads, pauses and is reset.
+    big = bytes(4000)
+    sib_full = vrx(0) + vtx(16, V_REQUEST, 1, 0, 0) + \
+        b"".join(vtx(16, V_RW, 1, 0, 0, big) for _ in range(6)) + \
+        vtx(16, V_REQUEST, 1, 1, 1) + vtx(2, V_REQUEST, 1, 2, 0) + \
+        accept + vrx(1, 255) + vrx(1) + vrx(1) + \
+        b"".join(vtx(16, V_RW, 1, 0, 0, big) for _ in range(12)) + \
+        vrx(0) + bytes([9, 3]) + vrx(1) + bytes([9, 7]) + vrx(0) + \
+        vtx(16, V_RW, 1, 1, 1, b"late")
     return {
+        "sibling-full": bytes([0x1e, 0]) + sib_full,
+        "pause": bytes([0x1c, 0]) + pause,
+        "sibling-pause": bytes([0x1e, 0]) + sib_pause,
         "stream": bytes([0x1c, 0]) + stream,
         "seqpacket": bytes([0x1c, 1]) + seq,
         "host-connect": bytes([0x3c, 0]) + host,
@@ -358,13 +386,101 @@ def console_seeds():
     }
 
 
+# --- blk --------------------------------------------------------------------
+
+def bpost(a=0, t=0, sector=0, extra=b"", lay=0x10, cuts=(), wlens=(513,),
+          mode=0, raw_type=None):
+    """A post op (see fuzz_blk.c): type table index t, sector mode 0
+    (one byte), 1 (near the end) or 2 (raw u64)."""
+    out = bytes([0, a, t, mode, lay])
+    if t == 7:
+        out += struct.pack("<I", raw_type or 0)
+    if mode == 0:
+        out += bytes([sector & 0xff])
+    elif mode == 1:
+        out += bytes([sector])
+    else:
+        out += struct.pack("<Q", sector)
+    out += struct.pack("<H", len(extra)) + extra
+    out += bytes(cuts)
+    for w in wlens:
+        out += struct.pack("<H", w)
+    return out
+
+
+def bkick(a=0):
+    return bytes([1, a])
+
+
+def bloop():
+    return bytes([2])
+
+
+def brestart(a=0):
+    return bytes([3, a])
+
+
+def bquiesce(a=0):
+    return bytes([5, a])
+
+
+def brange(sector, num, flags=0):
+    return struct.pack("<QII", sector, num, flags)
+
+
+def blk_seeds():
+    rw = (bpost(t=1, sector=4, extra=b"\x5a" * 1024, lay=0x01, wlens=())
+          + bpost(t=1, sector=4, extra=b"\x5a" * 1024, lay=0x11, wlens=(1,))
+          + bkick() + bloop() + bpost(t=0, sector=4, lay=0x20,
+                                      wlens=(512, 513)) + bkick() + bloop()
+          + brestart())
+    layouts = (bpost(t=1, sector=8, extra=b"\x33" * 512, lay=0x13,
+                     cuts=(5, 20, 3), wlens=(1,))
+               + bpost(t=0, sector=8, lay=0x31, wlens=(100, 412, 1))
+               + bkick() + brestart() + bloop())
+    errors = (bpost(t=0, sector=2, mode=1, lay=0x10, wlens=(1025,))
+              + bpost(t=7, raw_type=99, lay=0x10, wlens=(1,))
+              + bpost(t=0, lay=0x04 | (7 << 3) | 0x10, wlens=(513,))
+              + bpost(t=1, sector=0xffffffffffffffff, mode=2,
+                      extra=b"\x01" * 512, lay=0x10, wlens=(1,))
+              + bpost(t=1, extra=b"\x01" * 100, lay=0x10, wlens=(1,))
+              + bpost(t=1, extra=b"\x01" * 512, lay=0x00, wlens=())
+              + bkick() + bloop())
+    dwz = (bpost(t=4, extra=brange(1, 8) + brange(20, 0) + brange(30, 2),
+                 lay=0x11, cuts=(16,), wlens=(1,))
+           + bpost(t=5, extra=brange(40, 8, 1), lay=0x10, wlens=(1,))
+           + bpost(t=5, extra=brange(50, 8), lay=0x10, wlens=(1,))
+           + bpost(t=4, extra=brange(0, 8, 1), lay=0x10, wlens=(1,))
+           + bpost(t=4, extra=brange(126, 8), lay=0x10, wlens=(1,))
+           + bpost(t=4, extra=b"\x00" * 20, lay=0x10, wlens=(1,))
+           + bkick() + bloop() + brestart())
+    misc = (bpost(t=2, lay=0x10, wlens=(1,)) + bpost(t=3, lay=0x10,
+                                                    wlens=(21,))
+            + bpost(t=3, lay=0x10, wlens=(4,)) + bpost(a=1, t=0, lay=0x10,
+                                                      wlens=(4097,))
+            + bkick() + bkick(1) + bloop() + bytes([4, 0, 16, 4, 36, 8]))
+    return {
+        "rw": bytes([0x00]) + rw,
+        "rw-buffered-split": bytes([0x02 | 0x40]) + rw,
+        "layouts": bytes([0x18 | 0x60]) + layouts,
+        "errors": bytes([0x18]) + errors,
+        "readonly": bytes([0x01 | 0x18]) + errors + dwz,
+        "dwz": bytes([0x18]) + dwz,
+        "dwz-not-acked": bytes([0x00]) + dwz,
+        "two-queues": bytes([0x04 | 0x18 | 0x20]) + misc + rw,
+        "quiesce": bytes([0x18 | 0x40]) + rw + bkick() + bquiesce() + layouts
+        + bquiesce() + bloop(),
+    }
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "fuzz/corpus"
     for target, seeds in (("vu_msg", vu_msg_seeds()),
                           ("vring", vring_seeds()),
                           ("conf", conf_seeds()),
                           ("vsock", vsock_seeds()),
-                          ("console", console_seeds())):
+                          ("console", console_seeds()),
+                          ("blk", blk_seeds())):
         d = os.path.join(out, target)
         os.makedirs(d, exist_ok=True)
         for name, data in seeds.items():

@@ -1672,6 +1672,288 @@ START_TEST(test_module_paths)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* Guest memory files shrunk under the daemon (issue 8, item 5).       */
+
+/*
+ * A frontend on rng0 in the default layout whose regions are memfds made
+ * with `flags` (and sealed with F_SEAL_SEAL, so nobody may add seals, when
+ * `seal_seal`), started and served once.
+ */
+static struct fe *
+h_fe_memfd(struct h *h, unsigned flags, int seal_seal)
+{
+	struct fe	*fe;
+	unsigned	 i;
+	int		 r;
+
+	fe = fe_new(h->sock[0], fe_default_layout, 0);
+	ck_assert_msg(fe != NULL, "fe_new: %s", fe_error());
+	fe->memfd_flags = flags;
+	for (i = 0; i < fe_default_layout_n; i++) {
+		r = fe_region_add(fe, fe_default_layout[i].gpa,
+		    fe_default_layout[i].size, fe_default_layout[i].offset);
+		ck_assert_msg(r >= 0, "fe_region_add: %s", fe_error());
+		if (seal_seal)
+			ck_assert_int_eq(fcntl(fe->regions[r].fd, F_ADD_SEALS,
+			    F_SEAL_SEAL), 0);
+	}
+	r = fe_start(fe, H_QSIZE);
+	ck_assert_msg(r == 0, "fe_start: %d %s", r, fe_error());
+	h_read(fe);
+	return (fe);
+}
+
+/* "alive", or how the daemon died ("killed by signal 7"). */
+static const char *
+h_fate(struct h *h)
+{
+	static char	 buf[64];
+	int		 status;
+
+	if (fe_daemon_alive(h->d))
+		return ("alive");
+	status = fe_daemon_stop(h->d, 0);
+	if (status > 128)
+		snprintf(buf, sizeof buf, "killed by signal %d%s",
+		    status - 128, status - 128 == SIGBUS ? " (SIGBUS)" : "");
+	else
+		snprintf(buf, sizeof buf, "exited with status %d", status);
+	return (buf);
+}
+
+/* How many of the daemon's mappings are of the test frontend's memfds. */
+static int
+h_memfd_maps(struct h *h)
+{
+	char	 path[64], line[512];
+	FILE	*fp;
+	int	 n = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/maps",
+	    (int)fe_daemon_pid(h->d));
+	fp = fopen(path, "r");
+	ck_assert_msg(fp != NULL, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof line, fp) != NULL) {
+		if (strstr(line, "memfd:fe-guest") != NULL)
+			n++;
+	}
+	fclose(fp);
+	return (n);
+}
+
+/* The memfd holding queue 0's rings. */
+static int
+h_ring_fd(struct fe *fe)
+{
+	const struct fe_queue	*q = fe_queue(fe, 0);
+	const struct fe_region	*r;
+	unsigned		 i;
+
+	for (i = 0; i < fe->nregions; i++) {
+		r = &fe->regions[i];
+		if (q->desc_gpa >= r->gpa && q->desc_gpa - r->gpa < r->size)
+			return (r->fd);
+	}
+	ck_abort_msg("queue 0's rings are in no region");
+	return (-1);
+}
+
+/* A sealable memfd is sealed against shrinking when it is handed over:
+ * the frontend's ftruncate fails with EPERM and both devices serve on. */
+START_TEST(test_memfd_sealed)
+{
+	struct h	 h;
+	struct fe	*fe;
+	unsigned	 i;
+	int		 fd, rc, err, seals;
+
+	h_start(&h, "hostile: sealable guest memory shrunk");
+	fe = h_fe_memfd(&h, MFD_ALLOW_SEALING, 0);
+	fd = h_ring_fd(fe);
+	rc = ftruncate(fd, 0);
+	err = errno;
+	ck_assert_int_eq(fe_kick(fe, 0), 0);
+	if (rc == 0) {
+		/* Not refused: the kick makes the daemon read the ring. */
+		for (i = 0; i < 100 && fe_daemon_alive(h.d); i++)
+			usleep(20000);
+		ck_abort_msg("the frontend shrank a sealable memfd to 0; "
+		    "vhostd %s", h_fate(&h));
+	}
+	ck_assert_int_eq(err, EPERM);
+	for (i = 0; i < fe->nregions; i++) {
+		seals = fcntl(fe->regions[i].fd, F_GET_SEALS);
+		ck_assert_msg(seals != -1 && (seals & F_SEAL_SHRINK) != 0,
+		    "region %u: seals 0x%x", i, seals);
+		/* Only shrinking is refused. */
+		ck_assert_int_eq(seals & F_SEAL_GROW, 0);
+	}
+	h_read(fe);
+	h_read(h.peer);
+	ck_assert_int_eq(fe_daemon_log_count(h.d, "device broken"), 0);
+	h_close(&h, fe);
+	h_check(&h, "sealable guest memory shrunk");
+	h_stop(&h);
+}
+END_TEST
+
+/*
+ * A memfd that cannot be sealed (no MFD_ALLOW_SEALING, or the frontend's
+ * own F_SEAL_SEAL) shrunk to 0 with requests waiting in the ring: the
+ * kick makes the worker read the ring and take SIGBUS.  The daemon lives,
+ * rng0 breaks with the reason in the log and its err fd, rng1 serves
+ * throughout, rng0 serves a new frontend, no fd is left behind.
+ */
+START_TEST(test_memfd_shrunk)
+{
+	struct h	 h;
+	struct fe	*fe;
+	struct fe_buf	 b;
+	unsigned	 i;
+	int		 seal_seal = _i == 1, maps;
+
+	h_start(&h, seal_seal ? "hostile: guest memory shrunk (F_SEAL_SEAL)" :
+	    "hostile: guest memory shrunk (unsealable)");
+	fe = h_fe_memfd(&h, seal_seal ? MFD_ALLOW_SEALING : 0, seal_seal);
+	for (i = 0; i < 8; i++) {
+		b.gpa = fe_alloc(fe, 4096, 64);
+		b.len = 4096;
+		b.write = 1;
+		ck_assert_int_ge(fe_post(fe, 0, &b, 1, FE_POST_NOKICK), 0);
+	}
+	maps = h_memfd_maps(&h);
+	/* From here on this process must not touch that memfd's pages. */
+	ck_assert_int_eq(ftruncate(h_ring_fd(fe), 0), 0);
+	h_read(h.peer);
+	ck_assert_int_eq(fe_kick(fe, 0), 0);
+	ck_assert_msg(fe_wait_err(fe, 0, 5000) == 1, "err fd not signalled "
+	    "(vhostd %s)", h_fate(&h));
+	ck_assert_int_eq(fe_daemon_wait_log(h.d, "rng0: device broken: "
+	    "guest memory at gpa 0x", 1, 5000), 0);
+	ck_assert_int_eq(fe_daemon_wait_log(h.d, "rng0: guest memory region "
+	    "at gpa 0x", 1, 5000), 0);
+	/* The shrunk file is no longer mapped (anonymous memory instead);
+	 * the other regions are. */
+	ck_assert_int_eq(h_memfd_maps(&h), maps - 1);
+	h_read(h.peer);
+	/* Broken: more kicks are ignored; messages are still answered. */
+	ck_assert_int_eq(fe_kick(fe, 0), 0);
+	h_sync(fe, "guest memory shrunk");
+	h_close(&h, fe);
+	h_check(&h, "guest memory shrunk");
+	ck_assert_int_eq(fe_daemon_log_count(h.d, "device broken"), 1);
+	h_stop(&h);
+}
+END_TEST
+
+/* The memfd shrunk before SET_VRING_ADDR, which reads the used index on
+ * the main thread: the main thread takes SIGBUS, rng0 breaks, the rest as
+ * above. */
+START_TEST(test_memfd_shrunk_main)
+{
+	struct h	 h;
+	struct fe	*fe;
+
+	h_start(&h, "hostile: guest memory shrunk before SET_VRING_ADDR");
+	fe = fe_new(h.sock[0], NULL, 0);
+	ck_assert_msg(fe != NULL, "fe_new: %s", fe_error());
+	ck_assert_int_eq(fe_negotiate(fe, FE_WANT_FEATURES,
+	    FE_WANT_PROTOCOL), 0);
+	ck_assert_int_eq(fe_set_mem_table(fe, NULL, 0), 0);
+	ck_assert_int_eq(fe_queue_init(fe, 0, H_QSIZE), 0);
+	ck_assert_int_eq(ftruncate(h_ring_fd(fe), 0), 0);
+	ck_assert_msg(fe_queue_setup(fe, 0, H_QSIZE) == 0, "queue setup: %s "
+	    "(vhostd %s)", fe_error(), h_fate(&h));
+	ck_assert_int_eq(fe_vring_enable(fe, 0, 1), 0);
+	ck_assert_msg(fe_wait_err(fe, 0, 5000) == 1, "err fd not signalled "
+	    "(vhostd %s)", h_fate(&h));
+	ck_assert_int_eq(fe_daemon_wait_log(h.d, "rng0: device broken: "
+	    "guest memory at gpa 0x", 1, 5000), 0);
+	ck_assert_int_eq(fe_daemon_log_count(h.d, "rng0: guest memory region "
+	    "at gpa 0x"), 1);
+	h_read(h.peer);
+	h_sync(fe, "guest memory shrunk before SET_VRING_ADDR");
+	h_close(&h, fe);
+	h_check(&h, "guest memory shrunk before SET_VRING_ADDR");
+	h_stop(&h);
+}
+END_TEST
+
+/* SIGBUS in this process (the child reading entropy from memory just cut
+ * short): leave quietly. */
+static void
+h_child_sigbus(int sig)
+{
+	(void)sig;
+	_exit(0);
+}
+
+/* The child frontend of test_memfd_shrunk_flowing: keep requests flowing
+ * on an fe its parent set up, until its memory goes or it is killed. */
+static void
+h_child_reader(struct fe *fe)
+{
+	struct fe_rng_stats	 st;
+	struct sigaction	 sa;
+	uint8_t			 buf[4096];
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = h_child_sigbus;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, NULL) == -1)
+		_exit(2);
+	for (;;) {
+		if (fe_rng_read(fe, 0, buf, sizeof buf, 256, 16, 2, 0,
+		    &st) != 0)
+			_exit(3);
+	}
+}
+
+/*
+ * The memfd shrunk to 0 while a child process keeps requests flowing on
+ * rng0, at several points: rng0 breaks (its worker took SIGBUS on the
+ * ring, or getrandom into a buffer got EFAULT), the daemon lives, rng1
+ * serves during and after, rng0 serves again, no fd is left behind.
+ */
+START_TEST(test_memfd_shrunk_flowing)
+{
+	static const int delays_ms[] = { 0, 10, 50 };
+	struct h	 h;
+	struct fe	*fe;
+	pid_t		 child;
+	unsigned	 i;
+	int		 status;
+
+	h_start(&h, "hostile: guest memory shrunk under traffic");
+	for (i = 0; i < nitems(delays_ms); i++) {
+		fe = h_fe_memfd(&h, 0, 0);
+		child = fork();
+		ck_assert_int_ge(child, 0);
+		if (child == 0)
+			h_child_reader(fe);
+		usleep((useconds_t)delays_ms[i] * 1000);
+		ck_assert_int_eq(ftruncate(h_ring_fd(fe), 0), 0);
+		h_read(h.peer);
+		/* Whatever the child managed, the daemon reads the ring once
+		 * more. */
+		ck_assert_int_eq(fe_kick(fe, 0), 0);
+		ck_assert_msg(fe_wait_err(fe, 0, 5000) == 1, "delay %d ms: "
+		    "err fd not signalled (vhostd %s)", delays_ms[i],
+		    h_fate(&h));
+		ck_assert_int_eq(fe_daemon_wait_log(h.d, "rng0: device "
+		    "broken", (int)i + 1, 5000), 0);
+		kill(child, SIGKILL);
+		ck_assert_int_eq(waitpid(child, &status, 0), child);
+		h_read(h.peer);
+		h_close(&h, fe);
+		h_check(&h, "guest memory shrunk under traffic");
+	}
+	ck_assert_int_eq(fe_daemon_log_count(h.d, "rng1: device broken"), 0);
+	h_stop(&h);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 
 /* Print the logs of daemons whose tests failed.  Runs in the runner. */
 static void
@@ -1718,6 +2000,15 @@ hostile_suite(void)
 	tcase_add_test(tc, test_emfile);
 	tcase_add_test(tc, test_connect_cycles);
 	tcase_add_test(tc, test_module_fails);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("shrunk");
+	tcase_add_unchecked_fixture(tc, NULL, h_reap);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_memfd_sealed);
+	tcase_add_loop_test(tc, test_memfd_shrunk, 0, 2);
+	tcase_add_test(tc, test_memfd_shrunk_main);
+	tcase_add_test(tc, test_memfd_shrunk_flowing);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("privilege");

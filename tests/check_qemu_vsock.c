@@ -3,12 +3,13 @@
  * boots a Linux guest under QEMU (TCG) with vhost-user-vsock-pci served by
  * "vhostd --vm guest-cid=3,socket=...,uds-path=..." and moves 8 MiB each way
  * (guest to host and host to guest through CONNECT) with checksums and
- * half-closes, checks a refused connect fails promptly and that seqpacket
- * keeps message boundaries; then (mode pause) the guest streams 32 MiB to a
- * host unix listener that echoes them, checking every byte in order, while
- * the VM is paused and resumed 5 times through QEMU's monitor.  setup.sh
- * (the kernel and initramfs cache) runs first.  Nothing is skipped: a
- * missing package mirror or QEMU fails.
+ * half-closes while the VM is paused and resumed with QEMU's monitor
+ * (stop / cont, issue 8), checks a refused connect fails promptly and that
+ * seqpacket keeps message boundaries; then (mode pause) the guest streams
+ * 32 MiB to a host unix listener that echoes them, checking every byte in
+ * order, while the VM is paused and resumed 5 times, each in the middle of
+ * the transfer.  setup.sh (the kernel and initramfs cache) runs first.
+ * Nothing is skipped: a missing package mirror or QEMU fails.
  */
 
 #include <check.h>

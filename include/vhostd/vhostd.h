@@ -64,7 +64,7 @@ extern "C" {
 
 /* The ABI this header describes. */
 #define VHD_ABI_MAJOR 1
-#define VHD_ABI_MINOR 1
+#define VHD_ABI_MINOR 2
 
 /* Most workers (threads) a device may ask for; one 64-bit mask each. */
 #define VHD_MAX_WORKERS 64
@@ -191,6 +191,17 @@ struct vhd_device_ops {
 	 * when this is set.
 	 */
 	int (*get_shared_object)(struct vhd_dev *dev, const uint8_t uuid[16]);
+
+	/* ABI 1.2 */
+	/*
+	 * Guest memory is about to be unmapped (a new memory table, a region
+	 * removed): a module that keeps pointers into guest memory past a
+	 * callback (I/O handed to the kernel, as blk does) finishes that I/O
+	 * before returning.  Called on the queue's worker for every started
+	 * queue, after the new table is published and before the old
+	 * mappings go; the queue keeps running.  NULL: nothing to do.
+	 */
+	void (*queue_quiesce)(struct vhd_dev *dev, struct vhd_queue *q);
 };
 
 /* Callback of an fd watch or timer.  Runs on the watch's worker. */

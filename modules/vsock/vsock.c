@@ -23,9 +23,16 @@
  *
  * The tx handler never waits for rx: every answer is a flag on its
  * connection or a slot in the bounded control ring, so tx goes on while
- * the guest posts no rx buffers.  The rx scheduler fills rx buffers from
- * the control ring, the connections that owe the guest a packet (round
- * robin) and the sibling inbox, one packet per chain.
+ * the guest posts no rx buffers.  Nor does it wait for a sibling VM: a
+ * packet its inbox cannot take is parked (vsock_group.c).
+ *
+ * The rx scheduler fills rx buffers from the control ring, the
+ * connections that owe the guest a packet (round robin) and the sibling
+ * inbox, one packet per chain.
+ *
+ * A queue stop is a pause, not a reset: connections and everything they
+ * hold survive queue_stop/queue_start (QEMU's `stop`/`cont`, ring
+ * changes).  Only the reset callback, or destroy, ends them.
  */
 
 #include <sys/types.h>
@@ -382,8 +389,56 @@ fail:
 	return (-1);
 }
 
+/*
+ * End everything the device's guest had: connections (host sockets
+ * closed, the guest is not told: its driver is being reset), queued
+ * control packets, parked sibling packets, the inbox and the group's
+ * view of us (waiting senders are woken), the listener watch.  The
+ * listening socket stays bound.  The device's worker, or the main
+ * thread once the workers are gone.
+ */
+static void
+vsock_end(struct vsock *vs)
+{
+	vs->running = 0;
+	vs->rxq = vs->txq = NULL;
+	if (!vs->live)
+		return;
+	vs->live = 0;
+	vsock_group_set_live(vs, 0);
+	vsock_host_stop(vs);
+	vsock_conn_free_all(vs);
+	vs->ctl_len = 0;
+	vs->ctl_head = 0;
+}
+
+/* Run vsock_end on the device's worker (run_on_worker). */
+static void
+vsock_end_cb(struct vhd_dev *dev, void *arg)
+{
+	(void)dev;
+	vsock_end(arg);
+}
+
+/*
+ * The device is reset (RESET_DEVICE, RESET_OWNER, the frontend went
+ * away): the only event that ends connections.  The connections' watches
+ * live on the worker, so the work is done there; the main thread waits.
+ * Main thread, queues stopped.
+ */
+static void
+vsock_reset(struct vhd_dev *dev)
+{
+	struct vsock	*vs = vsock_api->dev_priv(dev);
+
+	if (vs == NULL)
+		return;
+	if (vs->api->run_on_worker(dev, vs->worker, vsock_end_cb, vs, 1) != 0)
+		vsock_end(vs);
+}
+
 /* Free the device: leave the CID table, remove the unix socket.  Main
- * thread, queues stopped. */
+ * thread, queues stopped, workers gone. */
 static void
 vsock_destroy(struct vhd_dev *dev)
 {
@@ -391,14 +446,9 @@ vsock_destroy(struct vhd_dev *dev)
 
 	if (vs == NULL)
 		return;
-	/* The daemon stops the queues first; be safe with one that did
-	 * not. */
-	if (vs->running) {
-		vs->running = 0;
-		vsock_group_set_running(vs, 0);
-		vsock_host_stop(vs);
-		vsock_conn_free_all(vs);
-	}
+	/* The daemon resets the device first; be safe with one that did
+	 * not (its workers are gone, nothing else runs). */
+	vsock_end(vs);
 	vsock_group_unregister(vs);
 	vsock_host_close(vs);
 	vsock_api->dev_set_priv(dev, NULL);
@@ -553,30 +603,24 @@ vsock_rx_run(struct vsock *vs)
 		api->queue_notify(vs->rxq);
 }
 
-/* What one tx chain became. */
-enum vsock_tx {
-	VSOCK_TX_DONE,		/* handled or dropped: push it */
-	VSOCK_TX_WAIT,		/* a sibling's inbox is full: rewind */
-};
-
-/* Handle one guest packet.  Worker. */
-static enum vsock_tx
+/* Handle one guest packet; the chain is pushed afterwards whatever it
+ * held.  Worker. */
+static void
 vsock_tx_one(struct vsock *vs, struct vhd_chain *c)
 {
 	const struct vhd_api	*api = vs->api;
 	struct vsock_hdr	 h;
 	size_t			 rd = api->chain_readable(c);
-	int			 r;
 
 	if (rd < VSOCK_HDR_SIZE || vsock_pkt_read_hdr(api, c, &h) != 0) {
 		vsock_warn(vs, "tx chain of %zu readable bytes: no header, "
 		    "dropped", rd);
-		return (VSOCK_TX_DONE);
+		return;
 	}
 	if (h.len > rd - VSOCK_HDR_SIZE) {
 		vsock_warn(vs, "tx packet claims %u payload bytes, chain has "
 		    "%zu: dropped", h.len, rd - VSOCK_HDR_SIZE);
-		return (VSOCK_TX_DONE);
+		return;
 	}
 	if (h.op != VSOCK_OP_RW)
 		h.len = 0;
@@ -584,25 +628,20 @@ vsock_tx_one(struct vsock *vs, struct vhd_chain *c)
 		vsock_warn(vs, "tx packet from CID %llu (guest is %llu): "
 		    "spoofed, dropped", (unsigned long long)h.src_cid,
 		    (unsigned long long)vs->cid);
-		return (VSOCK_TX_DONE);
+		return;
 	}
 	if (h.op == VSOCK_OP_INVALID || h.op > VSOCK_OP_MAX ||
 	    (h.type == VSOCK_TYPE_STREAM && !vs->stream_ok) ||
 	    (h.type == VSOCK_TYPE_SEQPACKET && !vs->seq_ok) ||
 	    (h.type != VSOCK_TYPE_STREAM && h.type != VSOCK_TYPE_SEQPACKET)) {
 		vsock_conn_guest_bad(vs, &h);
-		return (VSOCK_TX_DONE);
+		return;
 	}
 	if (h.dst_cid != VSOCK_HOST_CID) {
-		r = vsock_group_forward(vs, &h, c);
-		if (r == 1)
-			return (VSOCK_TX_WAIT);
-		if (r == -1)
-			vsock_ctl_rst(vs, &h);
-		return (VSOCK_TX_DONE);
+		vsock_group_forward(vs, &h, c);
+		return;
 	}
 	vsock_conn_guest_pkt(vs, &h, c);
-	return (VSOCK_TX_DONE);
 }
 
 /* Handle every guest packet on the tx queue, then serve rx.  Worker. */
@@ -615,11 +654,11 @@ vsock_tx_handler(struct vsock *vs)
 
 	if (!vs->running || vs->txq == NULL)
 		return;
+	/* Packets parked for a sibling go first, so a connection's later
+	 * packets cannot overtake them. */
+	vsock_group_park_run(vs);
 	while ((c = api->queue_pop(vs->txq)) != NULL) {
-		if (vsock_tx_one(vs, c) == VSOCK_TX_WAIT) {
-			(void)api->queue_rewind(vs->txq, c);
-			break;
-		}
+		vsock_tx_one(vs, c);
 		api->queue_push(vs->txq, c, 0);
 		pushed = 1;
 	}
@@ -649,8 +688,10 @@ vsock_queue_handler(struct vhd_dev *dev, struct vhd_queue *q)
 
 /*
  * A queue starts.  Once rx and tx both run (on one worker), take the
- * negotiated features, watch the unix listener and join the group.
- * Worker.
+ * negotiated features; the first time since create or reset, also
+ * watch the unix listener and join the group.  A queue that starts again
+ * after a stop (the VM resumed) finds everything as it was; the daemon
+ * calls the handler next, which sends what waited.  Worker.
  */
 static void
 vsock_queue_start(struct vhd_dev *dev, struct vhd_queue *q)
@@ -668,25 +709,36 @@ vsock_queue_start(struct vhd_dev *dev, struct vhd_queue *q)
 		return;
 	if (vs->rxq == NULL || vs->txq == NULL || vs->running)
 		return;
-	if (api->queue_worker(vs->rxq) != api->queue_worker(vs->txq)) {
+	if (api->queue_worker(vs->rxq) != api->queue_worker(vs->txq) ||
+	    (vs->live && api->queue_worker(q) != vs->worker)) {
 		api->log(dev, VHD_LOG_ERR, "rx and tx queues must be on one "
 		    "worker (queue-mask)");
 		api->dev_fail(dev, "vsock: rx and tx on different workers");
 		return;
 	}
-	vs->worker = api->queue_worker(q);
 	f = api->dev_features(dev);
 	vs->seq_ok = (f & (1ULL << VSOCK_F_SEQPACKET)) != 0;
 	vs->stream_ok = (f & (1ULL << VSOCK_F_STREAM)) != 0 ||
 	    (f & (1ULL << VSOCK_F_NO_IMPLIED)) == 0;
 	vs->running = 1;
+	if (vs->live)
+		return;
+	vs->worker = api->queue_worker(q);
+	vs->live = 1;
 	if (vsock_host_start(vs) != 0)
 		api->log(dev, VHD_LOG_ERR, "no host side on %s", vs->uds_path);
-	vsock_group_set_running(vs, 1);
+	vsock_group_set_live(vs, 1);
 }
 
-/* A queue stops: with rx or tx gone, drop every connection (the guest's
- * driver resets too) and leave the group.  Worker. */
+/*
+ * A queue stops (the VM is paused, or its rings are being set up again):
+ * stop touching the queues, and nothing more.  Connections, credit,
+ * queued packets, buffered bytes, the listener and the group stay; host
+ * data that needs rx buffers waits in the host sockets, timers still run
+ * and queue their packets.  No chain is held between callbacks, so
+ * there is none to push or rewind.  Siblings waiting on our inbox are
+ * woken, so none waits on a queue that may not come back.  Worker.
+ */
 static void
 vsock_queue_stop(struct vhd_dev *dev, struct vhd_queue *q)
 {
@@ -695,18 +747,12 @@ vsock_queue_stop(struct vhd_dev *dev, struct vhd_queue *q)
 
 	if (idx != VSOCK_RXQ && idx != VSOCK_TXQ)
 		return;
-	if (vs->running) {
-		vs->running = 0;
-		vsock_group_set_running(vs, 0);
-		vsock_host_stop(vs);
-		vsock_conn_free_all(vs);
-		vs->ctl_len = 0;
-		vs->ctl_head = 0;
-	}
+	vs->running = 0;
 	if (idx == VSOCK_RXQ)
 		vs->rxq = NULL;
 	else
 		vs->txq = NULL;
+	vsock_group_wake_senders(vs);
 }
 
 static const struct vhd_device_ops vsock_ops = {
@@ -718,6 +764,7 @@ static const struct vhd_device_ops vsock_ops = {
 	.queue_stop = vsock_queue_stop,
 	.get_config = vsock_get_config,
 	.set_config = vsock_set_config,
+	.reset = vsock_reset,
 };
 
 VHD_MODULE("vsock", "1.0", "virtio socket device (hybrid unix socket host "

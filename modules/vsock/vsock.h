@@ -3,13 +3,16 @@
  *
  *	vsock.c		device, keys, config space, queues, the rx scheduler
  *	vsock_pkt.c	packet headers over descriptor chains, the byte ring
- *	vsock_conn.c	connections: table, state machine, credit, host I/O
+ *	vsock_conn.c	connections: table, watches, credit, host writes
+ *	vsock_conn_op.c	guest packets to the host, by op
+ *	vsock_conn_rx.c	packets owed to the guest, host reads
  *	vsock_host.c	the Firecracker-style unix socket host side
  *	vsock_group.c	the process-wide CID table and VM-to-VM forwarding
  *
  * Threads: every queue of a device runs on one worker (checked when the
- * queues start).  Everything in struct vsock below "worker state" and
- * every connection belong to that worker.  The group table and the
+ * queues start), and so do the connections, also while the queues are
+ * stopped (a paused VM).  Everything in struct vsock below "worker
+ * state" and every connection belong to that worker.  The group table and the
  * sibling inbox are shared between devices and guarded by one mutex
  * (vsock_group.c).
  */
@@ -73,6 +76,7 @@
 #define VSOCK_SEQ_BOUNDS	1024	/* queued whole messages, guest->host */
 #define VSOCK_LINE_MAX		64	/* a CONNECT line */
 #define VSOCK_RETRY_MS		20	/* unix connect EAGAIN: retry after */
+#define VSOCK_CONN_IOV		64	/* iovecs for one host socket call */
 
 /* A decoded packet header (host byte order). */
 struct vsock_hdr {
@@ -197,19 +201,25 @@ struct vsock {
 
 	/* Group table (vsock_group.c, under its lock). */
 	LIST_ENTRY(vsock)	 glink;
-	int			 g_running;	/* rx and tx started */
+	int			 g_live;	/* takes sibling packets */
 	unsigned		 g_worker;
 	struct vsock_sib_list	 inbox;
 	size_t			 inbox_bytes;
 	unsigned		 inbox_pkts;
 	int			 inbox_posted;	/* a wake-up is queued */
-	int			 tx_blocked;	/* a sibling inbox was full */
-	int			 has_blocked;	/* someone waits on our inbox */
+	int			 tx_blocked;	/* we parked for a sibling */
+	int			 has_blocked;	/* someone parked for us */
 
 	/* Worker state. */
 	struct vhd_queue	*rxq, *txq;
 	unsigned		 worker;
 	int			 running;	/* rx and tx both started */
+	int			 live;		/* started since create/reset */
+	struct vsock_sib_list	 park;		/* for full sibling inboxes */
+	size_t			 park_bytes;
+	unsigned		 park_pkts;
+	int			 in_park;	/* in vsock_group_park_run */
+	int			 park_again;	/* woken meanwhile: run again */
 	int			 in_rx;		/* vsock_rx_run active */
 	int			 stream_ok, seq_ok;
 	struct vhd_watch	*listen_w;
@@ -266,17 +276,28 @@ void	 vsock_conn_free(struct vsock_conn *);
 void	 vsock_conn_free_all(struct vsock *);
 void	 vsock_conn_kill(struct vsock_conn *);
 void	 vsock_conn_schedule(struct vsock_conn *);
-int	 vsock_conn_rx(struct vsock_conn *, struct vhd_chain *, size_t *);
 int	 vsock_conn_has_work(struct vsock_conn *);
-void	 vsock_conn_guest_pkt(struct vsock *, const struct vsock_hdr *,
-	    struct vhd_chain *);
-void	 vsock_conn_guest_bad(struct vsock *, const struct vsock_hdr *);
 void	 vsock_conn_fill_hdr(struct vsock_conn *, struct vsock_hdr *,
 	    uint16_t);
 int	 vsock_conn_arm_read(struct vsock_conn *);
 int	 vsock_conn_arm_write(struct vsock_conn *);
 int	 vsock_conn_arm_timer(struct vsock_conn *, long);
 void	 vsock_conn_flush(struct vsock_conn *);
+void	 vsock_conn_disarm_timer(struct vsock_conn *);
+uint32_t vsock_conn_peer_free(const struct vsock_conn *);
+int	 vsock_conn_rw_ready(const struct vsock_conn *);
+void	 vsock_conn_credit_check(struct vsock_conn *);
+int	 vsock_conn_host_wclosed(struct vsock_conn *);
+int	 vsock_conn_check_close(struct vsock_conn *);
+ssize_t	 vsock_conn_sendmsg(int, struct iovec *, int, int);
+
+/* vsock_conn_op.c */
+void	 vsock_conn_guest_pkt(struct vsock *, const struct vsock_hdr *,
+	    struct vhd_chain *);
+void	 vsock_conn_guest_bad(struct vsock *, const struct vsock_hdr *);
+
+/* vsock_conn_rx.c */
+int	 vsock_conn_rx(struct vsock_conn *, struct vhd_chain *, size_t *);
 
 /* vsock_host.c */
 int	 vsock_host_listen(struct vsock *, char **);
@@ -290,9 +311,11 @@ void	 vsock_host_connect_retry(struct vsock_conn *);
 /* vsock_group.c */
 int	 vsock_group_register(struct vsock *, char **);
 void	 vsock_group_unregister(struct vsock *);
-void	 vsock_group_set_running(struct vsock *, int);
-int	 vsock_group_forward(struct vsock *, const struct vsock_hdr *,
+void	 vsock_group_set_live(struct vsock *, int);
+void	 vsock_group_wake_senders(struct vsock *);
+void	 vsock_group_forward(struct vsock *, const struct vsock_hdr *,
 	    struct vhd_chain *);
+void	 vsock_group_park_run(struct vsock *);
 int	 vsock_group_pending(struct vsock *);
 int	 vsock_group_rx(struct vsock *, struct vhd_chain *, size_t *);
 

@@ -1,8 +1,9 @@
 /*
  * vsock connections between a guest port and a host unix socket: the
- * connection table, the state machine driven by guest packets, credit
- * accounting in both directions, half-close, timeouts and the
- * non-blocking I/O on the host socket.
+ * connection table, watches and timers, credit accounting in both
+ * directions, half-close, and writing guest data to the host socket.
+ * Guest packets are handled in vsock_conn_op.c, packets to the guest
+ * built in vsock_conn_rx.c.
  *
  * Credit: we advertise buf_alloc = buf-size and fwd_cnt = guest bytes
  * handed to the host socket.  Guest data the host cannot take at once is
@@ -35,41 +36,6 @@
 #include <vhostd/vhostd.h>
 
 #include "vsock.h"
-
-#define VSOCK_CONN_IOV	64
-
-/* A handler for one guest packet op on a known connection. */
-struct vsock_conn_op {
-	void	(*fn)(struct vsock_conn *, const struct vsock_hdr *,
-		    struct vhd_chain *);
-};
-
-static void	vsock_conn_op_request(struct vsock_conn *,
-		    const struct vsock_hdr *, struct vhd_chain *);
-static void	vsock_conn_op_response(struct vsock_conn *,
-		    const struct vsock_hdr *, struct vhd_chain *);
-static void	vsock_conn_op_rst(struct vsock_conn *,
-		    const struct vsock_hdr *, struct vhd_chain *);
-static void	vsock_conn_op_shutdown(struct vsock_conn *,
-		    const struct vsock_hdr *, struct vhd_chain *);
-static void	vsock_conn_op_rw(struct vsock_conn *,
-		    const struct vsock_hdr *, struct vhd_chain *);
-static void	vsock_conn_op_credit_update(struct vsock_conn *,
-		    const struct vsock_hdr *, struct vhd_chain *);
-static void	vsock_conn_op_credit_request(struct vsock_conn *,
-		    const struct vsock_hdr *, struct vhd_chain *);
-
-static const struct vsock_conn_op vsock_conn_ops[VSOCK_OP_MAX + 1] = {
-	[VSOCK_OP_REQUEST] = { vsock_conn_op_request },
-	[VSOCK_OP_RESPONSE] = { vsock_conn_op_response },
-	[VSOCK_OP_RST] = { vsock_conn_op_rst },
-	[VSOCK_OP_SHUTDOWN] = { vsock_conn_op_shutdown },
-	[VSOCK_OP_RW] = { vsock_conn_op_rw },
-	[VSOCK_OP_CREDIT_UPDATE] = { vsock_conn_op_credit_update },
-	[VSOCK_OP_CREDIT_REQUEST] = { vsock_conn_op_credit_request },
-};
-
-static int	vsock_conn_check_close(struct vsock_conn *);
 
 /* The hash bucket of a (host port, guest port) pair.  Worker. */
 static struct vsock_conn_list *
@@ -204,7 +170,7 @@ vsock_conn_kill(struct vsock_conn *conn)
 }
 
 /* Bytes the guest can still take on this connection.  Worker. */
-static uint32_t
+uint32_t
 vsock_conn_peer_free(const struct vsock_conn *conn)
 {
 	uint32_t	 inflight = conn->tx_cnt - conn->peer_fwd_cnt;
@@ -223,7 +189,7 @@ vsock_conn_can_read(const struct vsock_conn *conn)
 }
 
 /* Is there an RW worth attempting now?  Worker. */
-static int
+int
 vsock_conn_rw_ready(const struct vsock_conn *conn)
 {
 	if (!vsock_conn_can_read(conn))
@@ -379,7 +345,7 @@ vsock_conn_arm_timer(struct vsock_conn *conn, long msec)
 }
 
 /* Disarm the timer.  Worker. */
-static void
+void
 vsock_conn_disarm_timer(struct vsock_conn *conn)
 {
 	if (conn->timer != NULL && conn->timer_armed)
@@ -389,7 +355,7 @@ vsock_conn_disarm_timer(struct vsock_conn *conn)
 
 /* Ask for a CREDIT_UPDATE when the guest's view of our free space fell
  * below half the buffer.  Worker. */
-static void
+void
 vsock_conn_credit_check(struct vsock_conn *conn)
 {
 	uint32_t	 unadv = conn->fwd_cnt - conn->fwd_sent;
@@ -404,11 +370,13 @@ vsock_conn_credit_check(struct vsock_conn *conn)
 
 /* The host stopped reading: drop what it will never get, tell the guest
  * (SHUTDOWN RCV).  Returns 1 when the connection is gone.  Worker. */
-static int
+int
 vsock_conn_host_wclosed(struct vsock_conn *conn)
 {
 	conn->host_wclosed = 1;
-	conn->fwd_cnt += conn->out.len + conn->msg_len;
+	/* The ring holds the partial message too (msg_len of its bytes):
+	 * count it once. */
+	conn->fwd_cnt += conn->out.len;
 	vsock_ring_consume(&conn->out, conn->out.len);
 	conn->msg_len = 0;
 	conn->nbounds = 0;
@@ -422,7 +390,7 @@ vsock_conn_host_wclosed(struct vsock_conn *conn)
 }
 
 /* Send msg with MSG_NOSIGNAL|MSG_DONTWAIT, retrying EINTR.  Worker. */
-static ssize_t
+ssize_t
 vsock_conn_sendmsg(int fd, struct iovec *iov, int niov, int flags)
 {
 	struct msghdr	 msg;
@@ -517,7 +485,7 @@ error:
  * has shut down both ways, else our SHUTDOWN(both) and a wait for the
  * guest's RST.  Returns 1 when the connection was freed.  Worker.
  */
-static int
+int
 vsock_conn_check_close(struct vsock_conn *conn)
 {
 	struct vsock	*vs = conn->vs;
@@ -547,493 +515,4 @@ vsock_conn_check_close(struct vsock_conn *conn)
 		return (1);
 	}
 	return (0);
-}
-
-/* Read host data into the chain after the header, for a stream.  Returns
- * bytes read, 0 at end of file, -1 with errno.  Worker. */
-static ssize_t
-vsock_conn_read_stream(struct vsock_conn *conn, struct vhd_chain *c,
-    size_t max)
-{
-	const struct vhd_api	*api = conn->vs->api;
-	struct iovec		 iov[VSOCK_CONN_IOV];
-	size_t			 total = 0;
-	ssize_t			 n;
-	int			 i, niov;
-
-	niov = api->chain_iov(c, 1, VSOCK_HDR_SIZE, iov, VSOCK_CONN_IOV);
-	if (niov <= 0) {
-		errno = EFAULT;
-		return (-1);
-	}
-	for (i = 0; i < niov; i++) {
-		if (iov[i].iov_len >= max - total) {
-			iov[i].iov_len = max - total;
-			niov = i + 1;
-			break;
-		}
-		total += iov[i].iov_len;
-	}
-	do {
-		n = readv(conn->fd, iov, niov);
-	} while (n == -1 && errno == EINTR);
-	return (n);
-}
-
-/*
- * Take the next host message into the stage buffer (seqpacket).  Returns
- * 1 staged, 0 at end of file, -1 with errno (EMSGSIZE: too large for the
- * guest).  Worker.
- */
-static int
-vsock_conn_stage(struct vsock_conn *conn)
-{
-	struct vsock	*vs = conn->vs;
-	struct msghdr	 msg;
-	struct iovec	 iov;
-	uint32_t	 limit;
-	ssize_t		 n;
-
-	do {
-		n = recv(conn->fd, NULL, 0, MSG_PEEK | MSG_TRUNC |
-		    MSG_DONTWAIT);
-	} while (n == -1 && errno == EINTR);
-	if (n <= 0)
-		return ((int)n);
-	limit = vs->buf_size < conn->peer_buf_alloc ? vs->buf_size :
-	    conn->peer_buf_alloc;
-	if ((size_t)n > limit) {
-		errno = EMSGSIZE;
-		return (-1);
-	}
-	if (conn->stage == NULL && (conn->stage = malloc(vs->buf_size)) ==
-	    NULL) {
-		errno = ENOMEM;
-		return (-1);
-	}
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = conn->stage;
-	iov.iov_len = vs->buf_size;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	do {
-		n = recvmsg(conn->fd, &msg, MSG_DONTWAIT);
-	} while (n == -1 && errno == EINTR);
-	if (n <= 0)
-		return ((int)n);
-	conn->stage_len = (uint32_t)n;
-	conn->stage_off = 0;
-	conn->stage_eor = (msg.msg_flags & MSG_EOR) != 0;
-	return (1);
-}
-
-/*
- * Try to put one RW packet of host data into the chain.  Returns 1 with
- * *len set, 0 when there is nothing to send (end of file, no data, no
- * credit), -1 when the connection was freed.  Worker.
- */
-static int
-vsock_conn_rx_rw(struct vsock_conn *conn, struct vhd_chain *c, size_t wr,
-    size_t *len)
-{
-	struct vsock		*vs = conn->vs;
-	const struct vhd_api	*api = vs->api;
-	struct vsock_hdr	 h;
-	uint32_t		 credit = vsock_conn_peer_free(conn), flags = 0;
-	size_t			 max;
-	ssize_t			 n;
-	int			 r;
-
-	if (credit == 0) {
-		if (!conn->credit_asked) {
-			conn->credit_asked = 1;
-			conn->pending |= VSOCK_PEND_CREDIT_REQ;
-		}
-		return (0);
-	}
-	max = wr - VSOCK_HDR_SIZE;
-	if (max > credit)
-		max = credit;
-	if (max > VSOCK_MAX_PKT)
-		max = VSOCK_MAX_PKT;
-	if (max == 0)
-		return (0);
-
-	if (conn->type == VSOCK_TYPE_SEQPACKET) {
-		if (conn->stage_off >= conn->stage_len) {
-			r = vsock_conn_stage(conn);
-			if (r == 0)
-				goto eof;
-			if (r == -1) {
-				n = -1;
-				goto error;
-			}
-		}
-		if (max > conn->stage_len - conn->stage_off)
-			max = conn->stage_len - conn->stage_off;
-		if (api->chain_write(c, VSOCK_HDR_SIZE, conn->stage +
-		    conn->stage_off, max) != (ssize_t)max)
-			return (0);
-		conn->stage_off += (uint32_t)max;
-		if (conn->stage_off == conn->stage_len) {
-			flags = VSOCK_SEQ_EOM;
-			if (conn->stage_eor)
-				flags |= VSOCK_SEQ_EOR;
-		}
-		n = (ssize_t)max;
-	} else {
-		n = vsock_conn_read_stream(conn, c, max);
-		if (n == 0)
-			goto eof;
-		if (n == -1)
-			goto error;
-	}
-	vsock_conn_fill_hdr(conn, &h, VSOCK_OP_RW);
-	h.len = (uint32_t)n;
-	h.flags = flags;
-	if (vsock_pkt_write_hdr(api, c, &h) != 0)
-		return (0);
-	conn->tx_cnt += (uint32_t)n;
-	conn->fwd_sent = conn->fwd_cnt;
-	conn->pending &= ~VSOCK_PEND_CREDIT_UPD;
-	if (vsock_conn_peer_free(conn) == 0 && !conn->credit_asked) {
-		/* More may wait on the host socket: ask for credit. */
-		conn->credit_asked = 1;
-		conn->pending |= VSOCK_PEND_CREDIT_REQ;
-	}
-	*len = VSOCK_HDR_SIZE + (size_t)n;
-	return (1);
-
-eof:
-	conn->host_eof = 1;
-	conn->readable = 0;
-	conn->local_shut |= VSOCK_SHUT_SEND;
-	conn->pending |= VSOCK_PEND_SHUTDOWN;
-	return (vsock_conn_check_close(conn) ? -1 : 0);
-
-error:
-	if (errno == EAGAIN || errno == EWOULDBLOCK) {
-		conn->readable = 0;
-		if (vsock_conn_arm_read(conn) != 0) {
-			vsock_warn(vs, "cannot watch a host socket");
-			vsock_conn_kill(conn);
-			return (-1);
-		}
-		return (0);
-	}
-	if (errno == EMSGSIZE)
-		vsock_warn(vs, "guest port %u: host message larger than the "
-		    "guest's or our buffer; connection reset",
-		    conn->peer_port);
-	else if (errno == EFAULT)
-		vsock_warn(vs, "rx buffer outside guest memory");
-	vsock_conn_kill(conn);
-	return (-1);
-}
-
-/*
- * Write the next packet the connection owes the guest into rx chain c
- * (writable part at least a header).  Returns VSOCK_RX_* bits; *len is
- * the packet size when VSOCK_RX_PKT is set.  Worker.
- */
-int
-vsock_conn_rx(struct vsock_conn *conn, struct vhd_chain *c, size_t *len)
-{
-	const struct vhd_api	*api = conn->vs->api;
-	struct vsock_hdr	 h;
-	size_t			 wr = api->chain_writable(c);
-	uint16_t		 op;
-	int			 r;
-
-	if (conn->pending & VSOCK_PEND_REQUEST) {
-		op = VSOCK_OP_REQUEST;
-		conn->pending &= ~VSOCK_PEND_REQUEST;
-		goto ctl;
-	}
-	if (conn->pending & VSOCK_PEND_RESPONSE) {
-		op = VSOCK_OP_RESPONSE;
-		conn->pending &= ~VSOCK_PEND_RESPONSE;
-		goto ctl;
-	}
-	if (vsock_conn_rw_ready(conn)) {
-		r = vsock_conn_rx_rw(conn, c, wr, len);
-		if (r == 1)
-			return (VSOCK_RX_PKT);
-		if (r == -1)
-			return (VSOCK_RX_FREED);
-	}
-	if ((conn->pending & VSOCK_PEND_SHUTDOWN) &&
-	    conn->stage_off >= conn->stage_len) {
-		op = VSOCK_OP_SHUTDOWN;
-		conn->pending &= ~VSOCK_PEND_SHUTDOWN;
-		goto ctl;
-	}
-	if (conn->pending & VSOCK_PEND_CREDIT_UPD) {
-		op = VSOCK_OP_CREDIT_UPDATE;
-		conn->pending &= ~VSOCK_PEND_CREDIT_UPD;
-		goto ctl;
-	}
-	if (conn->pending & VSOCK_PEND_CREDIT_REQ) {
-		op = VSOCK_OP_CREDIT_REQUEST;
-		conn->pending &= ~VSOCK_PEND_CREDIT_REQ;
-		goto ctl;
-	}
-	return (0);
-
-ctl:
-	vsock_conn_fill_hdr(conn, &h, op);
-	if (op == VSOCK_OP_SHUTDOWN)
-		h.flags = conn->local_shut;
-	if (vsock_pkt_write_hdr(api, c, &h) != 0)
-		return (0);
-	conn->fwd_sent = conn->fwd_cnt;
-	if (op != VSOCK_OP_CREDIT_UPDATE)
-		conn->pending &= ~VSOCK_PEND_CREDIT_UPD;
-	*len = VSOCK_HDR_SIZE;
-	return (VSOCK_RX_PKT);
-}
-
-/*
- * A guest packet for the host (src_cid, type and op already checked):
- * find its connection and run the op, or open a connection for a
- * REQUEST, or answer RST.  Worker.
- */
-void
-vsock_conn_guest_pkt(struct vsock *vs, const struct vsock_hdr *h,
-    struct vhd_chain *c)
-{
-	struct vsock_conn	*conn;
-	uint32_t		 credit;
-
-	conn = vsock_conn_find(vs, h->dst_port, h->src_port);
-	if (conn == NULL) {
-		if (h->op == VSOCK_OP_REQUEST)
-			vsock_host_connect(vs, h);
-		else
-			vsock_ctl_rst(vs, h);
-		return;
-	}
-	if (h->type != conn->type) {
-		if (h->op == VSOCK_OP_RST)
-			vsock_conn_free(conn);
-		else
-			vsock_conn_kill(conn);
-		return;
-	}
-	credit = vsock_conn_peer_free(conn);
-	conn->peer_buf_alloc = h->buf_alloc;
-	conn->peer_fwd_cnt = h->fwd_cnt;
-	if (vsock_conn_peer_free(conn) > credit)
-		conn->credit_asked = 0;
-	vsock_conn_ops[h->op].fn(conn, h, c);
-}
-
-/*
- * A guest packet of an unknown op or type (src_cid checked): answer RST,
- * never for an RST.  The guest drops a connection on our RST, so one
- * the packet names goes too: reset, or freed quietly for an RST.
- * Worker.
- */
-void
-vsock_conn_guest_bad(struct vsock *vs, const struct vsock_hdr *h)
-{
-	struct vsock_conn	*conn = NULL;
-
-	if (h->dst_cid == VSOCK_HOST_CID)
-		conn = vsock_conn_find(vs, h->dst_port, h->src_port);
-	if (conn == NULL)
-		vsock_ctl_rst(vs, h);
-	else if (h->op == VSOCK_OP_RST)
-		vsock_conn_free(conn);
-	else
-		vsock_conn_kill(conn);
-}
-
-/* REQUEST on a known connection: the guest is confused; reset.  Worker. */
-static void
-vsock_conn_op_request(struct vsock_conn *conn, const struct vsock_hdr *h,
-    struct vhd_chain *c)
-{
-	(void)h;
-	(void)c;
-	vsock_conn_kill(conn);
-}
-
-/* RESPONSE: the guest accepted a host connect; answer "OK <port>" on the
- * host socket.  Worker. */
-static void
-vsock_conn_op_response(struct vsock_conn *conn, const struct vsock_hdr *h,
-    struct vhd_chain *c)
-{
-	struct vsock	*vs = conn->vs;
-	int		 n;
-
-	(void)c;
-	if (conn->state != VSOCK_ST_LOCAL_INIT) {
-		vsock_conn_kill(conn);
-		return;
-	}
-	vsock_conn_disarm_timer(conn);
-	conn->state = VSOCK_ST_ESTABLISHED;
-	n = snprintf(conn->ok, sizeof(conn->ok), "OK %u\n", conn->local_port);
-	conn->ok_len = (size_t)n;
-	conn->ok_off = 0;
-	conn->readable = 1;
-	vsock_conn_flush(conn);
-	/* flush may have freed it only on a host error: look again. */
-	if ((conn = vsock_conn_find(vs, h->dst_port, h->src_port)) !=
-	    NULL)
-		vsock_conn_schedule(conn);
-}
-
-/* RST: the guest dropped the connection; close the host socket.
- * Worker. */
-static void
-vsock_conn_op_rst(struct vsock_conn *conn, const struct vsock_hdr *h,
-    struct vhd_chain *c)
-{
-	(void)h;
-	(void)c;
-	vsock_conn_free(conn);
-}
-
-/* SHUTDOWN: the guest half-closes one or both directions.  Worker. */
-static void
-vsock_conn_op_shutdown(struct vsock_conn *conn, const struct vsock_hdr *h,
-    struct vhd_chain *c)
-{
-	unsigned	 bits = h->flags & VSOCK_SHUT_BOTH;
-
-	(void)c;
-	if (conn->state != VSOCK_ST_ESTABLISHED &&
-	    conn->state != VSOCK_ST_CLOSING) {
-		vsock_conn_kill(conn);
-		return;
-	}
-	conn->peer_shut |= bits;
-	if ((bits & VSOCK_SHUT_RCV) && conn->fd != -1 && !conn->host_eof) {
-		(void)shutdown(conn->fd, SHUT_RD);
-		conn->stage_off = conn->stage_len = 0;
-	}
-	if (vsock_conn_check_close(conn))
-		return;
-	/* A pending SEND shutdown happens once the ring is flushed. */
-	vsock_conn_flush(conn);
-}
-
-/* RW: guest data for the host socket, written at once if possible, else
- * kept in the ring within the guest's credit.  Worker. */
-static void
-vsock_conn_op_rw(struct vsock_conn *conn, const struct vsock_hdr *h,
-    struct vhd_chain *c)
-{
-	struct vsock		*vs = conn->vs;
-	const struct vhd_api	*api = vs->api;
-	struct iovec		 iov[VSOCK_CONN_IOV];
-	size_t			 len = h->len, done = 0, total;
-	ssize_t			 n;
-	int			 i, niov;
-
-	if (conn->state != VSOCK_ST_ESTABLISHED ||
-	    (conn->peer_shut & VSOCK_SHUT_SEND)) {
-		vsock_conn_kill(conn);
-		return;
-	}
-	if (conn->host_wclosed) {
-		conn->fwd_cnt += (uint32_t)len;
-		vsock_conn_credit_check(conn);
-		return;
-	}
-	if (conn->type == VSOCK_TYPE_STREAM && conn->out.len == 0 &&
-	    conn->ok_off == conn->ok_len && len > 0) {
-		niov = api->chain_iov(c, 0, VSOCK_HDR_SIZE, iov,
-		    VSOCK_CONN_IOV);
-		if (niov > 0) {
-			total = 0;
-			for (i = 0; i < niov; i++) {
-				if (iov[i].iov_len >= len - total) {
-					iov[i].iov_len = len - total;
-					niov = i + 1;
-					break;
-				}
-				total += iov[i].iov_len;
-			}
-			n = vsock_conn_sendmsg(conn->fd, iov, niov, 0);
-			if (n > 0) {
-				done = (size_t)n;
-				conn->fwd_cnt += (uint32_t)n;
-			} else if (n == -1 && errno != EAGAIN &&
-			    errno != EWOULDBLOCK) {
-				if (vsock_conn_host_wclosed(conn) == 0)
-					conn->fwd_cnt += (uint32_t)len;
-				return;
-			}
-		}
-	}
-	if (done < len) {
-		if (conn->out.data == NULL &&
-		    vsock_ring_init(&conn->out, vs->buf_size) != 0) {
-			vsock_warn(vs, "out of memory; connection reset");
-			vsock_conn_kill(conn);
-			return;
-		}
-		if (vsock_ring_put_chain(&conn->out, api, c,
-		    VSOCK_HDR_SIZE + done, len - done) != 0) {
-			vsock_warn(vs, "guest port %u sent %zu bytes beyond "
-			    "its credit; connection reset", conn->peer_port,
-			    len - done);
-			vsock_conn_kill(conn);
-			return;
-		}
-	}
-	if (conn->type == VSOCK_TYPE_SEQPACKET) {
-		conn->msg_len += (uint32_t)len;
-		if (h->flags & VSOCK_SEQ_EOM) {
-			if (conn->bounds == NULL && (conn->bounds = calloc(
-			    VSOCK_SEQ_BOUNDS, sizeof(*conn->bounds))) == NULL) {
-				vsock_warn(vs, "out of memory; connection "
-				    "reset");
-				vsock_conn_kill(conn);
-				return;
-			}
-			if (conn->nbounds == VSOCK_SEQ_BOUNDS) {
-				vsock_warn(vs, "guest port %u: too many "
-				    "messages queued; connection reset",
-				    conn->peer_port);
-				vsock_conn_kill(conn);
-				return;
-			}
-			conn->bounds[(conn->bhead + conn->nbounds) %
-			    VSOCK_SEQ_BOUNDS] = conn->msg_len |
-			    ((h->flags & VSOCK_SEQ_EOR) ? 0x80000000u : 0);
-			conn->nbounds++;
-			conn->msg_len = 0;
-		}
-	}
-	if (conn->out.len > 0 && conn->msg_len < conn->out.len)
-		vsock_conn_flush(conn);
-	else
-		vsock_conn_credit_check(conn);
-}
-
-/* CREDIT_UPDATE: the credit is already taken from the header; send data
- * that waited for it.  Worker. */
-static void
-vsock_conn_op_credit_update(struct vsock_conn *conn,
-    const struct vsock_hdr *h, struct vhd_chain *c)
-{
-	(void)h;
-	(void)c;
-	vsock_conn_schedule(conn);
-}
-
-/* CREDIT_REQUEST: answer with a CREDIT_UPDATE.  Worker. */
-static void
-vsock_conn_op_credit_request(struct vsock_conn *conn,
-    const struct vsock_hdr *h, struct vhd_chain *c)
-{
-	(void)h;
-	(void)c;
-	conn->pending |= VSOCK_PEND_CREDIT_UPD;
-	vsock_conn_schedule(conn);
 }

@@ -8,7 +8,8 @@
  * sent a REQUEST from a fresh host port (from 2^30 up); on its RESPONSE
  * the host reads "OK <host port>\n" and the stream is the connection.  A
  * bad line is answered "ERR <reason>\n" and closed; a guest RST or no
- * answer within connect-timeout closes the host socket.
+ * answer within connect-timeout of the REQUEST reaching the guest's rx
+ * queue closes the host socket.
  *
  * Guest to host: a REQUEST for host port P connects, without blocking,
  * to the unix listener "<uds-path>_<P>" (SOCK_SEQPACKET for a seqpacket
@@ -16,8 +17,10 @@
  * (EAGAIN) is retried every few ms until connect-timeout.
  *
  * The listener is bound when the queues first run (so "vhostd -n" binds
- * nothing), watched while they run, and removed when the device is
- * destroyed; everything but the create-time checks runs on the worker.
+ * nothing), watched from then until the device is reset (also while the
+ * VM is paused: new host connections wait for it), and removed when the
+ * device is destroyed; everything but the create-time checks runs on the
+ * worker.
  */
 
 #include <sys/types.h>
@@ -352,11 +355,7 @@ vsock_host_line(struct vsock_conn *conn)
 	conn->state = VSOCK_ST_LOCAL_INIT;
 	conn->pending |= VSOCK_PEND_REQUEST;
 	vsock_conn_hash(conn);
-	if (vsock_conn_arm_timer(conn, vs->connect_ms) != 0) {
-		vsock_warn(vs, "cannot arm a timer");
-		vsock_conn_free(conn);
-		return;
-	}
+	/* The connect timer starts when the REQUEST goes out. */
 	vsock_conn_schedule(conn);
 	return;
 

@@ -209,6 +209,10 @@ struct fe {
 
 	uint64_t	 pool_gpa;	/* fe_rng_read buffers */
 	size_t		 pool_size;
+
+	/* memfd_create flags added to MFD_CLOEXEC for regions created from
+	 * now on (MFD_ALLOW_SEALING: a memfd the daemon may seal). */
+	unsigned	 memfd_flags;
 };
 
 /* A region spec for fe_new: gpa, size, mmap offset in the memfd. */
@@ -240,7 +244,8 @@ void		 fe_disconnect(struct fe *);
  * handed over again (resume after GET_VRING_BASE).
  */
 int		 fe_reconnect(struct fe *, const char *path);
-/* Add a local region (not sent); returns its index or -1. */
+/* Add a local region (not sent), a memfd created with fe->memfd_flags;
+ * returns its index or -1. */
 int		 fe_region_add(struct fe *, uint64_t gpa, uint64_t size,
 		    uint64_t offset);
 

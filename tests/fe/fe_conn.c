@@ -45,7 +45,8 @@ fe_region_add(struct fe *fe, uint64_t gpa, uint64_t size, uint64_t offset)
 	idx = (int)fe->nregions;
 	r = &fe->regions[idx];
 	memset(r, 0, sizeof *r);
-	if ((r->fd = memfd_create("fe-guest", MFD_CLOEXEC)) == -1) {
+	if ((r->fd = memfd_create("fe-guest", MFD_CLOEXEC |
+	    fe->memfd_flags)) == -1) {
 		fe_seterr("memfd_create: %s", strerror(errno));
 		return (-1);
 	}

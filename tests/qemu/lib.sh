@@ -42,6 +42,27 @@ vm_status() {
 	    sed -n 's/^VM status: \([a-z]*\).*/\1/p;/^qemu-hmp:/p' | head -n 1
 }
 
+# Pause and resume the VM behind monitor $1 (HMP stop, then cont as soon as
+# stop has completed) up to $2 times in a row, from when file $3 holds the
+# string $4 until it holds $5 (the guest's transfers started, then ended);
+# print the number of pauses made, after a "qemu-hmp: ..." error if the
+# monitor failed.  QEMU process $QPID exiting first ends it.  Meant to run
+# in the background while the guest's transfers run.
+vm_pause_loop() {
+	local i
+	i=0
+	until grep -q -- "$4" "$3" 2>/dev/null; do
+		kill -0 "$QPID" 2>/dev/null || break
+		sleep 0.05
+	done
+	while [ "$i" -lt "$2" ] && kill -0 "$QPID" 2>/dev/null &&
+	    ! grep -q -- "$5" "$3" 2>/dev/null; do
+		hmp "$1" stop cont >/dev/null || break
+		i=$((i + 1))
+	done
+	echo "$i"
+}
+
 # Wait until the command $1 prints a progress of at least $2 bytes (of a
 # transfer of $3) before step $4 (for messages).  Returns 0 once it does;
 # returns 1 with the reason in PAUSE_ERR if QEMU process $QPID exits first

@@ -19,6 +19,10 @@
 #   - a guest connect to a port without a host listener fails within 1 s;
 #   - seqpacket (when the guest negotiated it): messages of 1 B..100 KB
 #     echoed by a SOCK_SEQPACKET unix listener keep their boundaries;
+#   - the VM is paused and resumed up to VSOCK_PAUSES times (default 10)
+#     with QEMU's monitor ("stop", then "cont" at once) while the transfers
+#     run, and every connection survives (issue 8: a pause used to reset
+#     them);
 # pause:
 #   - the guest connects to host port 5001, where a unix listener
 #     (vsock-test host-echo at TMP/vm.vsock_5001) echoes 32 MiB back at
@@ -32,10 +36,11 @@
 #
 # Environment: as run-rng.sh (VHOSTD_BUILD_DIR, VHOSTD_QEMU_CACHE,
 # VHOSTD_QEMU_TIMEOUT, VHOSTD_LOG_LEVEL, VHOSTD_KEEP_TMP,
-# VHOSTD_QEMU_APPEND, QEMU, VHOSTD_QEMU_PAUSES, VM_PAUSE_SECS,
-# VM_STALL_SECS), plus VSOCK_BYTES (default 8 MiB each way, 32 MiB echoed
-# in pause mode), VSOCK_ECHO_RATE (pause mode, bytes/s, default 4 MiB),
-# VSOCK_SEQPACKET=0 to skip the seqpacket part, CC (default cc).
+# VHOSTD_QEMU_APPEND, QEMU; VHOSTD_QEMU_PAUSES, VM_PAUSE_SECS and
+# VM_STALL_SECS in mode pause), plus VSOCK_BYTES (default 8 MiB each way,
+# 32 MiB echoed in mode pause), VSOCK_PAUSES (mode basic, default 10),
+# VSOCK_ECHO_RATE (mode pause, bytes/s, default 4 MiB), VSOCK_SEQPACKET=0
+# to skip the seqpacket part, CC (default cc).
 #
 # Exit status 0 on success; 1 with a "run-vsock.sh: FAIL: step: ..." line.
 
@@ -52,11 +57,12 @@ MODE=${1:-basic}
 QEMU=${QEMU:-qemu-system-x86_64}
 QEMU_TIMEOUT=${VHOSTD_QEMU_TIMEOUT:-180}
 case $MODE in
-basic)	BYTES=${VSOCK_BYTES:-8388608} ;;
-pause)	BYTES=${VSOCK_BYTES:-33554432} ;;
+basic)	BYTES=${VSOCK_BYTES:-8388608}
+	PAUSES=${VSOCK_PAUSES:-10} ;;
+pause)	BYTES=${VSOCK_BYTES:-33554432}
+	PAUSES=${VHOSTD_QEMU_PAUSES:-5} ;;
 *)	echo "usage: run-vsock.sh [basic | pause]" >&2; exit 2 ;;
 esac
-PAUSES=${VHOSTD_QEMU_PAUSES:-5}
 RATE=${VSOCK_ECHO_RATE:-4194304}
 SEQ=${VSOCK_SEQPACKET:-1}
 CC=${CC:-cc}
@@ -248,7 +254,7 @@ done
 STEP="guest"
 T1=$(now)
 # --foreground keeps QEMU in our process group (Check kills the group on
-# its timeout).  The monitor socket serves the pauses of mode pause.
+# its timeout).  The monitor socket takes the pauses (HMP stop and cont).
 timeout --foreground -k 5 "$QEMU_TIMEOUT" "$QEMU" -M pc -accel tcg -m 256 \
     -object memory-backend-memfd,id=mem,size=256M,share=on \
     -numa node,memdev=mem -nodefaults -no-user-config \
@@ -262,6 +268,7 @@ timeout --foreground -k 5 "$QEMU_TIMEOUT" "$QEMU" -M pc -accel tcg -m 256 \
 QPID=$!
 PIDS="$PIDS $QPID"
 PAUSE_OK=1
+HPAUSE=
 if [ "$MODE" = pause ]; then
 	vm_pauses "$TMP/mon.sock" echo_progress "$BYTES" "$PAUSES" ||
 	    PAUSE_OK=0
@@ -270,6 +277,12 @@ else
 	    >"$TMP/host-send.log" 2>&1 &
 	HSEND=$!
 	PIDS="$PIDS $HSEND"
+	if [ "$PAUSES" -gt 0 ]; then
+		vm_pause_loop "$TMP/mon.sock" "$PAUSES" "$TMP/serial.log" \
+		    VSOCK-GUEST-READY GUEST-EXIT >"$TMP/pauses.txt" 2>&1 &
+		HPAUSE=$!
+		PIDS="$PIDS $HPAUSE"
+	fi
 fi
 wait "$QPID"
 QRC=$?
@@ -310,6 +323,16 @@ else
 	wait "$HSEND" 2>/dev/null
 	check_helper "$TMP/host-recv.log"
 	check_helper "$TMP/host-send.log"
+	if [ -n "$HPAUSE" ]; then
+		wait "$HPAUSE" 2>/dev/null
+		n=$(tail -n 1 "$TMP/pauses.txt")
+		[ "${n:-0}" -gt 0 ] 2>/dev/null ||
+		    fail "the VM was never paused during the transfers:" \
+		    "$(head -n 3 "$TMP/pauses.txt")"
+		echo "run-vsock.sh: $n pauses; vhostd saw" \
+		    "$(grep -c 'queue 1 stopped' "$TMP/vhostd.log") tx queue" \
+		    "stops"
+	fi
 	if [ "$SEQ" = 1 ]; then
 		wait "$HSEQ" 2>/dev/null
 		check_helper "$TMP/host-seq.log"

@@ -1,0 +1,438 @@
+#!/bin/sh
+# End-to-end test: QEMU guests on vhost-user-blk-pci served by vhostd's
+# blk module.
+#
+# Starts one vhostd with two blk devices (a config file): blk0 on a 64 MiB
+# image with num-queues=2, blk1 read-only on a 4 MiB image of random data.
+# Guest 1 (2 vCPUs, num-queues=2 on its vda) checks what the driver sees
+# (two queues, the serial, discard and write zeroes limits, vdb read-only),
+# writes 4 MiB of random data with O_DIRECT, reads it back and compares,
+# discards a range (blkdiscard) and zeroes another (BLKZEROOUT ->
+# WRITE_ZEROES) and reads zeroes there, fails to write to vdb, and prints
+# the checksums.  Guest 2, booted on the same daemon after guest 1 powered
+# off, finds the data.  Guest 3 loops over O_DIRECT writes and reads while
+# the host sends HMP `stop` and `cont` (each stop is a GET_VRING_BASE per
+# queue, with requests in flight).  Finally SIGTERM must stop the daemon
+# with status 0, and the images on the host must hold what the guests saw.
+#
+# Environment:
+#   VHOSTD_BUILD_DIR        build tree holding ./vhostd (default: ../..)
+#   VHOSTD_SRC_DIR          source tree (default: ../..)
+#   VHOSTD_QEMU_CACHE       guest cache, see setup.sh
+#   VHOSTD_QEMU_TIMEOUT     seconds allowed per guest (default 180)
+#   VHOSTD_LOG_LEVEL        pass --log-level=LEVEL to vhostd (debugging)
+#   VHOSTD_KEEP_TMP=1       keep the temporary directory
+#   VHOSTD_QEMU_APPEND      extra kernel arguments (e.g. loglevel=7)
+#   QEMU                    QEMU binary (default qemu-system-x86_64)
+#   CC                      C compiler for the static guest helper (cc)
+#
+# Exit status 0 on success; 1 with a "run-blk.sh: FAIL: step: ..." line.
+
+# "local" is not POSIX but dash, bash and busybox ash all have it.
+# shellcheck disable=SC3043
+
+set -u
+
+SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
+BUILD_DIR=${VHOSTD_BUILD_DIR:-$(cd "$SCRIPT_DIR/../.." && pwd)}
+SRC_DIR=${VHOSTD_SRC_DIR:-$(cd "$SCRIPT_DIR/../.." && pwd)}
+export VHOSTD_BUILD_DIR="$BUILD_DIR"
+QEMU=${QEMU:-qemu-system-x86_64}
+QEMU_TIMEOUT=${VHOSTD_QEMU_TIMEOUT:-180}
+CC=${CC:-cc}
+SERIAL=vhostd-qemu-blk
+
+TMP=
+DAEMON_PID=
+STEP=start
+
+# Print the current time in seconds with fractions.
+now() {
+	date +%s.%N
+}
+
+# Print the difference $2 - $1 of two times, in seconds with 2 decimals.
+elapsed() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'
+}
+
+# Print the last lines of file $2 under the title $1, if the file exists.
+show_tail() {
+	if [ -s "$2" ]; then
+		echo "---- $1 (last 60 lines of $2) ----"
+		tail -n 60 "$2"
+		echo "---- end of $1 ----"
+	fi
+}
+
+# Report the failure of the current step with the logs, and exit.
+fail() {
+	echo "run-blk.sh: FAIL: $STEP: $*"
+	if [ -n "$TMP" ]; then
+		for f in "$TMP"/guest*/console.txt; do
+			[ -f "$f" ] && show_tail "guest console" "$f"
+		done
+		for f in "$TMP"/guest*/qemu.err; do
+			[ -f "$f" ] && show_tail "QEMU stderr" "$f"
+		done
+		show_tail "vhostd log" "$TMP/vhostd.log"
+	fi
+	echo "run-blk.sh: for more detail rerun with" \
+	    "VHOSTD_LOG_LEVEL=debug VHOSTD_QEMU_APPEND=loglevel=7"
+	exit 1
+}
+
+# Stop what is still running and remove the temporary directory.
+# shellcheck disable=SC2317 # Called from the EXIT trap.
+cleanup() {
+	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+		kill -KILL "$DAEMON_PID" 2>/dev/null
+		wait "$DAEMON_PID" 2>/dev/null
+	fi
+	if [ -n "$TMP" ] && [ "${VHOSTD_KEEP_TMP:-0}" != 1 ]; then
+		rm -rf "$TMP"
+	elif [ -n "$TMP" ]; then
+		echo "run-blk.sh: kept $TMP"
+	fi
+}
+
+# The md5 of $3 64 KiB blocks of file $1 from block $2.
+md5_of() {
+	dd if="$1" bs=65536 skip="$2" count="$3" 2>/dev/null | md5sum |
+	    cut -d' ' -f1
+}
+
+# Write the script of guest 1 to $1.
+write_guest1() {
+	cat >"$1" <<EOF
+#!/bin/sh
+# Guest 1 of run-blk.sh: check the devices, write, read, discard, zero.
+SERIAL=$SERIAL
+ROSUM=$ROSUM
+EOF
+	cat >>"$1" <<'EOF'
+say_fail() {
+	echo "VHOSTD-BLK-FAIL $*"
+	exit 1
+}
+[ -b /dev/vda ] || say_fail "no /dev/vda"
+[ -b /dev/vdb ] || say_fail "no /dev/vdb"
+s=$(cat /sys/block/vda/serial 2>&1)
+[ "$s" = "$SERIAL" ] || say_fail "vda serial is '$s'"
+[ "$(cat /sys/block/vda/size)" -eq 131072 ] ||
+    say_fail "vda has $(cat /sys/block/vda/size) sectors, not 131072"
+[ "$(cat /sys/block/vda/ro)" = 0 ] || say_fail "vda is read-only"
+[ "$(cat /sys/block/vdb/ro)" = 1 ] || say_fail "vdb is not read-only"
+nq=$(ls /sys/block/vda/mq | wc -l)
+[ "$nq" -eq 2 ] || say_fail "vda has $nq queues, not 2"
+[ "$(cat /sys/block/vda/queue/discard_max_bytes)" -gt 0 ] ||
+    say_fail "vda does not discard"
+[ "$(cat /sys/block/vda/queue/write_zeroes_max_bytes)" -gt 0 ] ||
+    say_fail "vda has no write zeroes"
+echo "VHOSTD-BLK-INFO queues $nq, discard max" \
+    "$(cat /sys/block/vda/queue/discard_max_bytes), write zeroes max" \
+    "$(cat /sys/block/vda/queue/write_zeroes_max_bytes)"
+
+# 4 MiB of random data at 1 MiB, with O_DIRECT both ways.
+dd if=/dev/urandom of=/tmp/pat bs=65536 count=64 2>/dev/null ||
+    say_fail "no random data"
+t0=$(cut -d' ' -f1 /proc/uptime)
+dd if=/tmp/pat of=/dev/vda bs=65536 seek=16 oflag=direct 2>/tmp/dd.err ||
+    say_fail "O_DIRECT write: $(cat /tmp/dd.err)"
+dd if=/dev/vda of=/tmp/back bs=65536 skip=16 count=64 iflag=direct \
+    2>/tmp/dd.err || say_fail "O_DIRECT read: $(cat /tmp/dd.err)"
+t1=$(cut -d' ' -f1 /proc/uptime)
+cmp /tmp/pat /tmp/back || say_fail "read back differs from what was written"
+echo "VHOSTD-BLK-TIME $t0 $t1"
+
+# Discard 512 KiB at 2 MiB, zero 256 KiB at 3 MiB: zeroes there.
+blkdiscard -o 2097152 -l 524288 /dev/vda || say_fail "blkdiscard failed"
+/bin/blk-test zeroes /dev/vda 2097152 524288 ||
+    say_fail "discarded range is not zeroes"
+/bin/blk-test zero /dev/vda 3145728 262144 || say_fail "BLKZEROOUT failed"
+/bin/blk-test zeroes /dev/vda 3145728 262144 ||
+    say_fail "zeroed range is not zeroes"
+# What the 4 MiB at 1 MiB must now hold.
+cp /tmp/pat /tmp/exp
+dd if=/dev/zero of=/tmp/exp bs=65536 seek=16 count=8 conv=notrunc \
+    2>/dev/null
+dd if=/dev/zero of=/tmp/exp bs=65536 seek=32 count=4 conv=notrunc \
+    2>/dev/null
+sum=$(md5sum </tmp/exp | cut -d' ' -f1)
+got=$(dd if=/dev/vda bs=65536 skip=16 count=64 iflag=direct 2>/dev/null |
+    md5sum | cut -d' ' -f1)
+[ "$got" = "$sum" ] || say_fail "vda holds $got, expected $sum"
+
+# The read-only device: reads give the host's data, writes are refused.
+got=$(dd if=/dev/vdb bs=65536 count=64 iflag=direct 2>/dev/null | md5sum |
+    cut -d' ' -f1)
+[ "$got" = "$ROSUM" ] || say_fail "vdb holds $got, host wrote $ROSUM"
+if dd if=/tmp/pat of=/dev/vdb bs=65536 count=1 oflag=direct 2>/dev/null
+then
+	say_fail "a write to the read-only vdb succeeded"
+fi
+sync
+echo "VHOSTD-BLK-SUM $sum"
+echo "VHOSTD-BLK-OK"
+EOF
+}
+
+# Write the script of guest 2 (expects md5 $2) to $1.
+write_guest2() {
+	cat >"$1" <<EOF
+#!/bin/sh
+# Guest 2 of run-blk.sh: the data of guest 1 is there.
+SUM=$2
+EOF
+	cat >>"$1" <<'EOF'
+say_fail() {
+	echo "VHOSTD-BLK-FAIL $*"
+	exit 1
+}
+got=$(dd if=/dev/vda bs=65536 skip=16 count=64 iflag=direct 2>/dev/null |
+    md5sum | cut -d' ' -f1)
+[ "$got" = "$SUM" ] || say_fail "after the restart vda holds $got, not $SUM"
+/bin/blk-test zeroes /dev/vda 2097152 524288 ||
+    say_fail "discarded range is not zeroes after the restart"
+echo "VHOSTD-BLK-SUM $got"
+echo "VHOSTD-BLK-OK"
+EOF
+}
+
+# Write the script of guest 3 to $1: O_DIRECT writes and reads in a loop
+# while the host stops and continues the VM.
+write_guest3() {
+	cat >"$1" <<'EOF'
+#!/bin/sh
+# Guest 3 of run-blk.sh: I/O while the host sends `stop` and `cont`.
+say_fail() {
+	echo "VHOSTD-BLK-FAIL $*"
+	exit 1
+}
+dd if=/dev/urandom of=/tmp/pat bs=65536 count=128 2>/dev/null ||
+    say_fail "no random data"
+echo "VHOSTD-BLK-IO-START"
+i=0
+while [ "$i" -lt 6 ]; do
+	dd if=/tmp/pat of=/dev/vda bs=1048576 seek=16 oflag=direct \
+	    conv=fsync 2>/tmp/dd.err || say_fail "write $i: $(cat /tmp/dd.err)"
+	dd if=/dev/vda of=/tmp/back bs=65536 skip=256 count=128 \
+	    iflag=direct 2>/tmp/dd.err || say_fail "read $i: $(cat /tmp/dd.err)"
+	cmp /tmp/pat /tmp/back || say_fail "round $i: read back differs"
+	i=$((i + 1))
+done
+echo "VHOSTD-BLK-IO-END"
+echo "VHOSTD-BLK-OK"
+EOF
+}
+
+# Send HMP `stop` and `cont` to the monitor socket $1 while QEMU $2 runs
+# and the guest console $3 shows the I/O loop running; sets STOPS.
+stop_cont() {
+	local i n
+	i=0
+	while ! grep -q VHOSTD-BLK-IO-START "$3" 2>/dev/null; do
+		kill -0 "$2" 2>/dev/null || return 0
+		i=$((i + 1))
+		[ "$i" -lt 1200 ] || return 0
+		sleep 0.1
+	done
+	n=0
+	while kill -0 "$2" 2>/dev/null && [ "$n" -lt 20 ] &&
+	    ! grep -q VHOSTD-BLK-IO-END "$3"; do
+		printf 'stop\n' | socat - UNIX-CONNECT:"$1" >/dev/null 2>&1
+		sleep 0.2
+		printf 'cont\n' | socat - UNIX-CONNECT:"$1" >/dev/null 2>&1
+		sleep 0.3
+		n=$((n + 1))
+	done
+	STOPS=$n
+}
+
+# Boot guest $1 running script file $2 (with $3 = stopcont, the host
+# stops and continues it meanwhile); sets GUEST_SECS.
+run_guest() {
+	local dir initrd t0 t1 rc
+	dir=$TMP/guest$1
+	mkdir -p "$dir/root/bin"
+	cp "$2" "$dir/root/test.sh"
+	cp "$TMP/blk-test" "$dir/root/bin/blk-test"
+	(cd "$dir/root" && printf 'test.sh\nbin\nbin/blk-test\n' |
+	    cpio -o -H newc -R 0:0 --quiet) >"$dir/test.cpio" ||
+	    fail "cannot build the test cpio"
+	initrd=$dir/initrd
+	cat "$INITRD_BASE" "$dir/test.cpio" >"$initrd" ||
+	    fail "cannot build the initrd"
+	t0=$(now)
+	# --foreground keeps QEMU in our process group, so killing the test
+	# (Check kills the group on its timeout) kills QEMU too.
+	timeout --foreground -k 5 "$QEMU_TIMEOUT" \
+	    "$QEMU" -M pc -accel tcg -m 256 -smp 2 \
+	    -monitor unix:"$dir/mon.sock",server=on,wait=off \
+	    -object memory-backend-memfd,id=mem,size=256M,share=on \
+	    -numa node,memdev=mem -nodefaults -no-user-config \
+	    -display none -serial stdio -no-reboot \
+	    -chardev socket,id=c0,path="$TMP/blk0.sock" \
+	    -device vhost-user-blk-pci,chardev=c0,num-queues=2 \
+	    -chardev socket,id=c1,path="$TMP/blk1.sock" \
+	    -device vhost-user-blk-pci,chardev=c1,num-queues=1 \
+	    -kernel "$KERNEL" -initrd "$initrd" \
+	    -append "console=ttyS0 quiet panic=-1 ${VHOSTD_QEMU_APPEND:-}" \
+	    </dev/null >"$dir/serial.log" 2>"$dir/qemu.err" &
+	QPID=$!
+	if [ "${3:-}" = stopcont ]; then
+		stop_cont "$dir/mon.sock" "$QPID" "$dir/serial.log"
+	fi
+	wait "$QPID"
+	rc=$?
+	t1=$(now)
+	GUEST_SECS=$(elapsed "$t0" "$t1")
+	tr -d '\r' <"$dir/serial.log" >"$dir/console.txt"
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		fail "QEMU timed out after ${QEMU_TIMEOUT}s"
+	fi
+	if grep -q '^VHOSTD-BLK-FAIL' "$dir/console.txt"; then
+		fail "guest: $(grep '^VHOSTD-BLK-FAIL' "$dir/console.txt" |
+		    head -n 1)"
+	fi
+	grep -q '^VHOSTD-BLK-OK$' "$dir/console.txt" ||
+	    fail "no VHOSTD-BLK-OK on the guest console (QEMU status $rc)"
+	grep -q '^VHOSTD-GUEST-EXIT 0$' "$dir/console.txt" ||
+	    fail "guest test did not exit 0"
+	[ "$rc" -eq 0 ] || fail "QEMU exited with status $rc"
+	GUEST_SUM=$(sed -n 's/^VHOSTD-BLK-SUM //p' "$dir/console.txt")
+	echo "run-blk.sh: guest $1 OK in ${GUEST_SECS}s:" \
+	    "$(sed -n 's/^VHOSTD-BLK-INFO //p' "$dir/console.txt")"
+}
+
+# Print how many lines of the daemon log contain string $1.
+log_count() {
+	grep -c -F -- "$1" "$TMP/vhostd.log" 2>/dev/null || true
+}
+
+# Wait up to 10 s until the daemon log has $1 disconnect lines.
+wait_disconnects() {
+	local i
+	i=0
+	while [ "$(log_count 'frontend disconnected')" -lt "$1" ]; do
+		kill -0 "$DAEMON_PID" 2>/dev/null ||
+		    fail "vhostd died after the guest left"
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || fail "no '$1 frontend disconnected' lines"
+		sleep 0.1
+	done
+}
+
+# Start vhostd with both devices and wait for both sockets.
+start_daemon() {
+	local i
+	[ -x "$BUILD_DIR/vhostd" ] || fail "no executable $BUILD_DIR/vhostd"
+	cat >"$TMP/vhostd.conf" <<EOF
+device "blk0" {
+	module blk
+	socket "$TMP/blk0.sock"
+	path "$TMP/disk.img"
+	num-queues 2
+	serial "$SERIAL"
+}
+device "blk1" {
+	module blk
+	socket "$TMP/blk1.sock"
+	path "$TMP/ro.img"
+	readonly on
+}
+EOF
+	"$BUILD_DIR/vhostd" --config="$TMP/vhostd.conf" \
+	    ${VHOSTD_LOG_LEVEL:+"--log-level=$VHOSTD_LOG_LEVEL"} \
+	    </dev/null >"$TMP/vhostd.log" 2>&1 &
+	DAEMON_PID=$!
+	i=0
+	while [ ! -S "$TMP/blk0.sock" ] || [ ! -S "$TMP/blk1.sock" ]; do
+		kill -0 "$DAEMON_PID" 2>/dev/null ||
+		    fail "vhostd exited before listening"
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || fail "no sockets after 10s"
+		sleep 0.1
+	done
+}
+
+# Stop the daemon with SIGTERM: it must exit 0 and remove its sockets.
+stop_daemon() {
+	local i rc
+	kill -TERM "$DAEMON_PID" || fail "cannot signal vhostd"
+	i=0
+	while kill -0 "$DAEMON_PID" 2>/dev/null; do
+		[ "$(sed 's/.*) //' "/proc/$DAEMON_PID/stat" 2>/dev/null |
+		    cut -c1)" != Z ] || break
+		i=$((i + 1))
+		[ "$i" -lt 100 ] ||
+		    fail "vhostd still running 10s after SIGTERM"
+		sleep 0.1
+	done
+	wait "$DAEMON_PID"
+	rc=$?
+	DAEMON_PID=
+	[ "$rc" -eq 0 ] || fail "vhostd exited with status $rc after SIGTERM"
+	[ ! -e "$TMP/blk0.sock" ] || fail "vhostd left its socket behind"
+}
+
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+STEP=setup
+T0=$(now)
+"$SCRIPT_DIR/setup.sh" || fail "setup.sh failed"
+# shellcheck disable=SC1091
+. "${VHOSTD_QEMU_CACHE:-$BUILD_DIR/tests/qemu/cache}/guest.env" ||
+    fail "cannot read guest.env"
+command -v "$QEMU" >/dev/null 2>&1 || fail "$QEMU not found"
+TMP=$(mktemp -d /tmp/vhostd-blk.XXXXXX) || fail "mktemp failed"
+
+STEP="images and blk-test"
+truncate -s 64M "$TMP/disk.img" || fail "cannot make disk.img"
+dd if=/dev/urandom of="$TMP/ro.img" bs=65536 count=64 2>/dev/null ||
+    fail "cannot make ro.img"
+ROSUM=$(md5_of "$TMP/ro.img" 0 64)
+"$CC" -static -O2 -o "$TMP/blk-test" \
+    "$SRC_DIR/tests/qemu/guest/blk-test.c" 2>"$TMP/cc.err" ||
+    fail "cannot build a static blk-test: $(head -n 3 "$TMP/cc.err")"
+
+STEP="start vhostd"
+start_daemon
+
+STEP="guest 1"
+write_guest1 "$TMP/guest1.sh"
+run_guest 1 "$TMP/guest1.sh"
+SUM1=$GUEST_SUM
+[ -n "$SUM1" ] || fail "guest 1 printed no checksum"
+[ "$(log_count 'queue 1 started on worker 1')" -ge 1 ] ||
+    fail "blk0's queue 1 never ran on worker 1"
+
+STEP="guest 2 (restart)"
+wait_disconnects 2
+write_guest2 "$TMP/guest2.sh" "$SUM1"
+run_guest 2 "$TMP/guest2.sh"
+
+STEP="guest 3 (stop and cont during I/O)"
+wait_disconnects 4
+STOPS=0
+write_guest3 "$TMP/guest3.sh"
+run_guest 3 "$TMP/guest3.sh" stopcont
+[ "$STOPS" -gt 0 ] || fail "the guest's I/O loop was never seen running"
+echo "run-blk.sh: guest 3 survived $STOPS stop/cont cycles;" \
+    "$(log_count 'waiting for') queue stops waited for requests in flight"
+
+STEP="SIGTERM"
+wait_disconnects 6
+stop_daemon
+
+STEP="images on the host"
+[ "$(md5_of "$TMP/disk.img" 16 64)" = "$SUM1" ] ||
+    fail "disk.img does not hold what the guest wrote"
+[ "$(md5_of "$TMP/ro.img" 0 64)" = "$ROSUM" ] || fail "ro.img changed"
+[ "$(log_count 'device broken')" -eq 0 ] || fail "a device broke"
+[ "$(log_count 'seccomp filter installed')" -eq 1 ] ||
+    fail "vhostd ran without its seccomp filter"
+echo "run-blk.sh: PASS (kernel $KVER via $KERNEL_KIND," \
+    "total $(elapsed "$T0" "$(now)")s)"
+exit 0
