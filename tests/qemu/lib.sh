@@ -1,6 +1,6 @@
 # shellcheck shell=sh
 # Shell functions shared by the QEMU end-to-end scripts (run-rng.sh,
-# run-vsock.sh), sourced after they set:
+# run-vsock.sh, run-blk.sh), sourced after they set:
 #   ME          the script's name, prefixing every line it prints
 #   BUILD_DIR   the build tree (tests/qemu-hmp lives there)
 # and define fail(), which reports the current step and exits.
@@ -42,12 +42,14 @@ vm_status() {
 	    sed -n 's/^VM status: \([a-z]*\).*/\1/p;/^qemu-hmp:/p' | head -n 1
 }
 
-# Pause and resume the VM behind monitor $1 (HMP stop, then cont as soon as
-# stop has completed) up to $2 times in a row, from when file $3 holds the
-# string $4 until it holds $5 (the guest's transfers started, then ended);
-# print the number of pauses made, after a "qemu-hmp: ..." error if the
-# monitor failed.  QEMU process $QPID exiting first ends it.  Meant to run
-# in the background while the guest's transfers run.
+# Pause and resume the VM behind monitor $1 (HMP stop, then cont) up to $2
+# times in a row, from when file $3 (the guest console) holds the string
+# $4 until it holds $5 (the guest's I/O started, then ended).  Each pause
+# lasts $6 seconds (default 0: cont as soon as stop has completed) and $7
+# seconds (default 0) separate a cont from the next stop.  Prints the
+# number of pauses made, after a "qemu-hmp: ..." error if the monitor
+# failed.  QEMU process $QPID exiting ends it.  Meant to run while the
+# guest's I/O runs, in the background or in $(...).
 vm_pause_loop() {
 	local i
 	i=0
@@ -57,8 +59,11 @@ vm_pause_loop() {
 	done
 	while [ "$i" -lt "$2" ] && kill -0 "$QPID" 2>/dev/null &&
 	    ! grep -q -- "$5" "$3" 2>/dev/null; do
-		hmp "$1" stop cont >/dev/null || break
+		hmp "$1" stop >/dev/null || break
+		sleep "${6:-0}"
+		hmp "$1" cont >/dev/null || break
 		i=$((i + 1))
+		sleep "${7:-0}"
 	done
 	echo "$i"
 }
