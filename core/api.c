@@ -44,12 +44,13 @@ struct vhd_watch {
 	void		*arg;
 };
 
-/* A function to run on a worker for run_on_worker. */
+/* A function to run on a worker for run_on_worker; on the heap, freed
+ * by the worker, so a poster that gives up waiting leaves nothing of its
+ * stack behind. */
 struct api_thunk {
 	struct device	*dev;
 	vhd_worker_fn	 fn;
 	void		*arg;
-	int		 heap;
 };
 
 /* log_ratelimited: at most one line per this many ns per device. */
@@ -450,45 +451,48 @@ api_watch_free(struct vhd_watch *w)
 		return;
 	if (worker_self() == w->w)
 		api_watch_free_cb(w);
-	else
-		worker_post(w->w, WCMD_CALL, NULL, api_watch_free_cb, w, 1);
+	else if (worker_post(w->w, WCMD_CALL, NULL, api_watch_free_cb, w,
+	    1) == -1)
+		device_fail(w->dev, "worker %s did not answer in %d s",
+		    worker_name(w->w), WORKER_WAIT_MS / 1000);
 }
 
-/* Run a module function on a worker; frees a heap thunk.  Worker. */
+/* Run a module function on a worker and free the thunk.  Worker. */
 static void
 api_thunk_run(void *arg)
 {
 	struct api_thunk	*t = arg;
 
 	t->fn(device_to_vhd(t->dev), t->arg);
-	if (t->heap)
-		free(t);
+	free(t);
 }
 
-/* Run fn(dev, arg) on worker `worker`, waiting when asked.  0 or -1.  Any
- * thread. */
+/* Run fn(dev, arg) on worker `worker`, waiting (bounded) when asked.  0,
+ * or -1 (also when the worker did not answer: the device is then broken
+ * and fn will not run unless it had started).  Any thread. */
 static int
 api_run_on_worker(struct vhd_dev *d, unsigned worker, vhd_worker_fn fn,
     void *arg, int wait)
 {
 	struct device		*dev = device_from_vhd(d);
-	struct api_thunk	 st, *t;
+	struct api_thunk	*t;
 
 	if (dev == NULL || fn == NULL || dev->workers == NULL ||
 	    worker >= dev->nworkers || dev->workers[worker] == NULL)
 		return (-1);
-	if (wait) {
-		t = &st;
-		t->heap = 0;
-	} else {
-		t = xmalloc(sizeof *t);
-		t->heap = 1;
-	}
+	if (wait && worker_stuck(dev->workers[worker]))
+		return (-1);
+	t = xmalloc(sizeof *t);
 	t->dev = dev;
 	t->fn = fn;
 	t->arg = arg;
-	worker_post(dev->workers[worker], WCMD_CALL, NULL, api_thunk_run, t,
-	    wait);
+	if (worker_post(dev->workers[worker], WCMD_CALL, NULL, api_thunk_run,
+	    t, wait) == -1) {
+		/* A cancelled thunk is never run or freed: leaked, small. */
+		device_fail(dev, "worker %s did not answer in %d s",
+		    worker_name(dev->workers[worker]), WORKER_WAIT_MS / 1000);
+		return (-1);
+	}
 	return (0);
 }
 

@@ -3,7 +3,8 @@
  * guest memory table and listening socket, serving one frontend at a time.
  * Creation loads the module, calls its create, validates what it reports
  * (shared with `vhostd -n`), then starts workers and listens.  Everything
- * here runs on the main thread except device_fail and device_mem.
+ * here runs on the main thread except device_fail and device_stuck; guest
+ * memory is in device_mem.c.
  */
 
 #include <sys/types.h>
@@ -35,6 +36,11 @@
 #include "vu_conn.h"
 #include "worker.h"
 #include "xmalloc.h"
+
+/* Devices destroy left allocated because a worker did not answer (kept
+ * reachable; main thread). */
+static struct device	*device_left[64];
+static unsigned		 device_nleft;
 
 /* Connections accepted per readable event on the listening socket. */
 #define DEVICE_ACCEPT_BURST	16
@@ -79,6 +85,7 @@ device_free_bare(struct device *dev)
 {
 	pthread_mutex_destroy(&dev->err_lock);
 	pthread_mutex_destroy(&dev->rl_lock);
+	pthread_mutex_destroy(&dev->holes_lock);
 	free(dev->socket_path);
 	free(dev->name);
 	free(dev);
@@ -241,6 +248,8 @@ device_setup(const char *name, struct module *mod,
 	if (pthread_mutex_init(&dev->err_lock, NULL) != 0)
 		fatalx("%s: pthread_mutex_init", __func__);
 	if (pthread_mutex_init(&dev->rl_lock, NULL) != 0)
+		fatalx("%s: pthread_mutex_init", __func__);
+	if (pthread_mutex_init(&dev->holes_lock, NULL) != 0)
 		fatalx("%s: pthread_mutex_init", __func__);
 	/* A module built against an older ABI minor has a shorter table:
 	 * the callbacks it does not know about stay NULL. */
@@ -606,7 +615,7 @@ device_reset_rings(struct device *dev)
 	if (dev->vrings == NULL)
 		return;
 	for (i = 0; i < dev->info.num_queues; i++)
-		vring_stop(&dev->vrings[i]);
+		(void)vring_stop(&dev->vrings[i]);
 	for (i = 0; i < dev->info.num_queues; i++) {
 		vq = &dev->vrings[i];
 		/* device_fail may be writing err fds on a worker. */
@@ -619,6 +628,21 @@ device_reset_rings(struct device *dev)
 	}
 }
 
+/* Call the module's reset, unless a worker of the device does not answer:
+ * it may be inside the module, so the device stays broken and the module
+ * is left alone.  Main thread. */
+static void
+device_reset_module(struct device *dev)
+{
+	if (device_stuck(dev)) {
+		atomic_store(&dev->broken, 1);
+		log_warnx("%s: not reset: a worker does not answer", dev->name);
+		return;
+	}
+	if (dev->ops->reset != NULL)
+		dev->ops->reset(device_to_vhd(dev));
+}
+
 /* RESET_DEVICE: stop and reset the rings, clear acked features and the
  * broken flag, call the module's reset.  Main thread. */
 void
@@ -628,8 +652,7 @@ device_reset_queues(struct device *dev)
 	atomic_store(&dev->acked_features, 0);
 	dev->features_acked = 0;
 	atomic_store(&dev->broken, 0);
-	if (dev->ops->reset != NULL)
-		dev->ops->reset(device_to_vhd(dev));
+	device_reset_module(dev);
 }
 
 /* Stop all queues, reset rings and negotiated state, drop memory and the
@@ -645,8 +668,8 @@ device_reset(struct device *dev)
 	atomic_store(&dev->broken, 0);
 	vu_backend_close(dev);
 	device_set_mem(dev, NULL);
-	if (dev->ops->reset != NULL)
-		dev->ops->reset(device_to_vhd(dev));
+	device_mem_holes_clear(dev);
+	device_reset_module(dev);
 }
 
 /* The frontend connection ended: reset and accept the next one.  Main
@@ -679,6 +702,20 @@ device_destroy(struct device *dev)
 	if (dev->listen_fd >= 0) {
 		close(dev->listen_fd);
 		unlink(dev->socket_path);
+	}
+	if (device_stuck(dev)) {
+		/* A worker still inside a module callback may touch the
+		 * rings, the memory and the module's data at any time: stop
+		 * the threads we can and leave everything else allocated. */
+		log_warnx("%s: a worker does not answer; leaving the device "
+		    "allocated", dev->name);
+		if (device_nleft < nitems(device_left))
+			device_left[device_nleft++] = dev;
+		for (i = 0; i < dev->nworkers; i++) {
+			if (dev->workers[i] != NULL)
+				worker_stop(dev->workers[i]);
+		}
+		return;
 	}
 	if (dev->vrings != NULL)
 		device_reset(dev);
@@ -728,69 +765,25 @@ device_fail(struct device *dev, const char *fmt, ...)
 		return;
 	pthread_mutex_lock(&dev->err_lock);
 	for (i = 0; i < dev->info.num_queues; i++) {
+		/* EAGAIN: a notification is already pending. */
 		if (dev->vrings[i].err_fd >= 0 &&
-		    eventfd_write(dev->vrings[i].err_fd, 1) == -1)
+		    eventfd_write(dev->vrings[i].err_fd, 1) == -1 &&
+		    errno != EAGAIN)
 			log_warn("%s: queue %u: err fd", dev->name, i);
 	}
 	pthread_mutex_unlock(&dev->err_lock);
 }
 
-/* The current memory table (acquire load).  Any thread. */
-struct guest_mem *
-device_mem(struct device *dev)
+/* Does any worker of the device not answer?  Any thread. */
+int
+device_stuck(struct device *dev)
 {
-	return (atomic_load_explicit(&dev->mem, memory_order_acquire));
-}
+	unsigned	 i;
 
-/* Run the module's queue_quiesce for a started ring.  Worker. */
-static void
-device_quiesce_cb(void *arg)
-{
-	struct vring	*vq = arg;
-	struct device	*dev = vq->dev;
-
-	if (vq->running && dev->ops->queue_quiesce != NULL)
-		dev->ops->queue_quiesce(device_to_vhd(dev),
-		    (struct vhd_queue *)(void *)vq);
-}
-
-/*
- * Publish a new memory table.  The release half of the exchange orders
- * the table's contents before its pointer; the module finishes its I/O
- * into the old mappings (queue_quiesce); once every worker has passed a
- * quiescent point none can still hold the old pointer, so it is freed.
- * Main thread.
- */
-void
-device_set_mem(struct device *dev, struct guest_mem *mem)
-{
-	struct guest_mem	*old;
-	struct vring		*vq;
-	unsigned		 i;
-
-	/* sigbus: a SIGBUS in these regions fails this device. */
-	guest_mem_set_owner(mem, dev);
-	old = atomic_exchange_explicit(&dev->mem, mem, memory_order_acq_rel);
-	if (old == mem)
-		return;
-	/* I/O a module handed to the kernel may still point into the old
-	 * mappings (blk): it is finished before they can go. */
-	if (old != NULL && dev->ops->queue_quiesce != NULL &&
-	    dev->vrings != NULL) {
-		for (i = 0; i < dev->info.num_queues; i++) {
-			vq = &dev->vrings[i];
-			if (vq->started && vq->worker_idx < dev->nworkers &&
-			    dev->workers[vq->worker_idx] != NULL)
-				worker_post(dev->workers[vq->worker_idx],
-				    WCMD_CALL, NULL, device_quiesce_cb, vq, 1);
-		}
-	}
 	for (i = 0; i < dev->nworkers; i++) {
-		if (dev->workers[i] != NULL)
-			worker_sync(dev->workers[i]);
+		if (dev->workers != NULL && dev->workers[i] != NULL &&
+		    worker_stuck(dev->workers[i]))
+			return (1);
 	}
-	if (old != NULL)
-		guest_mem_free(old);
-	if (dev->ops->mem_update != NULL)
-		dev->ops->mem_update(device_to_vhd(dev));
+	return (0);
 }

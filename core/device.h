@@ -25,6 +25,10 @@ struct vu_backend;
 struct vu_conn;
 struct worker;
 
+/* Removed ranges remembered between memory additions (the oldest is
+ * forgotten past this). */
+#define DEVICE_MAX_HOLES	16
+
 struct device {
 	char			*name;
 	struct module		*mod;
@@ -71,6 +75,15 @@ struct device {
 	pthread_mutex_t		 rl_lock;
 	uint64_t		 rl_last_ns;
 	unsigned long		 rl_suppressed;
+	/* Guest-physical ranges REM_MEM_REG removed since memory was last
+	 * added (vring.h: a queue meeting one pauses instead of breaking
+	 * the device); under holes_lock (read by workers). */
+	pthread_mutex_t		 holes_lock;
+	unsigned		 nholes;
+	struct {
+		uint64_t	 gpa;
+		uint64_t	 size;
+	}			 holes[DEVICE_MAX_HOLES];
 
 	TAILQ_ENTRY(device)	 entry;
 };
@@ -117,9 +130,25 @@ void		 device_fail(struct device *, const char *fmt, ...)
 		    __printflike(2, 3);
 /* The current memory table (acquire load).  Any thread. */
 struct guest_mem *device_mem(struct device *);
-/* Publish a new memory table, wait until no worker uses the old one,
- * free it, tell the module.  Main thread. */
+/*
+ * Publish a new memory table, wait (bounded) until no worker uses the old
+ * one, free it (or leak it when a worker does not answer: it may still be
+ * using it), then tell the module (mem_update, queues still running).
+ * Main thread.
+ */
 void		 device_set_mem(struct device *, struct guest_mem *);
+/* Remember [gpa, gpa+size) as removed by REM_MEM_REG.  Main thread. */
+void		 device_mem_hole_add(struct device *, uint64_t gpa,
+		    uint64_t size);
+/* Memory was added: forget the removed ranges.  Main thread. */
+void		 device_mem_holes_clear(struct device *);
+/* Does [gpa, gpa+len) touch a range REM_MEM_REG removed?  Any thread. */
+int		 device_mem_removed(struct device *, uint64_t gpa, uint64_t len);
+/* After a memory update: start the rings that can start now (a ring
+ * refused for missing memory) and resume the paused ones.  Main thread. */
+void		 device_mem_refresh(struct device *);
+/* Does any of the device's workers not answer?  Any thread. */
+int		 device_stuck(struct device *);
 
 /* Conversions between the SDK's opaque handles and core types. */
 static inline struct device *

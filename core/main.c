@@ -30,6 +30,7 @@
 #include "log.h"
 #include "module.h"
 #include "privsep.h"
+#include "worker.h"
 #include "xmalloc.h"
 
 /* Long options without a short form. */
@@ -598,8 +599,12 @@ out:
 		TAILQ_REMOVE(&devices, dev, entry);
 		device_destroy(dev);
 	}
-	module_unload_all();
-	guest_fault_fini();
+	/* A worker left running may be inside a module or guest memory:
+	 * keep them all. */
+	if (worker_abandoned() == 0) {
+		module_unload_all();
+		guest_fault_fini();
+	}
 	event_free(sigterm);
 	event_free(sigint);
 	event_base_free(base);

@@ -99,6 +99,8 @@ static const int privsep_allowed[] = {
 	 * io_uring_register for the eventfd) at create, before the filter;
 	 * liburing then only submits and waits. */
 	__NR_io_uring_enter,
+	/* Ring fds are checked to be eventfds in /proc/self/fd. */
+	__NR_readlinkat,
 #ifdef __NR_open
 	__NR_open,
 #endif
@@ -162,7 +164,7 @@ static const int privsep_allowed[] = {
 
 /* Extra system calls of the sanitizer runtimes (sanitizer builds only). */
 static const int privsep_sanitizer_allowed[] = {
-	__NR_ptrace, __NR_wait4, __NR_getdents64, __NR_readlinkat,
+	__NR_ptrace, __NR_wait4, __NR_getdents64,
 	__NR_prctl, __NR_prlimit64, __NR_uname, __NR_getppid, __NR_kill, __NR_tkill, __NR_mincore,
 	__NR_msync, __NR_process_vm_readv, __NR_personality, __NR_getrusage,
 #ifdef __NR_readlink

@@ -1,27 +1,17 @@
 /*
- * Split virtqueues: ring configuration (SET_VRING_ADDR), start and stop on
- * the owning worker, the descriptor-chain walker, the used ring and guest
- * notification.
- *
- * Everything read from guest memory is hostile.  The walker reads each
- * descriptor once into a local copy, checks every index against the ring
- * or indirect-table size, bounds every chain by the ring size (loop
- * detection), checks every buffer against the current memory table (over
- * region boundaries) and never asserts on guest values: a bad chain makes
- * vring_pop() return NULL with a static message, and the caller breaks the
- * device.
- *
- * Guest-shared words (indices, flags, ring entries) are accessed with
- * relaxed C11 atomics; the ordering comes from the explicit fences, each
- * commented with what it orders.
+ * Split virtqueues, the frontend-facing half: the ring state SET_VRING_*
+ * sets (SET_VRING_ADDR checks), start and stop on the owning worker, fd
+ * swaps on a running ring, pause and resume around memory removal, and
+ * taking back the chains a module still holds when its queue stops.  The
+ * chain walker and used ring are in vring_chain.c; vring.h has the rules.
  */
-
 #include <sys/types.h>
 #include <sys/eventfd.h>
 
 #include <endian.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,235 +27,6 @@
 #include "vring.h"
 #include "worker.h"
 #include "xmalloc.h"
-
-/* struct vring_desc (vhost_user.h) is the guest layout, little endian. */
-_Static_assert(sizeof(struct vring_desc) == 16, "descriptor is 16 bytes");
-
-#define VRING_DESC_SIZE		16
-/* avail: flags, idx, ring[num], used_event. */
-#define VRING_AVAIL_SIZE(n)	(6 + 2 * (uint64_t)(n))
-/* used: flags, idx, {id, len}[num], avail_event. */
-#define VRING_USED_SIZE(n)	(6 + 8 * (uint64_t)(n))
-
-/* The device name for log lines, "?" without a device (tests). */
-static const char *
-vring_name(const struct vring *vq)
-{
-	if (vq->dev == NULL || vq->dev->name == NULL)
-		return ("?");
-	return (vq->dev->name);
-}
-
-/* Load a little-endian 16-bit word shared with the guest. */
-static uint16_t
-vring_load16(const uint8_t *p)
-{
-	return (le16toh(atomic_load_explicit((_Atomic uint16_t *)(uintptr_t)p,
-	    memory_order_relaxed)));
-}
-
-/* Store a little-endian 16-bit word shared with the guest. */
-static void
-vring_store16(uint8_t *p, uint16_t v)
-{
-	atomic_store_explicit((_Atomic uint16_t *)(void *)p, htole16(v),
-	    memory_order_relaxed);
-}
-
-/* Store a little-endian 32-bit word shared with the guest. */
-static void
-vring_store32(uint8_t *p, uint32_t v)
-{
-	atomic_store_explicit((_Atomic uint32_t *)(void *)p, htole32(v),
-	    memory_order_relaxed);
-}
-
-/* Decode one descriptor from guest memory into host order. */
-static void
-vring_desc_decode(struct vring_desc *d, const void *src)
-{
-	memcpy(d, src, sizeof *d);
-	d->addr = le64toh(d->addr);
-	d->len = le32toh(d->len);
-	d->flags = le16toh(d->flags);
-	d->next = le16toh(d->next);
-}
-
-/* Mark the device broken because of this ring, or log without a device. */
-static void
-vring_fail(struct vring *vq, const char *why)
-{
-	if (vq->dev != NULL)
-		device_fail(vq->dev, "queue %u: %s", vq->index, why);
-	else
-		log_warnx("?: queue %u: %s", vq->index, why);
-}
-
-/* Is all of [gpa, gpa+len) guest memory?  0 or -1.  Loops over region
- * boundaries. */
-static int
-vring_mapped(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
-{
-	uint64_t	 n;
-
-	if (len != 0 && len - 1 > UINT64_MAX - gpa)
-		return (-1);
-	while (len > 0) {
-		n = len;
-		if (guest_mem_translate(mem, gpa, &n) == NULL || n == 0)
-			return (-1);
-		gpa += n;
-		len -= n;
-	}
-	return (0);
-}
-
-/* Copy len bytes of guest memory at gpa into buf, over region boundaries.
- * 0 or -1 when any of it is unmapped. */
-static int
-vring_read_guest(const struct guest_mem *mem, uint64_t gpa, void *buf,
-    size_t len)
-{
-	uint8_t		*out = buf;
-	uint64_t	 n;
-	const void	*p;
-
-	while (len > 0) {
-		n = len;
-		if ((p = guest_mem_translate(mem, gpa, &n)) == NULL || n == 0)
-			return (-1);
-		memcpy(out, p, (size_t)n);
-		out += n;
-		gpa += n;
-		len -= (size_t)n;
-	}
-	return (0);
-}
-
-/*
- * Find the host addresses of the three rings of `num` entries in `mem`:
- * each must lie in one region and be aligned in host memory too.  0, or
- * -1 with *err set.  Any thread; touches no ring field but reads the
- * configuration.
- */
-static int
-vring_ring_ptrs(const struct vring *vq, const struct guest_mem *mem,
-    void **desc, void **avail, void **used, const char **err)
-{
-	if (mem == NULL) {
-		*err = "no guest memory";
-		return (-1);
-	}
-	*desc = guest_mem_range(mem, vq->desc_gpa,
-	    (uint64_t)vq->num * VRING_DESC_SIZE);
-	if (*desc == NULL) {
-		*err = "descriptor table is not in guest memory";
-		return (-1);
-	}
-	*avail = guest_mem_range(mem, vq->avail_gpa, VRING_AVAIL_SIZE(vq->num));
-	if (*avail == NULL) {
-		*err = "available ring is not in guest memory";
-		return (-1);
-	}
-	*used = guest_mem_range(mem, vq->used_gpa, VRING_USED_SIZE(vq->num));
-	if (*used == NULL) {
-		*err = "used ring is not in guest memory";
-		return (-1);
-	}
-	/* A region mapped at an odd file offset would misalign the rings
-	 * in our address space even when the guest addresses are aligned. */
-	if (((uintptr_t)*desc & 15) != 0 || ((uintptr_t)*avail & 1) != 0 ||
-	    ((uintptr_t)*used & 3) != 0) {
-		*err = "rings are misaligned in host memory";
-		return (-1);
-	}
-	return (0);
-}
-
-/* Make the cached ring host pointers valid for `mem` (re-derived when the
- * table's generation changed).  0, or -1 with *err set.  Worker. */
-static int
-vring_map(struct vring *vq, const struct guest_mem *mem, const char **err)
-{
-	void	*desc, *avail, *used;
-
-	if (mem == NULL) {
-		*err = "no guest memory";
-		return (-1);
-	}
-	if (vq->desc != NULL && vq->mem_gen == mem->gen)
-		return (0);
-	vq->desc = vq->avail = vq->used = NULL;
-	vq->mem_gen = 0;
-	if (vring_ring_ptrs(vq, mem, &desc, &avail, &used, err) == -1)
-		return (-1);
-	vq->desc = desc;
-	vq->avail = avail;
-	vq->used = used;
-	vq->mem_gen = mem->gen;
-	return (0);
-}
-
-/* Put every chain of the pool back on the free list.  Owner of the ring. */
-static void
-vring_pool_reset(struct vring *vq)
-{
-	unsigned	 i;
-
-	vq->free_chains = NULL;
-	for (i = vq->pool_size; i > 0; i--) {
-		vq->pool[i - 1].vq = vq;
-		vq->pool[i - 1].in_use = 0;
-		vq->pool[i - 1].next_free = vq->free_chains;
-		vq->free_chains = &vq->pool[i - 1];
-	}
-	vq->inflight = 0;
-	vq->last_popped = NULL;
-}
-
-/* Free the chain pool and its segment arrays.  Owner of the ring. */
-static void
-vring_pool_free(struct vring *vq)
-{
-	unsigned	 i;
-
-	for (i = 0; i < vq->pool_size; i++)
-		free(vq->pool[i].segs);
-	free(vq->pool);
-	vq->pool = NULL;
-	vq->pool_size = 0;
-	vq->free_chains = NULL;
-	vq->inflight = 0;
-	vq->last_popped = NULL;
-}
-
-/* Size the chain pool to the ring size; only with no chain in flight.
- * Owner of the ring. */
-static void
-vring_pool_prepare(struct vring *vq)
-{
-	if (vq->pool_size == vq->num || vq->inflight != 0)
-		return;
-	vring_pool_free(vq);
-	if (vq->num == 0)
-		return;
-	vq->pool = xcalloc(vq->num, sizeof *vq->pool);
-	vq->pool_size = vq->num;
-	vring_pool_reset(vq);
-}
-
-/* Return a popped chain to the pool.  Owner of the ring. */
-static void
-vring_chain_put(struct vring *vq, struct vring_chain *c)
-{
-	c->in_use = 0;
-	c->next_free = vq->free_chains;
-	vq->free_chains = c;
-	if (vq->inflight > 0)
-		vq->inflight--;
-	if (vq->last_popped == c)
-		vq->last_popped = NULL;
-}
 
 /* Initialise a ring of `dev` to the reset state.  Main thread. */
 void
@@ -303,7 +64,9 @@ vring_reset(struct vring *vq)
 	if (vq->started) {
 		log_warnx("%s: queue %u: reset while started", vring_name(vq),
 		    vq->index);
-		vring_stop(vq);
+		/* A ring its stuck worker still owns is left alone. */
+		if (vring_stop(vq) == -1)
+			return;
 	}
 	vring_close_fd(&vq->kick_fd);
 	vring_close_fd(&vq->call_fd);
@@ -314,21 +77,37 @@ vring_reset(struct vring *vq)
 	vq->desc_gpa = vq->avail_gpa = vq->used_gpa = vq->log_gpa = 0;
 	vq->enabled = 0;
 	vq->event_idx = 0;
+	vq->indirect = 0;
 	vq->last_avail_idx = 0;
 	vq->used_idx = 0;
 	vq->mem_gen = 0;
 	vq->desc = vq->avail = vq->used = NULL;
 	vq->signalled_used = 0;
 	vq->signalled_used_valid = 0;
+	vq->paused = 0;
 	vring_pool_reset(vq);
 }
 
-/* Free everything the ring holds.  Main thread. */
+/* Free everything the ring holds (nothing while a stuck worker still
+ * owns it).  Main thread. */
 void
 vring_free(struct vring *vq)
 {
 	vring_reset(vq);
-	vring_pool_free(vq);
+	if (!vq->started)
+		vring_pool_free(vq);
+}
+
+/* The worker that runs the ring, or NULL. */
+static struct worker *
+vring_worker(const struct vring *vq)
+{
+	struct device	*dev = vq->dev;
+
+	if (dev == NULL || vq->worker_idx >= dev->nworkers ||
+	    dev->workers == NULL)
+		return (NULL);
+	return (dev->workers[vq->worker_idx]);
 }
 
 /* Set the ring addresses (guest-physical), after checking them against
@@ -376,7 +155,9 @@ vring_set_addr(struct vring *vq, const struct guest_mem *mem,
 	vq->addr_flags = flags;
 	vq->addr_set = 1;
 	/* Resume where the guest's used ring is (the seed's next_used). */
-	vq->used_idx = vring_load16((const uint8_t *)used + 2);
+	vq->used_idx = le16toh(atomic_load_explicit(
+	    (_Atomic uint16_t *)(void *)((uint8_t *)used + 2),
+	    memory_order_relaxed));
 	vq->signalled_used_valid = 0;
 	vq->desc = vq->avail = vq->used = NULL;
 	vq->mem_gen = 0;
@@ -391,6 +172,8 @@ vring_can_start(const struct vring *vq)
 		return (0);
 	if (vq->dev != NULL && atomic_load(&vq->dev->broken))
 		return (0);
+	if (vring_worker(vq) != NULL && worker_stuck(vring_worker(vq)))
+		return (0);
 	return (1);
 }
 
@@ -404,13 +187,12 @@ vring_update(struct vring *vq)
 	const char	*err;
 
 	if (!vring_can_start(vq)) {
-		vring_stop(vq);
+		(void)vring_stop(vq);
 		return;
 	}
 	if (vq->started)
 		return;
-	if (dev == NULL || vq->worker_idx >= dev->nworkers ||
-	    dev->workers == NULL || dev->workers[vq->worker_idx] == NULL) {
+	if (vring_worker(vq) == NULL) {
 		log_warnx("%s: queue %u: no worker %u to run on",
 		    vring_name(vq), vq->index, vq->worker_idx);
 		return;
@@ -421,24 +203,39 @@ vring_update(struct vring *vq)
 		    vq->index, err);
 		return;
 	}
-	worker_post(dev->workers[vq->worker_idx], WCMD_QUEUE_START, vq, NULL,
-	    NULL, 1);
+	/* Started even when the worker does not answer: from now on the
+	 * ring is the worker's, whether it ran the command yet or not. */
 	vq->started = 1;
+	if (worker_post(vring_worker(vq), WCMD_QUEUE_START, vq, NULL, NULL,
+	    1) == -1)
+		device_fail(dev, "queue %u: worker %s did not answer in %d s",
+		    vq->index, worker_name(vring_worker(vq)),
+		    WORKER_WAIT_MS / 1000);
 }
 
-/* Stop the ring if started; waits for its worker.  Main thread. */
-void
+/* Stop the ring if started; waits (bounded) for its worker.  0, or -1
+ * when the worker did not answer (the ring stays its own, the device
+ * broken).  Main thread. */
+int
 vring_stop(struct vring *vq)
 {
-	struct device	*dev = vq->dev;
+	struct worker	*w = vring_worker(vq);
 
 	if (!vq->started)
-		return;
-	if (dev != NULL && vq->worker_idx < dev->nworkers &&
-	    dev->workers != NULL && dev->workers[vq->worker_idx] != NULL)
-		worker_post(dev->workers[vq->worker_idx], WCMD_QUEUE_STOP, vq,
-		    NULL, NULL, 1);
+		return (0);
+	if (w != NULL) {
+		if (worker_post(w, WCMD_QUEUE_STOP, vq, NULL, NULL, 1) == -1) {
+			/* A cancelled stop leaves the ring running on the
+			 * worker (if it ever comes back) and ours to keep
+			 * our hands off. */
+			device_fail(vq->dev, "queue %u: worker %s did not "
+			    "answer in %d s", vq->index, worker_name(w),
+			    WORKER_WAIT_MS / 1000);
+			return (-1);
+		}
+	}
 	vq->started = 0;
+	return (0);
 }
 
 /* Run the module's queue handler unless the device is broken.  Worker. */
@@ -488,11 +285,16 @@ vring_worker_start(struct vring *vq)
 	vq->desc = vq->avail = vq->used = NULL;
 	vq->mem_gen = 0;
 	vq->signalled_used_valid = 0;
+	vq->paused = 0;
 	vring_pool_prepare(vq);
 	if (vring_map(vq, device_mem(dev), &err) == -1) {
 		vring_fail(vq, err);
 		return;
 	}
+	/* A previous back-end may have left VRING_USED_F_NO_NOTIFY set; we
+	 * always want kicks. */
+	vring_used_flags_clear(vq);
+	vq->start_used_idx = vq->used_idx;
 	vq->kick_ev = event_new(worker_base(w), vq->kick_fd,
 	    EV_READ | EV_PERSIST, vring_kick_cb, vq);
 	if (vq->kick_ev == NULL || event_add(vq->kick_ev, NULL) == -1) {
@@ -514,41 +316,70 @@ vring_worker_start(struct vring *vq)
 }
 
 /*
- * Take back the chains the module still holds.  When they are exactly the
- * most recently popped ones, rewind last_avail_idx over them so the
- * frontend's GET_VRING_BASE reports them as not consumed.  Worker.
+ * Take back the chains the module still holds after its queue_stop, so the
+ * index GET_VRING_BASE reports is exact (vring.h).  Deferred pushes are
+ * done first.  Of the held chains, those that are the most recently popped
+ * (distances 1..k behind last_avail_idx) are rewound; any other one is
+ * pushed with length 0, oldest first, with a warning: the module broke
+ * the queue_stop contract, and rewinding over it would serve the chains
+ * popped after it twice.  Worker.
  */
 static void
 vring_reclaim(struct vring *vq)
 {
-	uint8_t		*seen;
-	unsigned	 i, n = 0, contiguous = 1;
-	uint16_t	 d;
+	const struct guest_mem	*mem = NULL;
+	struct vring_chain	**at;
+	const char		*err;
+	unsigned		 i, k, n, pushed = 0;
+	uint16_t		 d;
 
-	if (vq->inflight == 0)
+	if (vq->dev != NULL)
+		mem = device_mem(vq->dev);
+	if (vq->ndeferred > 0 && vring_push_deferred(vq, mem) == -1)
+		log_warnx("%s: queue %u: %u completed chains cannot be "
+		    "returned: the used ring is in removed memory",
+		    vring_name(vq), vq->index, vq->ndeferred);
+	if (vq->inflight == 0 || vq->pool_size == 0) {
+		vring_pool_reset(vq);
 		return;
-	seen = xcalloc(vq->inflight, 1);
-	for (i = 0; i < vq->pool_size; i++) {
-		if (!vq->pool[i].in_use)
-			continue;
-		n++;
-		d = (uint16_t)(vq->last_avail_idx - vq->pool[i].avail_pos);
-		if (d == 0 || d > vq->inflight || seen[d - 1])
-			contiguous = 0;
-		else
-			seen[d - 1] = 1;
 	}
-	free(seen);
-	if (n != vq->inflight)
-		contiguous = 0;
-	if (contiguous) {
+	/* at[d] is the held chain popped d entries before last_avail_idx. */
+	at = xcalloc((size_t)vq->pool_size + 1, sizeof *at);
+	for (i = 0; i < vq->pool_size; i++) {
+		if (!vq->pool[i].in_use || vq->pool[i].deferred)
+			continue;
+		d = (uint16_t)(vq->last_avail_idx - vq->pool[i].avail_pos);
+		if (d >= 1 && d <= vq->pool_size)
+			at[d] = &vq->pool[i];
+	}
+	for (k = 0; k < vq->pool_size && at[k + 1] != NULL; k++)
+		;
+	if (k > 0)
 		log_debug("%s: %s: queue %u: rewinding %u unfinished chains",
-		    __func__, vring_name(vq), vq->index, n);
-		vq->last_avail_idx = (uint16_t)(vq->last_avail_idx - n);
-	} else
-		log_warnx("%s: queue %u: %u chains held at stop cannot be "
-		    "rewound; the guest will not see them completed",
-		    vring_name(vq), vq->index, n);
+		    __func__, vring_name(vq), vq->index, k);
+	n = 0;
+	for (i = vq->pool_size; i > k; i--) {
+		if (at[i] == NULL)
+			continue;
+		if (vring_map(vq, mem, &err) == -1) {
+			n++;
+			continue;
+		}
+		vring_push(vq, mem, at[i], 0);
+		pushed++;
+	}
+	if (pushed > 0) {
+		log_warnx("%s: queue %u: the module held %u chains after "
+		    "queue_stop that were not the last popped; completed "
+		    "them with length 0", vring_name(vq), vq->index, pushed);
+		vring_notify(vq, mem);
+	}
+	if (n > 0)
+		log_warnx("%s: queue %u: %u held chains cannot be returned: "
+		    "the used ring is not in guest memory", vring_name(vq),
+		    vq->index, n);
+	vq->last_avail_idx = (uint16_t)(vq->last_avail_idx - k);
+	free(at);
 	vring_pool_reset(vq);
 }
 
@@ -572,431 +403,168 @@ vring_worker_stop(struct vring *vq)
 	vring_reclaim(vq);
 	vq->desc = vq->avail = vq->used = NULL;
 	vq->mem_gen = 0;
+	vq->paused = 0;
 	if (was_running)
 		log_info("%s: queue %u stopped", vring_name(vq), vq->index);
 }
 
-/* Add one guest buffer to a chain being walked.  0, or -1 with *err. */
-static int
-vring_chain_add(struct vring_chain *c, const struct guest_mem *mem,
-    const struct vring_desc *d, const char **err)
-{
-	struct vring_seg	*s;
-	int			 write = (d->flags & VRING_DESC_F_WRITE) != 0;
-
-	/* An empty buffer carries nothing; drivers may still send one. */
-	if (d->len == 0)
-		return (0);
-	if (!write && c->nsegs > c->nread) {
-		*err = "readable descriptor after a writable one";
-		return (-1);
-	}
-	if ((uint64_t)c->rlen + c->wlen + d->len > UINT32_MAX) {
-		*err = "chain total length exceeds 4 GiB";
-		return (-1);
-	}
-	if (vring_mapped(mem, d->addr, d->len) == -1) {
-		*err = "buffer is not in guest memory";
-		return (-1);
-	}
-	if (c->nsegs == c->cap) {
-		/* Grows once per pool entry, then reused. */
-		c->cap = c->cap == 0 ? 8 : c->cap * 2;
-		c->segs = xreallocarray(c->segs, c->cap, sizeof *c->segs);
-	}
-	s = &c->segs[c->nsegs++];
-	s->gpa = d->addr;
-	s->len = d->len;
-	s->write = write;
-	if (write)
-		c->wlen += d->len;
-	else {
-		c->rlen += d->len;
-		c->nread++;
-	}
-	return (0);
-}
-
-/* Walk an indirect table given by descriptor `d`.  0, or -1 with *err. */
-static int
-vring_walk_indirect(struct vring_chain *c, const struct guest_mem *mem,
-    const struct vring_desc *d, const char **err)
-{
-	struct vring_desc	 e;
-	uint8_t			 raw[VRING_DESC_SIZE];
-	uint32_t		 n, j = 0, count = 0;
-
-	if (d->flags & VRING_DESC_F_NEXT) {
-		*err = "indirect descriptor has the NEXT flag";
-		return (-1);
-	}
-	if (d->len == 0 || d->len % VRING_DESC_SIZE != 0) {
-		*err = "indirect table length is not a multiple of 16";
-		return (-1);
-	}
-	n = d->len / VRING_DESC_SIZE;
-	if (n > VRING_MAX_SIZE) {
-		*err = "indirect table is too big";
-		return (-1);
-	}
-	if (vring_mapped(mem, d->addr, d->len) == -1) {
-		*err = "indirect table is not in guest memory";
-		return (-1);
-	}
-	for (;;) {
-		if (++count > n) {
-			*err = "indirect descriptor chain loops";
-			return (-1);
-		}
-		/* The table may cross a region boundary: copy it one
-		 * descriptor at a time through the translation. */
-		if (vring_read_guest(mem, d->addr + (uint64_t)j *
-		    VRING_DESC_SIZE, raw, sizeof raw) == -1) {
-			*err = "indirect table is not in guest memory";
-			return (-1);
-		}
-		vring_desc_decode(&e, raw);
-		if (e.flags & VRING_DESC_F_INDIRECT) {
-			*err = "nested indirect table";
-			return (-1);
-		}
-		if (vring_chain_add(c, mem, &e, err) == -1)
-			return (-1);
-		if (!(e.flags & VRING_DESC_F_NEXT))
-			return (0);
-		if (e.next >= n) {
-			*err = "indirect next index out of range";
-			return (-1);
-		}
-		j = e.next;
-	}
-}
-
-/* Walk the chain starting at `head` into `c`.  0, or -1 with *err. */
-static int
-vring_walk(struct vring *vq, struct vring_chain *c,
-    const struct guest_mem *mem, uint16_t head, const char **err)
-{
-	const uint8_t		*table = vq->desc;
-	struct vring_desc	 d;
-	unsigned		 count = 0;
-	uint16_t		 i = head;
-
-	for (;;) {
-		if (++count > vq->num) {
-			*err = "descriptor chain longer than the queue";
-			return (-1);
-		}
-		vring_desc_decode(&d, table + (size_t)i * VRING_DESC_SIZE);
-		if (d.flags & VRING_DESC_F_INDIRECT)
-			return (vring_walk_indirect(c, mem, &d, err));
-		if (vring_chain_add(c, mem, &d, err) == -1)
-			return (-1);
-		if (!(d.flags & VRING_DESC_F_NEXT))
-			return (0);
-		if (d.next >= vq->num) {
-			*err = "next descriptor index out of range";
-			return (-1);
-		}
-		i = d.next;
-	}
-}
-
-/* The guest's avail->idx.  Worker. */
-static uint16_t
-vring_avail_idx(const struct vring *vq)
-{
-	return (vring_load16((const uint8_t *)vq->avail + 2));
-}
+/* An fd handed to the ring's worker (vring_set_fd on a started ring). */
+struct vring_swap {
+	struct vring	*vq;
+	enum vring_fd	 which;
+	int		 fd;		/* the new one */
+	int		 old_fd;	/* kick: the one to stop watching */
+};
 
 /*
- * Take the next available chain, or NULL when the ring is empty or on
- * error (*err set).  Worker, or a test with no worker.
+ * Swap the call or kick fd of a started ring on its worker, without
+ * stopping the queue.  Call: the new fd is signalled once when anything
+ * was pushed since the start, since the guest may have been interrupted
+ * through the old one too late to see it.  Kick: the old fd is unwatched
+ * and closed, the new one watched, and the handler runs once for a kick
+ * that went to the old fd.  Worker (WCMD_CALL).
  */
-struct vring_chain *
-vring_pop(struct vring *vq, const struct guest_mem *mem, const char **err)
+static void
+vring_swap_cb(void *arg)
 {
-	struct vring_chain	*c;
-	uint16_t		 avail_idx, head;
-	const uint8_t		*avail;
+	struct vring_swap	*sw = arg;
+	struct vring		*vq = sw->vq;
+	struct worker		*w = worker_self();
 
-	*err = NULL;
-	if (vq->num == 0 || !vq->addr_set) {
-		*err = "queue is not configured";
-		return (NULL);
-	}
-	if (vring_map(vq, mem, err) == -1)
-		return (NULL);
-	avail = vq->avail;
-
-	avail_idx = vring_avail_idx(vq);
-	if (avail_idx == vq->last_avail_idx) {
-		if (!vq->event_idx)
-			return (NULL);
-		/* Ask for a kick when the guest adds the next buffer. */
-		vring_store16((uint8_t *)vq->used + 4 + 8 * (size_t)vq->num,
-		    vq->last_avail_idx);
-		/*
-		 * Full fence: our avail_event store must be visible before
-		 * we read avail->idx again.  Otherwise the guest may publish
-		 * a buffer, read the stale avail_event, skip the kick, and
-		 * we would sleep with work pending.
-		 */
-		atomic_thread_fence(memory_order_seq_cst);
-		avail_idx = vring_avail_idx(vq);
-		if (avail_idx == vq->last_avail_idx)
-			return (NULL);
-	}
-	/*
-	 * Acquire: the avail->idx load above happens before our loads of
-	 * the ring entry and the descriptors the guest published with it.
-	 */
-	atomic_thread_fence(memory_order_acquire);
-	if ((uint16_t)(avail_idx - vq->last_avail_idx) > vq->num) {
-		*err = "avail index moved by more than the queue size";
-		return (NULL);
-	}
-	head = vring_load16(avail + 4 +
-	    2 * (size_t)(vq->last_avail_idx % vq->num));
-	if (head >= vq->num) {
-		*err = "head descriptor index out of range";
-		return (NULL);
-	}
-
-	if (vq->pool_size != vq->num) {
-		if (vq->inflight != 0) {
-			*err = "queue size changed with chains in flight";
-			return (NULL);
+	switch (sw->which) {
+	case VRING_FD_CALL:
+		if (vq->call_fd >= 0)
+			close(vq->call_fd);
+		vq->call_fd = sw->fd;
+		if (vq->running && vq->call_fd >= 0 &&
+		    vq->used_idx != vq->start_used_idx &&
+		    eventfd_write(vq->call_fd, 1) == -1 && errno != EAGAIN)
+			log_warn("%s: queue %u: call fd", vring_name(vq),
+			    vq->index);
+		break;
+	case VRING_FD_KICK:
+		if (vq->kick_ev != NULL) {
+			event_free(vq->kick_ev);
+			vq->kick_ev = NULL;
 		}
-		vring_pool_prepare(vq);
+		if (sw->old_fd >= 0)
+			close(sw->old_fd);
+		if (!vq->running || w == NULL)
+			break;
+		vq->kick_ev = event_new(worker_base(w), sw->fd,
+		    EV_READ | EV_PERSIST, vring_kick_cb, vq);
+		if (vq->kick_ev == NULL || event_add(vq->kick_ev, NULL) == -1) {
+			if (vq->kick_ev != NULL)
+				event_free(vq->kick_ev);
+			vq->kick_ev = NULL;
+			vring_fail(vq, "cannot watch the kick fd");
+			break;
+		}
+		vring_run_handler(vq);
+		break;
+	case VRING_FD_ERR:
+		break;
 	}
-	if ((c = vq->free_chains) == NULL) {
-		*err = "more chains in flight than the queue size";
-		return (NULL);
-	}
-	c->vq = vq;
-	c->nsegs = c->nread = 0;
-	c->rlen = c->wlen = 0;
-	if (vring_walk(vq, c, mem, head, err) == -1)
-		return (NULL);
-
-	vq->free_chains = c->next_free;
-	c->next_free = NULL;
-	c->in_use = 1;
-	c->head = head;
-	c->avail_pos = vq->last_avail_idx;
-	vq->last_avail_idx++;
-	vq->inflight++;
-	vq->last_popped = c;
-	return (c);
+	free(sw);
 }
 
-/* Return a chain to the guest with `len` bytes written.  Worker. */
-void
-vring_push(struct vring *vq, const struct guest_mem *mem,
-    struct vring_chain *c, uint32_t len)
+/* Replace the err fd under the device's err lock (device_fail may be
+ * writing it on any thread). */
+static void
+vring_set_err_fd(struct vring *vq, int fd)
 {
-	uint8_t		*used, *ent;
-	uint16_t	 old;
-	const char	*err = NULL;
+	struct device	*dev = vq->dev;
 
-	if (c == NULL || c->vq != vq || !c->in_use) {
-		log_warnx("%s: queue %u: push of a chain that is not in use",
-		    vring_name(vq), vq->index);
+	if (dev != NULL)
+		pthread_mutex_lock(&dev->err_lock);
+	vring_close_fd(&vq->err_fd);
+	vq->err_fd = fd;
+	if (dev != NULL)
+		pthread_mutex_unlock(&dev->err_lock);
+}
+
+/* Set a kick, call or err fd, swapping it on the worker when the ring is
+ * started (vring.h).  Main thread. */
+void
+vring_set_fd(struct vring *vq, enum vring_fd which, int fd)
+{
+	struct vring_swap	*sw;
+	struct worker		*w = vring_worker(vq);
+
+	if (which == VRING_FD_ERR) {
+		vring_set_err_fd(vq, fd);
 		return;
 	}
-	if (len > c->wlen)
-		len = (uint32_t)c->wlen;
+	/* No kick fd: the ring cannot run (polling is not supported). */
+	if (!vq->started || w == NULL || (which == VRING_FD_KICK &&
+	    fd == -1)) {
+		if (vring_stop(vq) == -1) {
+			if (fd >= 0)
+				close(fd);
+			return;
+		}
+		if (which == VRING_FD_KICK) {
+			vring_close_fd(&vq->kick_fd);
+			vq->kick_fd = fd;
+		} else {
+			vring_close_fd(&vq->call_fd);
+			vq->call_fd = fd;
+		}
+		vring_update(vq);
+		return;
+	}
+	sw = xcalloc(1, sizeof *sw);
+	sw->vq = vq;
+	sw->which = which;
+	sw->fd = fd;
+	sw->old_fd = -1;
+	if (which == VRING_FD_KICK) {
+		/* kick_fd is the main thread's; the worker only needs the
+		 * old one to unwatch and close. */
+		sw->old_fd = vq->kick_fd;
+		vq->kick_fd = fd;
+	}
+	/* Not waited for: commands run in order, so a later stop or swap
+	 * sees this one done. */
+	(void)worker_post(w, WCMD_CALL, NULL, vring_swap_cb, sw, 0);
+}
+
+/* The next memory update came: resume a paused queue, do deferred
+ * pushes, and look at the ring once.  Worker (WCMD_CALL). */
+static void
+vring_resume_cb(void *arg)
+{
+	struct vring		*vq = arg;
+	struct device		*dev = vq->dev;
+	const struct guest_mem	*mem;
+	const char		*err;
+
+	if (!vq->running || dev == NULL || (!vq->paused &&
+	    vq->ndeferred == 0))
+		return;
+	mem = device_mem(dev);
 	if (vring_map(vq, mem, &err) == -1) {
-		vring_fail(vq, err);
-		vring_chain_put(vq, c);
+		/* Still removed: a later update tries again.  Memory that
+		 * is neither mapped nor removed breaks the device. */
+		if (!vring_rings_removed(vq))
+			vring_fail(vq, err);
 		return;
 	}
-	used = vq->used;
-	ent = used + 4 + 8 * (size_t)(vq->used_idx % vq->num);
-	vring_store32(ent, c->head);
-	vring_store32(ent + 4, len);
-	/*
-	 * Release: the used element and whatever we wrote into the guest's
-	 * buffers become visible before the new used->idx that publishes
-	 * them.
-	 */
-	atomic_thread_fence(memory_order_release);
-	old = vq->used_idx;
-	vq->used_idx++;
-	vring_store16(used + 2, vq->used_idx);
-	/* If used_idx wrapped past signalled_used, the saved value no
-	 * longer tells need_event anything (libvhost-user). */
-	if ((int16_t)(vq->used_idx - vq->signalled_used) <
-	    (uint16_t)(vq->used_idx - old))
-		vq->signalled_used_valid = 0;
-	vring_chain_put(vq, c);
+	(void)vring_push_deferred(vq, mem);
+	vq->paused = 0;
+	log_info("%s: queue %u resumed", vring_name(vq), vq->index);
+	vring_notify(vq, mem);
+	vring_run_handler(vq);
 }
 
-/* Undo the most recent pop of an unpushed chain.  0 or -1.  Worker. */
-int
-vring_rewind(struct vring *vq, struct vring_chain *c)
-{
-	if (c == NULL || c != vq->last_popped || !c->in_use ||
-	    c->avail_pos != (uint16_t)(vq->last_avail_idx - 1))
-		return (-1);
-	vq->last_avail_idx--;
-	vring_chain_put(vq, c);
-	return (0);
-}
-
-/* Has the used index passed `event` going from old_idx to new_idx? */
-int
-vring_need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
-{
-	return ((uint16_t)(new_idx - event - 1) <
-	    (uint16_t)(new_idx - old_idx));
-}
-
-/* Does the guest want an interrupt now?  Updates signalled_used.
- * Worker. */
-int
-vring_need_notify(struct vring *vq, const struct guest_mem *mem)
-{
-	const uint8_t	*avail;
-	uint16_t	 old, new_idx, event;
-	int		 valid;
-	const char	*err;
-
-	if (vq->num == 0 || !vq->addr_set || vring_map(vq, mem, &err) == -1)
-		return (0);
-	avail = vq->avail;
-	/*
-	 * Full fence: our used->idx store must be visible before we read
-	 * the guest's flags or used_event, or we could miss that it just
-	 * re-enabled interrupts and went to sleep.
-	 */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (vq->dev != NULL && vq->inflight == 0 &&
-	    (atomic_load(&vq->dev->acked_features) &
-	    (1ULL << VHD_F_NOTIFY_ON_EMPTY)) &&
-	    vring_avail_idx(vq) == vq->last_avail_idx)
-		return (1);
-	if (!vq->event_idx)
-		return (!(vring_load16(avail) & VRING_AVAIL_F_NO_INTERRUPT));
-	valid = vq->signalled_used_valid;
-	vq->signalled_used_valid = 1;
-	old = vq->signalled_used;
-	new_idx = vq->signalled_used = vq->used_idx;
-	event = vring_load16(avail + 4 + 2 * (size_t)vq->num);
-	return (!valid || vring_need_event(event, new_idx, old));
-}
-
-/* Interrupt the guest through the call fd if it wants one.  Worker. */
+/* After a memory update: post a resume to the ring's worker if started.
+ * Main thread. */
 void
-vring_notify(struct vring *vq, const struct guest_mem *mem)
+vring_resume(struct vring *vq)
 {
-	if (!vring_need_notify(vq, mem) || vq->call_fd < 0)
+	struct worker	*w = vring_worker(vq);
+
+	if (!vq->started || w == NULL || worker_stuck(w))
 		return;
-	if (eventfd_write(vq->call_fd, 1) == -1 && errno != EAGAIN)
-		log_warn("%s: queue %u: call fd", vring_name(vq), vq->index);
-}
-
-/*
- * Copy between buf and segments [first, last) of a chain, starting
- * `offset` bytes in.  Returns the bytes copied, or -1 when a buffer is no
- * longer in guest memory.
- */
-static ssize_t
-vring_chain_copy(struct vring_chain *c, const struct guest_mem *mem,
-    unsigned first, unsigned last, size_t offset, uint8_t *buf, size_t len,
-    int to_guest)
-{
-	const struct vring_seg	*s;
-	size_t			 done = 0;
-	uint64_t		 gpa, left, n;
-	uint8_t			*p;
-	unsigned		 i;
-
-	if (len > SSIZE_MAX)
-		len = SSIZE_MAX;
-	for (i = first; i < last && done < len; i++) {
-		s = &c->segs[i];
-		if (offset >= s->len) {
-			offset -= s->len;
-			continue;
-		}
-		gpa = s->gpa + offset;
-		left = s->len - offset;
-		offset = 0;
-		if (left > len - done)
-			left = len - done;
-		while (left > 0) {
-			n = left;
-			p = guest_mem_translate(mem, gpa, &n);
-			if (p == NULL || n == 0)
-				return (-1);
-			if (to_guest)
-				memcpy(p, buf + done, (size_t)n);
-			else
-				memcpy(buf + done, p, (size_t)n);
-			done += (size_t)n;
-			gpa += n;
-			left -= n;
-		}
-	}
-	return ((ssize_t)done);
-}
-
-/* Copy out of the chain's readable part.  Worker. */
-ssize_t
-vring_chain_read(struct vring_chain *c, const struct guest_mem *mem,
-    size_t offset, void *buf, size_t len)
-{
-	return (vring_chain_copy(c, mem, 0, c->nread, offset, buf, len, 0));
-}
-
-/* Copy into the chain's writable part.  Worker. */
-ssize_t
-vring_chain_write(struct vring_chain *c, const struct guest_mem *mem,
-    size_t offset, const void *buf, size_t len)
-{
-	/* The buffer is only read when copying to the guest. */
-	return (vring_chain_copy(c, mem, c->nread, c->nsegs, offset,
-	    (uint8_t *)(uintptr_t)buf, len, 1));
-}
-
-/* Map up to `max` iovecs of the readable or writable part from `offset`.
- * The count, or -1 when a buffer is no longer in guest memory.  Worker. */
-int
-vring_chain_iov(struct vring_chain *c, const struct guest_mem *mem,
-    int writable, size_t offset, struct iovec *iov, int max)
-{
-	const struct vring_seg	*s;
-	unsigned		 i, first, last;
-	uint64_t		 gpa, left, n;
-	void			*p;
-	int			 cnt = 0;
-
-	if (max < 0)
-		return (-1);
-	first = writable ? c->nread : 0;
-	last = writable ? c->nsegs : c->nread;
-	for (i = first; i < last && cnt < max; i++) {
-		s = &c->segs[i];
-		if (offset >= s->len) {
-			offset -= s->len;
-			continue;
-		}
-		gpa = s->gpa + offset;
-		left = s->len - offset;
-		offset = 0;
-		while (left > 0 && cnt < max) {
-			n = left;
-			p = guest_mem_translate(mem, gpa, &n);
-			if (p == NULL || n == 0)
-				return (-1);
-			iov[cnt].iov_base = p;
-			iov[cnt].iov_len = (size_t)n;
-			cnt++;
-			gpa += n;
-			left -= n;
-		}
-	}
-	return (cnt);
+	(void)worker_post(w, WCMD_CALL, NULL, vring_resume_cb, vq, 0);
 }

@@ -1,17 +1,39 @@
 /*
- * Split virtqueues: the state the frontend sets with SET_VRING_*, the
- * descriptor-chain walker, and push/notify.
+ * Split virtqueues: the state the frontend sets with SET_VRING_*, start and
+ * stop on the owning worker (vring.c), and the descriptor-chain walker,
+ * used ring and notification (vring_chain.c).
  *
  * Ownership.  While a ring is stopped, the main thread owns every field.
- * vring_start() hands the ring to its worker (WCMD_QUEUE_START); from then
+ * vring_update() hands the ring to its worker (WCMD_QUEUE_START); from then
  * until vring_stop() returns (WCMD_QUEUE_STOP, waited for), the worker owns
- * the "worker" fields and the main thread only reads the configuration
- * fields, which do not change while started.
+ * the "worker" fields and call_fd, and the main thread only reads
+ * the configuration fields, which do not change while started.  A call or
+ * kick fd given for a started ring is handed to the worker (vring_set_fd)
+ * and swapped there without stopping the ring.
+ *
+ * Stopping is not resetting.  A stop (GET_VRING_BASE, SET_VRING_ENABLE 0,
+ * a new size, address or base) calls the module's queue_stop and nothing
+ * else; the module's reset runs only on RESET_DEVICE, RESET_OWNER and
+ * frontend disconnect (device.c).  After queue_stop returns, the index
+ * GET_VRING_BASE reports is exact: chains the module still holds are
+ * taken back (vring_reclaim): those that are the most recently popped
+ * (the contiguous tail of the avail ring) are rewound, so the guest's
+ * buffers are served again after the restart; any other held chain is
+ * pushed with length 0 and a warning that the module broke the contract.
+ * No chain is lost, none is completed twice.
+ *
+ * Memory.  A ring or buffer found missing inside a guest-physical range
+ * that REM_MEM_REG removed (device_mem_removed) pauses the queue instead
+ * of breaking the device: the pop is not taken (the chain stays in the
+ * avail ring), a push whose used ring is missing is deferred, and the next
+ * memory update resumes the queue (vring_resume).  A ring or buffer in
+ * memory that never existed (a gap, past the end) still breaks the device.
  *
  * Everything read from guest memory is hostile: indices are range-checked,
  * chains bounded by the ring size, indirect tables by their length (no
- * nesting), every buffer checked against the current memory table.  A bad
- * chain marks the device broken (device_fail) and signals the err fd.
+ * nesting, and only with VIRTIO_F_INDIRECT_DESC negotiated), every buffer
+ * checked against the current memory table.  A bad chain marks the device
+ * broken (device_fail) and signals the err fd.
  */
 
 #ifndef VHOSTD_VRING_H
@@ -56,6 +78,9 @@ struct vring_chain {
 	struct vring_seg	*segs;
 	size_t			 rlen;		/* total readable bytes */
 	size_t			 wlen;		/* total writable bytes */
+	int			 deferred;	/* pushed while the used
+						 * ring was removed */
+	uint32_t		 deferred_len;
 	struct vring_chain	*next_free;
 };
 
@@ -73,10 +98,11 @@ struct vring {
 	uint64_t	 used_gpa;
 	uint64_t	 log_gpa;
 	int		 kick_fd;	/* -1 = none */
-	int		 call_fd;
-	int		 err_fd;
+	int		 call_fd;	/* the worker's while started */
+	int		 err_fd;	/* under dev->err_lock */
 	int		 enabled;
 	int		 event_idx;	/* VIRTIO_RING_F_EVENT_IDX acked */
+	int		 indirect;	/* VIRTIO_F_INDIRECT_DESC acked */
 	int		 started;	/* handed to the worker */
 
 	/* Indices: main thread while stopped, worker while started. */
@@ -98,6 +124,17 @@ struct vring {
 	struct vring_chain	*last_popped;
 	int			 running;	/* between worker start
 						 * and stop */
+	int			 paused;	/* memory removed under it */
+	unsigned		 ndeferred;	/* chains with deferred
+						 * pushes */
+	uint16_t		 start_used_idx; /* used_idx at start */
+};
+
+/* Which fd of a ring vring_set_fd replaces. */
+enum vring_fd {
+	VRING_FD_KICK,
+	VRING_FD_CALL,
+	VRING_FD_ERR,
 };
 
 /* Initialise a ring of `dev` to the reset state.  Main thread. */
@@ -121,13 +158,31 @@ int	 vring_set_addr(struct vring *vq, const struct guest_mem *mem,
 	    uint32_t flags, char **cause) __must_check;
 
 /* True when the ring may run: size, addresses, kick fd set, enabled,
- * device not broken.  Main thread. */
+ * device not broken, worker answering.  Main thread. */
 int	 vring_can_start(const struct vring *);
 /* Start the ring on its worker if it can and is not started, or stop it
- * if it cannot and is started.  Main thread; waits for the worker. */
+ * if it cannot and is started.  Main thread; waits (bounded) for the
+ * worker. */
 void	 vring_update(struct vring *);
-/* Stop the ring if started (waits for its worker).  Main thread. */
-void	 vring_stop(struct vring *);
+/* Stop the ring if started (waits, bounded, for its worker).  0, or -1
+ * when its worker did not answer: the device is then broken and the ring
+ * stays the worker's (started), so nothing of it may be changed.  Main
+ * thread. */
+int	 vring_stop(struct vring *);
+/*
+ * Set the kick, call or err fd (or -1), taking ownership of `fd`.  The
+ * old one is closed.  On a started ring the call and kick fds are swapped
+ * on the worker without stopping the ring (no queue_stop/queue_start):
+ * after a call fd swap the new fd is signalled once when anything was
+ * pushed since the start (an interrupt raced with the swap is not lost);
+ * after a kick fd swap the queue handler runs once (a kick raced with it
+ * is not lost).  Removing the kick fd of a started ring stops it.  Main
+ * thread.
+ */
+void	 vring_set_fd(struct vring *, enum vring_fd, int fd);
+/* After a memory update: post a resume to the ring's worker if started
+ * (a paused queue resumes, deferred pushes are done).  Main thread. */
+void	 vring_resume(struct vring *);
 
 /* Worker side of start and stop: called from the worker's command loop. */
 void	 vring_worker_start(struct vring *);
@@ -141,6 +196,8 @@ void	 vring_worker_stop(struct vring *);
  */
 struct vring_chain *vring_pop(struct vring *, const struct guest_mem *mem,
 	    const char **err);
+/* As vring_push; when the used ring lies in removed memory the push is
+ * deferred until vring_push_deferred.  Worker. */
 void	 vring_push(struct vring *, const struct guest_mem *mem,
 	    struct vring_chain *, uint32_t len);
 int	 vring_rewind(struct vring *, struct vring_chain *);
@@ -159,5 +216,33 @@ ssize_t	 vring_chain_write(struct vring_chain *, const struct guest_mem *,
 	    size_t offset, const void *buf, size_t len);
 int	 vring_chain_iov(struct vring_chain *, const struct guest_mem *,
 	    int writable, size_t offset, struct iovec *iov, int max);
+
+/*
+ * Internal to vring.c and vring_chain.c.
+ */
+/* The device name for log lines, "?" without a device. */
+const char *vring_name(const struct vring *);
+/* Mark the device broken because of this ring (logs without a device). */
+void	 vring_fail(struct vring *, const char *why);
+/* Find the host addresses of the three rings in `mem`.  0, or -1 with
+ * *err.  Any thread. */
+int	 vring_ring_ptrs(const struct vring *, const struct guest_mem *mem,
+	    void **desc, void **avail, void **used, const char **err);
+/* Make the cached ring pointers valid for `mem`.  0, or -1 with *err.
+ * Owner of the ring. */
+int	 vring_map(struct vring *, const struct guest_mem *mem,
+	    const char **err);
+/* Does any of the three rings lie in memory REM_MEM_REG removed? */
+int	 vring_rings_removed(const struct vring *);
+/* Chain pool management.  Owner of the ring. */
+void	 vring_pool_reset(struct vring *);
+void	 vring_pool_free(struct vring *);
+void	 vring_pool_prepare(struct vring *);
+/* Push the deferred chains (in avail order) if the used ring is back.
+ * 0, or -1 when it is still missing.  Worker. */
+int	 vring_push_deferred(struct vring *, const struct guest_mem *mem);
+/* Write used->flags 0 (a previous back-end may have left NO_NOTIFY set).
+ * Worker, ring mapped. */
+void	 vring_used_flags_clear(struct vring *);
 
 #endif /* VHOSTD_VRING_H */

@@ -2,7 +2,11 @@
  * Guest memory requests: SET_MEM_TABLE, GET_MAX_MEM_SLOTS, ADD_MEM_REG and
  * REM_MEM_REG.  Each builds a complete new table (guest_mem.h) and
  * publishes it with device_set_mem; on any failure the old table stays.
- * Main thread.
+ * Rings keep running across a change.  A range REM_MEM_REG removes is
+ * remembered until memory is next added, so a queue that meets it pauses
+ * rather than breaks the device (vring.h); after every change the rings
+ * that can start are started and paused ones resumed (QEMU changes a
+ * region by REM_MEM_REG then ADD_MEM_REG).  Main thread.
  */
 
 #include <sys/types.h>
@@ -40,10 +44,13 @@ vu_msg_mem_map(struct vu_conn *c, const struct vu_msg *m, int fd,
 }
 
 /* Build a table from `regions` and publish it; drops the caller's
- * references either way.  0 or -1 (logged). */
+ * references either way.  With `removed`, that region's range is
+ * remembered as removed first; without, memory was added and the removed
+ * ranges are forgotten after.  0 or -1 (logged). */
 static int
 vu_msg_mem_publish(struct vu_conn *c, const struct vu_msg *m,
-    struct guest_region **regions, unsigned n, unsigned nnew)
+    struct guest_region **regions, unsigned n, unsigned nnew,
+    const struct guest_region *removed)
 {
 	struct guest_mem	*mem;
 	char			*cause = NULL;
@@ -59,14 +66,21 @@ vu_msg_mem_publish(struct vu_conn *c, const struct vu_msg *m,
 		free(cause);
 		return (-1);
 	}
+	/* Before the table without it is seen by a worker. */
+	if (removed != NULL)
+		device_mem_hole_add(c->dev, removed->gpa, removed->size);
 	device_set_mem(c->dev, mem);
+	/* After every worker uses the table with the new memory. */
+	if (removed == NULL)
+		device_mem_holes_clear(c->dev);
+	device_mem_refresh(c->dev);
 	return (0);
 }
 
 /*
  * SET_MEM_TABLE: replace the whole table.  1..8 regions, one fd each in
  * order.  Started rings keep running: their pointers are re-derived from
- * the new table (vring.c checks the table generation).
+ * the new table (vring_chain.c checks the table generation).
  */
 int
 vu_msg_set_mem_table(struct vu_conn *c, struct vu_msg *m,
@@ -102,7 +116,7 @@ vu_msg_set_mem_table(struct vu_conn *c, struct vu_msg *m,
 	/* Trailing bytes (a frontend sending the full 8-region array) are
 	 * ignored; everything we use has been read. */
 	log_debug("%s: %s: %u regions", c->dev->name, __func__, nregions);
-	return (vu_msg_mem_publish(c, m, regions, nregions, nregions));
+	return (vu_msg_mem_publish(c, m, regions, nregions, nregions, NULL));
 
 fail:
 	for (j = 0; j < i; j++)
@@ -145,7 +159,7 @@ vu_msg_add_mem_reg(struct vu_conn *c, struct vu_msg *m,
 		free(regions);
 		return (-1);
 	}
-	rc = vu_msg_mem_publish(c, m, regions, n + 1, 1);
+	rc = vu_msg_mem_publish(c, m, regions, n + 1, 1, NULL);
 	free(regions);
 	return (rc);
 }
@@ -184,7 +198,7 @@ vu_msg_rem_mem_reg(struct vu_conn *c, struct vu_msg *m,
 		if (i != (unsigned)idx)
 			regions[j++] = cur->regions[i];
 	}
-	rc = vu_msg_mem_publish(c, m, regions, j, 0);
+	rc = vu_msg_mem_publish(c, m, regions, j, 0, cur->regions[idx]);
 	free(regions);
 	return (rc);
 }

@@ -2,13 +2,21 @@
  * Ring requests: SET_VRING_NUM/ADDR/BASE/KICK/CALL/ERR/ENABLE,
  * GET_VRING_BASE and GET_QUEUE_NUM.  Every index is range-checked before
  * use (the DPDK CVE-2020-10723 class); a ring's configuration changes only
- * while it is stopped, and vring_update restarts it when it can run.
- * Main thread.
+ * while it is stopped, and vring_update restarts it when it can run.  The
+ * kick, call and err fds are the exception: they are swapped on a running
+ * ring without stopping it (QEMU re-sends SET_VRING_CALL on every MSI-X
+ * mask and unmask), and each must be an eventfd, made non-blocking, so no
+ * fd a frontend hands over can block a thread of the daemon.  A ring whose
+ * worker does not answer cannot be stopped: requests that would change it
+ * are refused.  Main thread.
  */
 
 #include <sys/types.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,13 +27,29 @@
 #include "vhost_user.h"
 #include "vring.h"
 #include "vu_conn_priv.h"
+#include "worker.h"
 
-/* Which fd of a ring a SET_VRING_KICK/CALL/ERR message sets. */
-enum vu_msg_vring_fd {
-	VU_MSG_VRING_KICK,
-	VU_MSG_VRING_CALL,
-	VU_MSG_VRING_ERR,
+/* What the kernel calls an eventfd in /proc/self/fd. */
+#define VU_MSG_EVENTFD_LINK	"anon_inode:[eventfd]"
+
+/* The names of the fds for log lines, by enum vring_fd. */
+static const char *const vu_msg_vring_fd_names[] = {
+	[VRING_FD_KICK] = "kick",
+	[VRING_FD_CALL] = "call",
+	[VRING_FD_ERR] = "err",
 };
+
+/* Stop a ring before changing it; fails the request when its worker does
+ * not answer.  0 or -1 (logged). */
+static int
+vu_msg_vring_stop(struct vu_conn *c, const struct vu_msg *m,
+    struct vring *vq)
+{
+	if (vring_stop(vq) == -1)
+		return (vu_msg_fail(c, m, "queue %u: its worker does not "
+		    "answer", vq->index));
+	return (0);
+}
 
 /* Read a vring_state payload and find its ring; NULL (logged) when the
  * index is out of range. */
@@ -52,7 +76,8 @@ vu_msg_set_vring_num(struct vu_conn *c, struct vu_msg *m,
 	if (st.num == 0 || st.num > max || (st.num & (st.num - 1)) != 0)
 		return (vu_msg_fail(c, m, "queue %u: size %u is not a power "
 		    "of two in 1..%u", st.index, st.num, max));
-	vring_stop(vq);
+	if (vu_msg_vring_stop(c, m, vq) == -1)
+		return (-1);
 	if (vq->num != st.num)
 		vq->addr_set = 0;
 	vq->num = (uint16_t)st.num;
@@ -104,7 +129,8 @@ vu_msg_set_vring_addr(struct vu_conn *c, struct vu_msg *m,
 	    &used) == -1)
 		return (-1);
 
-	vring_stop(vq);
+	if (vu_msg_vring_stop(c, m, vq) == -1)
+		return (-1);
 	if (vring_set_addr(vq, mem, desc, avail, used, a.flags,
 	    &cause) == -1) {
 		vu_msg_fail(c, m, "queue %u: %s", a.index,
@@ -131,7 +157,8 @@ vu_msg_set_vring_base(struct vu_conn *c, struct vu_msg *m,
 	if (st.num > UINT16_MAX)
 		return (vu_msg_fail(c, m, "queue %u: base %u out of range",
 		    st.index, st.num));
-	vring_stop(vq);
+	if (vu_msg_vring_stop(c, m, vq) == -1)
+		return (-1);
 	vq->last_avail_idx = (uint16_t)st.num;
 	vring_update(vq);
 	return (0);
@@ -149,7 +176,10 @@ vu_msg_vring_close(int *fdp)
 /*
  * GET_VRING_BASE: stop the ring and report where it stopped.  As in the
  * rust-vmm handler, the kick and call fds are dropped: the ring stays
- * stopped until the frontend sends a new kick fd.
+ * stopped until the frontend sends a new kick fd.  Stopping does not reset
+ * the device (vring.h): the module sees queue_stop only, and the index is
+ * exact (chains it still held are rewound or completed).  A ring whose
+ * worker does not answer gets an empty (error) reply.
  */
 int
 vu_msg_get_vring_base(struct vu_conn *c, struct vu_msg *m,
@@ -160,7 +190,8 @@ vu_msg_get_vring_base(struct vu_conn *c, struct vu_msg *m,
 
 	if ((vq = vu_msg_vring_state(c, m, &st)) == NULL)
 		return (-1);
-	vring_stop(vq);
+	if (vu_msg_vring_stop(c, m, vq) == -1)
+		return (-1);
 	st.num = vq->last_avail_idx;
 	vu_msg_vring_close(&vq->kick_fd);
 	vu_msg_vring_close(&vq->call_fd);
@@ -169,24 +200,47 @@ vu_msg_get_vring_base(struct vu_conn *c, struct vu_msg *m,
 	return (0);
 }
 
-/* Replace the err fd of a ring.  The device lock keeps device_fail on
- * other threads from writing to an fd being closed. */
-static void
-vu_msg_vring_set_err_fd(struct vring *vq, int fd)
+/*
+ * Check an fd given for a ring: it must be an eventfd, and is made
+ * non-blocking (the flag is on the open file, which the frontend shares;
+ * QEMU's are non-blocking already).  Then a write to a call or err fd at
+ * its maximum count fails with EAGAIN (a notification is pending) instead
+ * of blocking a worker, and nothing else (a pipe, a socket) that could
+ * block or fill is accepted.  Without /proc the type cannot be checked and
+ * only the flag is set.  0, or -1 (logged).
+ */
+static int
+vu_msg_vring_check_fd(struct vu_conn *c, const struct vu_msg *m,
+    unsigned index, enum vring_fd which, int fd)
 {
-	struct device	*dev = vq->dev;
+	char	 path[64], link[64];
+	ssize_t	 n;
+	int	 flags;
 
-	pthread_mutex_lock(&dev->err_lock);
-	vu_msg_vring_close(&vq->err_fd);
-	vq->err_fd = fd;
-	pthread_mutex_unlock(&dev->err_lock);
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	n = readlinkat(AT_FDCWD, path, link, sizeof link - 1);
+	if (n == -1 && errno != ENOENT && errno != EACCES)
+		return (vu_msg_fail(c, m, "queue %u: %s fd: %s", index,
+		    vu_msg_vring_fd_names[which], strerror(errno)));
+	if (n >= 0) {
+		link[n] = '\0';
+		if (strcmp(link, VU_MSG_EVENTFD_LINK) != 0)
+			return (vu_msg_fail(c, m, "queue %u: %s fd is not an "
+			    "eventfd (%s)", index, vu_msg_vring_fd_names[which],
+			    link));
+	}
+	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
+		return (vu_msg_fail(c, m, "queue %u: %s fd: %s", index,
+		    vu_msg_vring_fd_names[which], strerror(errno)));
+	return (0);
 }
 
 /* SET_VRING_KICK/CALL/ERR: index in bits 0-7, NOFD in bit 8, the fd
- * attached unless NOFD (the table has checked the count). */
+ * attached unless NOFD (the table has checked the count).  The fd is
+ * checked, then set or swapped (vring_set_fd). */
 static int
-vu_msg_vring_fd(struct vu_conn *c, struct vu_msg *m,
-    enum vu_msg_vring_fd which)
+vu_msg_vring_fd(struct vu_conn *c, struct vu_msg *m, enum vring_fd which)
 {
 	struct vring	*vq;
 	uint64_t	 v = vu_msg_u64(m);
@@ -200,31 +254,24 @@ vu_msg_vring_fd(struct vu_conn *c, struct vu_msg *m,
 	if ((vq = vu_msg_vring(c, m, index)) == NULL)
 		return (-1);
 	if ((v & VHOST_USER_VRING_NOFD_MASK) == 0) {
+		/* Refused: the dispatcher closes it. */
+		if (vu_msg_vring_check_fd(c, m, index, which, m->fds[0]) == -1)
+			return (-1);
 		fd = m->fds[0];
 		m->fds[0] = -1;
 	}
-
-	switch (which) {
-	case VU_MSG_VRING_KICK:
-		vring_stop(vq);
-		vu_msg_vring_close(&vq->kick_fd);
-		vq->kick_fd = fd;
-		if (fd == -1)
-			log_info("%s: queue %u: no kick fd (polling is not "
-			    "supported), the queue stays stopped",
-			    c->dev->name, index);
-		vring_update(vq);
-		break;
-	case VU_MSG_VRING_CALL:
-		vring_stop(vq);
-		vu_msg_vring_close(&vq->call_fd);
-		vq->call_fd = fd;
-		vring_update(vq);
-		break;
-	case VU_MSG_VRING_ERR:
-		vu_msg_vring_set_err_fd(vq, fd);
-		break;
+	if (which == VRING_FD_KICK && fd == -1)
+		log_info("%s: queue %u: no kick fd (polling is not "
+		    "supported), the queue stays stopped", c->dev->name,
+		    index);
+	if (which != VRING_FD_ERR && vq->started &&
+	    worker_stuck(c->dev->workers[vq->worker_idx])) {
+		if (fd >= 0)
+			close(fd);
+		return (vu_msg_fail(c, m, "queue %u: its worker does not "
+		    "answer", index));
 	}
+	vring_set_fd(vq, which, fd);
 	return (0);
 }
 
@@ -233,7 +280,7 @@ int
 vu_msg_set_vring_kick(struct vu_conn *c, struct vu_msg *m,
     struct vu_reply *r __unused)
 {
-	return (vu_msg_vring_fd(c, m, VU_MSG_VRING_KICK));
+	return (vu_msg_vring_fd(c, m, VRING_FD_KICK));
 }
 
 /* SET_VRING_CALL: the eventfd we signal the guest with. */
@@ -241,7 +288,7 @@ int
 vu_msg_set_vring_call(struct vu_conn *c, struct vu_msg *m,
     struct vu_reply *r __unused)
 {
-	return (vu_msg_vring_fd(c, m, VU_MSG_VRING_CALL));
+	return (vu_msg_vring_fd(c, m, VRING_FD_CALL));
 }
 
 /* SET_VRING_ERR: the eventfd signalled when the device breaks. */
@@ -249,7 +296,7 @@ int
 vu_msg_set_vring_err(struct vu_conn *c, struct vu_msg *m,
     struct vu_reply *r __unused)
 {
-	return (vu_msg_vring_fd(c, m, VU_MSG_VRING_ERR));
+	return (vu_msg_vring_fd(c, m, VRING_FD_ERR));
 }
 
 /* GET_QUEUE_NUM: how many queues the device has. */
@@ -279,7 +326,8 @@ vu_msg_set_vring_enable(struct vu_conn *c, struct vu_msg *m,
 		return (vu_msg_fail(c, m, "queue %u: enable must be 0 or 1, "
 		    "not %u", st.index, st.num));
 	if (vq->enabled != (int)st.num) {
-		vring_stop(vq);
+		if (vu_msg_vring_stop(c, m, vq) == -1)
+			return (-1);
 		vq->enabled = (int)st.num;
 	}
 	vring_update(vq);

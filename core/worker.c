@@ -4,10 +4,17 @@
  * an eventfd watched on that base.  Other threads append typed commands to
  * the worker's mutex-protected list and write the eventfd; the worker takes
  * the whole list in one lock hold and runs it.  A poster that waits sleeps
- * on the worker's condition variable until its command's done flag is set.
+ * on the worker's condition variable until its command is done, but never
+ * longer than WORKER_WAIT_MS: a worker that does not answer in time (a
+ * module callback that blocks) is marked stuck, logged, and never waited
+ * on again; the caller fails its device.  A waited-for command lives on the
+ * heap with two references (poster and worker), so a poster that gives up
+ * leaves nothing on its stack behind; a command it gave up on that has not
+ * started yet is cancelled, so its arguments are never used late.
  *
- * Locking: w->lock protects w->cmds, w->running and every cmd->done.  It is
- * never held while a command runs.
+ * Locking: w->lock protects w->cmds, w->running and every waited
+ * command's state and refs.  It is never held while a command runs.
+ * w->stuck is atomic (set once, read by any thread).
  */
 
 #include <sys/types.h>
@@ -17,9 +24,11 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -29,13 +38,25 @@
 #include "worker.h"
 #include "xmalloc.h"
 
+/* How long a stopping worker's thread is waited for at shutdown. */
+#define WORKER_JOIN_MS		2000
+
+/* Where a waited-for command is; under w->lock. */
+enum worker_cmd_state {
+	WORKER_CMD_QUEUED,
+	WORKER_CMD_RUNNING,
+	WORKER_CMD_DONE,
+	WORKER_CMD_CANCELLED,	/* the poster gave up before it ran */
+};
+
 struct worker_cmd {
 	enum worker_cmd_type	 type;
 	struct vring		*vq;
 	void			(*fn)(void *);
 	void			*arg;
-	int			 wait;	/* on the poster's stack */
-	int			 done;	/* under w->lock */
+	int			 wait;
+	enum worker_cmd_state	 state;	/* wait only: under w->lock */
+	int			 refs;	/* wait only: under w->lock */
 	STAILQ_ENTRY(worker_cmd) entry;
 };
 STAILQ_HEAD(worker_cmd_list, worker_cmd);
@@ -51,7 +72,14 @@ struct worker {
 	pthread_cond_t		 cond;
 	struct worker_cmd_list	 cmds;		/* under lock */
 	int			 running;	/* under lock */
+	atomic_int		 stuck;		/* did not answer in time */
+	struct worker		*next_abandoned;
 };
+
+/* Workers whose threads were left running at stop: never freed, kept on
+ * this list (main thread) so they stay reachable. */
+static struct worker	*worker_abandoned_list;
+static atomic_uint	 worker_nabandoned;
 
 /* The worker this thread runs, NULL on the main thread. */
 static _Thread_local struct worker *worker_current;
@@ -115,22 +143,41 @@ worker_cmd_stop(struct worker *w, struct worker_cmd *cmd)
 	event_base_loopbreak(w->base);
 }
 
+/* Drop one reference to a waited command; frees it at zero.  Must hold
+ * w->lock. */
+static void
+worker_cmd_unref(struct worker_cmd *cmd)
+{
+	if (--cmd->refs == 0)
+		free(cmd);
+}
+
 /* Run one command, then complete it: wake its waiting poster or free it.
- * The command must not be touched after this returns. */
+ * A waited command its poster cancelled is dropped without running.  The
+ * command must not be touched after this returns. */
 static void
 worker_cmd_run(struct worker *w, struct worker_cmd *cmd)
 {
+	if (cmd->wait) {
+		pthread_mutex_lock(&w->lock);
+		if (cmd->state == WORKER_CMD_CANCELLED) {
+			worker_cmd_unref(cmd);
+			pthread_mutex_unlock(&w->lock);
+			return;
+		}
+		cmd->state = WORKER_CMD_RUNNING;
+		pthread_mutex_unlock(&w->lock);
+	}
 	if ((size_t)cmd->type < nitems(worker_cmd_table) &&
 	    worker_cmd_table[cmd->type] != NULL)
 		worker_cmd_table[cmd->type](w, cmd);
 	else
 		log_warnx("%s: unknown command %d", w->name, (int)cmd->type);
 	if (cmd->wait) {
-		/* The poster may return (and its stack frame go) as soon
-		 * as it sees done, so this is the last access. */
 		pthread_mutex_lock(&w->lock);
-		cmd->done = 1;
+		cmd->state = WORKER_CMD_DONE;
 		pthread_cond_broadcast(&w->cond);
+		worker_cmd_unref(cmd);
 		pthread_mutex_unlock(&w->lock);
 	} else
 		free(cmd);
@@ -233,14 +280,20 @@ worker_start(const char *name, char **cause)
 	struct event_config	*cfg;
 	struct timeval		 now = { 0, 0 };
 	sigset_t		 all, old;
+	pthread_condattr_t	 ca;
 	int			 error;
 
 	w = xcalloc(1, sizeof *w);
 	w->name = xstrdup(name);
 	w->efd = -1;
+	atomic_init(&w->stuck, 0);
 	STAILQ_INIT(&w->cmds);
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->cond, NULL);
+	/* Timed waits measure on the monotonic clock. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cond, &ca);
+	pthread_condattr_destroy(&ca);
 
 	if ((cfg = event_config_new()) == NULL) {
 		xasprintf(cause, "%s: event_config_new failed", name);
@@ -295,11 +348,33 @@ fail:
 	return (NULL);
 }
 
-/* Stop the worker: post WCMD_STOP, join, run anything posted meanwhile,
- * free.  Main thread (never from the worker itself). */
+/* The absolute monotonic time `ms` from now. */
+static void
+worker_deadline(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/*
+ * Stop the worker: post WCMD_STOP, join within WORKER_JOIN_MS, run anything
+ * posted meanwhile, free.  A thread that does not end in time (stuck in a
+ * module callback) is detached and left running with its worker never
+ * freed, so shutdown cannot hang on it.  Main thread (never from the
+ * worker itself).
+ */
 void
 worker_stop(struct worker *w)
 {
+	struct timespec	 ts;
+	long		 ms;
+	int		 error;
+
 	if (w == NULL)
 		return;
 	if (worker_current == w) {
@@ -307,7 +382,26 @@ worker_stop(struct worker *w)
 		return;
 	}
 	worker_post(w, WCMD_STOP, NULL, NULL, NULL, 0);
-	pthread_join(w->thread, NULL);
+	/* pthread_timedjoin_np measures on CLOCK_REALTIME.  A worker
+	 * known to be stuck gets a short grace only. */
+	ms = atomic_load(&w->stuck) ? 200 : WORKER_JOIN_MS;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	error = pthread_timedjoin_np(w->thread, NULL, &ts);
+	if (error != 0) {
+		log_warnx("%s: worker did not stop in %ld ms; leaving it",
+		    w->name, ms);
+		pthread_detach(w->thread);
+		w->next_abandoned = worker_abandoned_list;
+		worker_abandoned_list = w;
+		atomic_fetch_add(&worker_nabandoned, 1);
+		return;
+	}
 	/* The thread is gone: commands that raced with the stop run
 	 * here, so their posters do not wait forever. */
 	while (worker_drain(w) > 0)
@@ -315,15 +409,31 @@ worker_stop(struct worker *w)
 	worker_free(w);
 }
 
+/* Mark a worker stuck (once) and log it.  Any thread. */
+static void
+worker_set_stuck(struct worker *w)
+{
+	int	 expected = 0;
+
+	if (atomic_compare_exchange_strong(&w->stuck, &expected, 1))
+		log_warnx("worker %s did not answer in %d s", w->name,
+		    WORKER_WAIT_MS / 1000);
+}
+
 /*
- * Post a command; with wait, block until it has run.  A worker waiting on
- * itself runs the command inline instead.  Any thread.
+ * Post a command; with wait, block until it has run, at most
+ * WORKER_WAIT_MS.  A worker waiting on itself runs the command inline
+ * instead.  0, or -1 when a waited command did not complete (the worker
+ * is stuck: cancelled if it had not started, else left to finish on its
+ * own).  Any thread.
  */
-void
+int
 worker_post(struct worker *w, enum worker_cmd_type type, struct vring *vq,
     void (*fn)(void *), void *arg, int wait)
 {
 	struct worker_cmd	 stack_cmd, *cmd;
+	struct timespec		 ts;
+	int			 rc = 0;
 
 	if (wait && worker_current == w) {
 		memset(&stack_cmd, 0, sizeof stack_cmd);
@@ -334,19 +444,20 @@ worker_post(struct worker *w, enum worker_cmd_type type, struct vring *vq,
 		if ((size_t)type < nitems(worker_cmd_table) &&
 		    worker_cmd_table[type] != NULL)
 			worker_cmd_table[type](w, &stack_cmd);
-		return;
+		return (0);
 	}
+	/* Never wait on a stuck worker again. */
+	if (wait && atomic_load(&w->stuck))
+		return (-1);
 
-	if (wait) {
-		cmd = &stack_cmd;
-		memset(cmd, 0, sizeof *cmd);
-	} else
-		cmd = xcalloc(1, sizeof *cmd);
+	cmd = xcalloc(1, sizeof *cmd);
 	cmd->type = type;
 	cmd->vq = vq;
 	cmd->fn = fn;
 	cmd->arg = arg;
 	cmd->wait = wait != 0;
+	cmd->state = WORKER_CMD_QUEUED;
+	cmd->refs = 2;		/* the poster's and the worker's */
 
 	pthread_mutex_lock(&w->lock);
 	STAILQ_INSERT_TAIL(&w->cmds, cmd, entry);
@@ -355,19 +466,46 @@ worker_post(struct worker *w, enum worker_cmd_type type, struct vring *vq,
 		log_warn("%s: command eventfd", w->name);
 
 	if (!wait)
-		return;
+		return (0);
+	worker_deadline(&ts, WORKER_WAIT_MS);
 	pthread_mutex_lock(&w->lock);
-	while (!cmd->done)
-		pthread_cond_wait(&w->cond, &w->lock);
+	while (cmd->state != WORKER_CMD_DONE) {
+		if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) ==
+		    ETIMEDOUT && cmd->state != WORKER_CMD_DONE) {
+			/* Not started yet: it never will be. */
+			if (cmd->state == WORKER_CMD_QUEUED)
+				cmd->state = WORKER_CMD_CANCELLED;
+			rc = -1;
+			break;
+		}
+	}
+	worker_cmd_unref(cmd);
 	pthread_mutex_unlock(&w->lock);
+	if (rc == -1)
+		worker_set_stuck(w);
+	return (rc);
 }
 
-/* Wait until the worker has left whatever callback it was in.  Any
- * thread; a no-op on the worker itself. */
-void
+/* Wait (bounded) until the worker has left whatever callback it was in.
+ * 0 or -1 (stuck).  Any thread; a no-op on the worker itself. */
+int
 worker_sync(struct worker *w)
 {
-	worker_post(w, WCMD_SYNC, NULL, NULL, NULL, 1);
+	return (worker_post(w, WCMD_SYNC, NULL, NULL, NULL, 1));
+}
+
+/* Did the worker once fail to answer in time?  Any thread. */
+int
+worker_stuck(struct worker *w)
+{
+	return (atomic_load(&w->stuck));
+}
+
+/* How many workers were left running at stop.  Any thread. */
+unsigned
+worker_abandoned(void)
+{
+	return (atomic_load(&worker_nabandoned));
 }
 
 /* The worker's event base.  Only for use on that worker. */

@@ -15,6 +15,12 @@ struct event_base;
 struct vring;
 struct worker;
 
+/*
+ * Longest a poster waits for a command (worker_post with wait): past it
+ * the worker is marked stuck and never waited on again.
+ */
+#define WORKER_WAIT_MS		5000
+
 enum worker_cmd_type {
 	WCMD_QUEUE_START,	/* vring_worker_start(cmd->vq) */
 	WCMD_QUEUE_STOP,	/* vring_worker_stop(cmd->vq) */
@@ -28,18 +34,27 @@ enum worker_cmd_type {
  * wait until its loop runs.  Returns NULL with *cause set.  Main thread.
  */
 struct worker	*worker_start(const char *name, char **cause) __must_check;
-/* Post WCMD_STOP, join the thread, free everything.  Main thread. */
+/* Post WCMD_STOP, join the thread (bounded: a thread that does not end
+ * is detached and left, its worker never freed), free.  Main thread. */
 void		 worker_stop(struct worker *);
 
 /*
- * Post a command.  With wait != 0, block until the worker has run it; a
- * worker must never wait on itself (that command is run inline instead).
- * Any thread.
+ * Post a command.  With wait != 0, block until the worker has run it, but
+ * at most WORKER_WAIT_MS: then the worker is marked stuck (logged once),
+ * a command that had not started is cancelled, and -1 is returned; a
+ * stuck worker is never waited on again (-1 at once, nothing posted).  A
+ * worker waiting on itself runs the command inline.  Without wait the
+ * command always goes on the list and 0 is returned.  Any thread.
  */
-void	 worker_post(struct worker *, enum worker_cmd_type, struct vring *vq,
+int	 worker_post(struct worker *, enum worker_cmd_type, struct vring *vq,
 	    void (*fn)(void *), void *arg, int wait);
-/* Wait until the worker has finished whatever callback it is in. */
-void	 worker_sync(struct worker *);
+/* Wait (bounded) until the worker has finished whatever callback it is
+ * in.  0 or -1 (stuck). */
+int	 worker_sync(struct worker *);
+/* Has the worker once failed to answer in time?  Any thread. */
+int	 worker_stuck(struct worker *);
+/* How many workers' threads were left running by worker_stop. */
+unsigned worker_abandoned(void);
 
 /* The worker's event base: only for use on that worker. */
 struct event_base *worker_base(struct worker *);

@@ -165,6 +165,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vring_init(&vq, NULL, 0);
 	vq.num = (uint16_t)(1u << (data[0] % 11));
 	vq.event_idx = data[1] & 1;
+	vq.indirect = (data[1] & 0x80) == 0;
 	how = data[1] >> 1;
 	desc = ((uint64_t)data[4] | (uint64_t)data[5] << 8) * 16;
 	avail = ((uint64_t)data[6] | (uint64_t)data[7] << 8) * 2;

@@ -12,6 +12,11 @@
  *   2 KICK   slot: eventfd `slot` written (a guest kick)
  *   3 DROP   the frontend closes its end and reconnects
  * Stream bytes are raw vhost-user framing: headers, payloads, anything.
+ * Ring fds are attached by kind, so SET_VRING_CALL/KICK/ERR can swap
+ * eventfds (or offer pipes and memfds) under a running queue, and
+ * REM_MEM_REG/ADD_MEM_REG can take away and bring back the region under
+ * a running ring while WRITE keeps changing it (seeds fd_swaps_running,
+ * stop_cont, rem_add_running).
  * After every record the main loop runs until the daemon has read all it
  * was sent; replies are drained and their fds closed.  At the end the
  * connection is closed and the device must have reset itself, and the

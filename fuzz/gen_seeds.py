@@ -150,6 +150,44 @@ def vu_msg_seeds():
     s["reset_owner_then_more"] = negotiate() + mem_table() + \
         ring_setup(0) + send(msg(4)) + ring_setup(0) + send(msg(3))
     s["huge_size"] = negotiate() + send(msg(5, b"", VERSION, 0xffffffff))
+    # Call, kick and err fd swaps on a running queue (QEMU's MSI-X mask
+    # and unmask), fds that are not eventfds, no kick fd, then a kick fd.
+    swaps = b"".join(send(msg(13, u64(0), NEED_REPLY | VERSION), [EVENTFD])
+                     for _ in range(3))
+    s["fd_swaps_running"] = negotiate() + mem_table() + guest_chain(0) + \
+        ring_setup(0) + kick(2) + swaps + \
+        send(msg(12, u64(0), NEED_REPLY | VERSION), [EVENTFD]) + kick(3) + \
+        send(msg(14, u64(0)), [EVENTFD]) + \
+        send(msg(13, u64(0), NEED_REPLY | VERSION), [PIPE]) + \
+        send(msg(12, u64(0), NEED_REPLY | VERSION), [MEMFD_4K]) + \
+        send(msg(12, u64(0x100), NEED_REPLY | VERSION)) + \
+        send(msg(12, u64(0), NEED_REPLY | VERSION), [EVENTFD]) + kick(5)
+    # QEMU's stop and cont: disable, GET_VRING_BASE, then features,
+    # memory table and the whole ring again.
+    feats = (1 << F_VERSION_1) | (1 << F_INDIRECT) | (1 << F_EVENT_IDX) | \
+        (1 << F_PROTO) | (1 << F_NOE)
+    s["stop_cont"] = negotiate() + mem_table() + guest_chain(0) + \
+        ring_setup(0) + kick(2) + \
+        send(msg(18, state(0, 0), NEED_REPLY | VERSION)) + \
+        send(msg(11, state(0, 0))) + \
+        send(msg(2, u64(feats), NEED_REPLY | VERSION)) + mem_table() + \
+        guest_chain(0) + ring_setup(0, base=1) + kick(5)
+    # REM_MEM_REG + ADD_MEM_REG of the region holding a running ring, then
+    # of the one holding buffers, with chains posted in between.
+    r0 = region(0, 0x10000, UVA, 0)
+    r1 = region(0x10000, 0x10000, UVA + 0x10000, 0)
+    buf_chain = desc(0x10100, 64, 2, 0)
+    s["rem_add_running"] = negotiate() + \
+        mem_table(2, [MEMFD_64K, MEMFD_64K]) + guest_chain(0) + \
+        ring_setup(0) + kick(2) + \
+        send(msg(38, u64(0) + r0, NEED_REPLY | VERSION)) + kick(2) + \
+        send(msg(37, u64(0) + r0, NEED_REPLY | VERSION), [MEMFD_64K]) + \
+        write(2, 0, buf_chain) + \
+        write(2, 0x1000, struct.pack("<HHHH", 0, 2, 0, 0)) + kick(2) + \
+        send(msg(38, u64(0) + r1, NEED_REPLY | VERSION)) + \
+        write(2, 0x1000, struct.pack("<HHHH", 0, 3, 0, 0)) + kick(2) + \
+        send(msg(37, u64(0) + r1, NEED_REPLY | VERSION), [MEMFD_64K]) + \
+        kick(2) + send(msg(11, state(0, 0)))
     return s
 
 

@@ -1399,6 +1399,243 @@ START_TEST(test_module_fails)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Ring fds and stuck workers.                                         */
+
+/* Post `n` 64-byte requests on rng0's queue 0 and wait for them by
+ * polling the used ring (the call fd the daemon has may not be ours). */
+static void
+h_poll_requests(struct fe *fe, unsigned n, const char *what)
+{
+	struct fe_buf	 b;
+	uint32_t	 id, len;
+	unsigned	 i, got = 0;
+	int64_t		 deadline = fe_now_ms() + 10000;
+	int		 r;
+
+	b.gpa = fe_alloc(fe, 64, 8);
+	ck_assert_uint_ne(b.gpa, 0);
+	b.len = 64;
+	b.write = 1;
+	for (i = 0; i < n; i++)
+		ck_assert_int_ge(fe_post(fe, 0, &b, 1, 0), 0);
+	while (got < n) {
+		r = fe_get_used(fe, 0, &id, &len);
+		ck_assert_msg(r >= 0, "%s: bad used entry", what);
+		if (r == 1) {
+			got++;
+			continue;
+		}
+		ck_assert_msg(fe_now_ms() < deadline, "%s: %u of %u requests "
+		    "completed", what, got, n);
+		usleep(1000);
+	}
+}
+
+/* An eventfd without EFD_NONBLOCK at its largest count: a blocking write
+ * to it would never return. */
+static int
+h_full_eventfd(void)
+{
+	int	 fd = eventfd(0, EFD_CLOEXEC);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(eventfd_write(fd, 0xfffffffffffffffeULL), 0);
+	return (fd);
+}
+
+/* A pipe whose write end is full; returns the write end (*rd the read). */
+static int
+h_full_pipe(int *rd)
+{
+	char	 buf[4096];
+	int	 p[2];
+
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	memset(buf, 0, sizeof buf);
+	while (write(p[1], buf, sizeof buf) > 0)
+		;
+	*rd = p[0];
+	return (p[1]);
+}
+
+/*
+ * No fd a frontend hands over for a ring can block the daemon.  Call, kick
+ * and err fds that are not eventfds (a full pipe, a memfd, a socket) are
+ * refused.  A blocking eventfd already at its largest count is accepted
+ * and made non-blocking: as call fd, requests still complete (the daemon
+ * sees EAGAIN, a notification already pending); as err fd, breaking the
+ * device does not block.  Swaps on the running queue (call, kick, err, no
+ * kick then a kick again) keep it serving.
+ */
+START_TEST(test_ring_fds)
+{
+	struct h	 h;
+	struct fe	*fe;
+	struct fe_buf	 b;
+	int		 pw, pr, mfd, sv[2], efd, i;
+
+	h_start(&h, "hostile: ring fds");
+	fe = h_fe(h.sock[0]);
+	h_read(fe);
+
+	pw = h_full_pipe(&pr);
+	mfd = h_memfd(4096);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    sv), 0);
+	h_refused(fe, VHOST_USER_SET_VRING_CALL, (uint64_t[]){ 0 }, 8, &pw, 1,
+	    ~0u, "full pipe as call fd");
+	h_refused(fe, VHOST_USER_SET_VRING_ERR, (uint64_t[]){ 0 }, 8, &pw, 1,
+	    ~0u, "full pipe as err fd");
+	h_refused(fe, VHOST_USER_SET_VRING_KICK, (uint64_t[]){ 0 }, 8, &pr, 1,
+	    ~0u, "pipe as kick fd");
+	h_refused(fe, VHOST_USER_SET_VRING_CALL, (uint64_t[]){ 0 }, 8, &mfd, 1,
+	    ~0u, "memfd as call fd");
+	h_refused(fe, VHOST_USER_SET_VRING_CALL, (uint64_t[]){ 0 }, 8, &sv[0],
+	    1, ~0u, "socket as call fd");
+	ck_assert_int_ge(fe_daemon_log_count(h.d, "call fd is not an "
+	    "eventfd"), 3);
+	close(pw);
+	close(pr);
+	close(mfd);
+	close(sv[0]);
+	close(sv[1]);
+	/* The refusals left the running queue alone. */
+	h_read(fe);
+
+	/* Swaps on the running queue. */
+	for (i = 0; i < 20; i++) {
+		ck_assert_int_eq(fe_swap_fd(fe, 0, VHOST_USER_SET_VRING_CALL),
+		    0);
+		if (i % 5 == 0)
+			ck_assert_int_eq(fe_swap_fd(fe, 0,
+			    VHOST_USER_SET_VRING_KICK), 0);
+		efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		ck_assert_int_eq(fe_vring_fd(fe, VHOST_USER_SET_VRING_ERR, 0,
+		    efd), 0);
+		close(efd);
+		h_read(fe);
+	}
+	/* No kick fd stops the queue; a new one starts it again. */
+	ck_assert_int_eq(fe_vring_fd(fe, VHOST_USER_SET_VRING_KICK, 0, -1),
+	    0);
+	close(fe_queue(fe, 0)->kick_fd);
+	fe_queue(fe, 0)->kick_fd = -1;
+	ck_assert_int_eq(fe_swap_fd(fe, 0, VHOST_USER_SET_VRING_KICK), 0);
+	h_read(fe);
+
+	/* A blocking call fd at its largest count. */
+	efd = h_full_eventfd();
+	ck_assert_int_eq(fe_vring_fd(fe, VHOST_USER_SET_VRING_CALL, 0, efd),
+	    0);
+	h_poll_requests(fe, 8, "full call fd");
+	close(efd);
+	/* The same as err fd, then the device breaks (a buffer in the gap
+	 * between regions): device_fail's write must not block. */
+	efd = h_full_eventfd();
+	ck_assert_int_eq(fe_vring_fd(fe, VHOST_USER_SET_VRING_ERR, 0, efd),
+	    0);
+	b.gpa = 0x800000;
+	b.len = 64;
+	b.write = 1;
+	ck_assert_int_ge(fe_post(fe, 0, &b, 1, 0), 0);
+	ck_assert_int_eq(fe_daemon_wait_log(h.d, "rng0: device broken", 1,
+	    5000), 0);
+	h_sync(fe, "after the full err fd");
+	ck_assert_int_eq(fe_daemon_log_count(h.d, "err fd: "), 0);
+	ck_assert_int_eq(fe_daemon_log_count(h.d, "call fd:"), 0);
+	close(efd);
+	h_close(&h, fe);
+	h_check(&h, "ring fds");
+	h_stop(&h);
+}
+END_TEST
+
+/*
+ * A worker that does not answer (a module's queue handler blocks for a
+ * minute) does not block the daemon: the main thread gives up after the
+ * bound, logs it and fails that device; the rng device of the same
+ * daemon serves throughout; SIGTERM exits 0 without joining the stuck
+ * thread.
+ */
+START_TEST(test_worker_stuck)
+{
+	struct fe_daemon	*d;
+	struct fe		*peer, *fe;
+	struct fe_buf		 b;
+	char			 text[2048], carg[700], gsock[600];
+	const char		*args[2], *socks[3], *conf;
+	int64_t			 t0;
+	uint32_t		 base;
+	int			 r, status;
+
+	d = fe_daemon_new("hostile: worker stuck");
+	ck_assert_ptr_nonnull(d);
+	ck_assert_int_eq(mkdir(fe_daemon_path(d, "mods"), 0755), 0);
+	h_copy_module(d, TEST_BUILD_DIR "/tests/modules/.libs/good.so",
+	    "good");
+	h_copy_module(d, TEST_BUILD_DIR "/modules/.libs/rng.so", "rng");
+	snprintf(gsock, sizeof gsock, "%s", fe_daemon_path(d, "good.sock"));
+	snprintf(text, sizeof text, "module-dir \"%s\"\n"
+	    "device rng0 {\n    module rng\n    socket \"%s\"\n}\n"
+	    "device good0 {\n    module good\n    socket \"%s\"\n"
+	    "    fail block\n}\n", fe_daemon_path(d, "mods"),
+	    fe_daemon_path(d, "rng.sock"), gsock);
+	conf = fe_daemon_write_file(d, "vhostd.conf", text, strlen(text));
+	ck_assert_ptr_nonnull(conf);
+	snprintf(carg, sizeof carg, "--config=%s", conf);
+	args[0] = carg;
+	args[1] = NULL;
+	socks[0] = fe_daemon_path(d, "rng.sock");
+	socks[1] = gsock;
+	socks[2] = NULL;
+	ck_assert_msg(fe_daemon_start(d, args, socks, H_START_MS) == 0,
+	    "start: %s", fe_error());
+	ck_assert_int_eq(fe_daemon_wait_log(d, "listening on", 2,
+	    H_START_MS), 0);
+	peer = h_fe(socks[0]);
+	h_read(peer);
+
+	/* The handler blocks on the first request. */
+	fe = h_fe(gsock);
+	fe->timeout_ms = 15000;
+	b.gpa = fe_alloc(fe, 64, 8);
+	ck_assert_uint_ne(b.gpa, 0);
+	b.len = 64;
+	b.write = 1;
+	ck_assert_int_ge(fe_post(fe, 0, &b, 1, 0), 0);
+	usleep(200000);
+	/* QEMU's stop: the disable waits for the worker, at most 5 s, then
+	 * fails; GET_VRING_BASE of that queue is refused at once. */
+	t0 = fe_now_ms();
+	r = fe_vring_enable(fe, 0, 0);
+	ck_assert_msg(r == 1, "disable: %d %s", r, fe_error());
+	ck_assert_int_lt(fe_now_ms() - t0, 12000);
+	ck_assert_int_ge(fe_daemon_log_count(d, "worker good0/w0 did not "
+	    "answer in 5 s"), 1);
+	ck_assert_int_ge(fe_daemon_log_count(d, "good0: device broken"), 1);
+	t0 = fe_now_ms();
+	r = fe_get_vring_base(fe, 0, &base);
+	ck_assert_msg(r == 1, "GET_VRING_BASE: %d %s", r, fe_error());
+	ck_assert_int_lt(fe_now_ms() - t0, 2000);
+	/* The other device and the main loop go on. */
+	h_read(peer);
+	h_sync(peer, "rng0 after the stuck worker");
+	fe_free(fe);
+	ck_assert_int_eq(fe_daemon_wait_log(d, "good0: frontend disconnected",
+	    1, 5000), 0);
+	h_read(peer);
+	fe_free(peer);
+	/* SIGTERM: exit 0 without waiting a minute for the thread. */
+	t0 = fe_now_ms();
+	status = fe_daemon_stop(d, H_STOP_MS);
+	ck_assert_int_lt(fe_now_ms() - t0, 8000);
+	ck_assert_int_eq(fe_daemon_log_count(d, "runtime error:"), 0);
+	ck_assert_msg(status == 0, "vhostd exit status %d", status);
+	fe_daemon_free(d);
+}
+END_TEST
+
 /* Run vhostd with `args` to completion; its exit status, output in buf. */
 static int
 h_run(const char *const *args, char *buf, size_t len)
@@ -2000,6 +2237,8 @@ hostile_suite(void)
 	tcase_add_test(tc, test_emfile);
 	tcase_add_test(tc, test_connect_cycles);
 	tcase_add_test(tc, test_module_fails);
+	tcase_add_test(tc, test_ring_fds);
+	tcase_add_test(tc, test_worker_stuck);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("shrunk");

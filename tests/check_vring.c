@@ -184,6 +184,7 @@ ring_setup(uint16_t num)
 	ck_assert_msg(fx.mem != NULL, "%s", cause);
 	vring_init(&fx.vq, NULL, 0);
 	fx.vq.num = num;
+	fx.vq.indirect = 1;	/* VIRTIO_F_INDIRECT_DESC negotiated */
 	ck_assert_msg(vring_set_addr(&fx.vq, fx.mem, DESC_GPA, AVAIL_GPA,
 	    USED_GPA, 0, &cause) == 0, "%s", cause);
 }
@@ -963,6 +964,8 @@ static struct worker	*wdev_workers[1];
 static _Atomic int	 wq_handled, wq_started, wq_stopped;
 static int		 wq_hold;
 static struct vring_chain *wq_held;
+static struct vring_chain *wq_chains[NUM];	/* held, in pop order */
+static unsigned		 wq_nheld;
 /* For the api tests. */
 static const struct vhd_api	*at_api;
 static struct vhd_watch		*at_watch;
@@ -979,11 +982,16 @@ wq_handler(struct vhd_dev *d, struct vhd_queue *q)
 
 	while ((c = vring_pop(vq, device_mem(dev), &err)) != NULL) {
 		atomic_fetch_add(&wq_handled, 1);
-		if (wq_hold)
+		if (wq_hold) {
 			wq_held = c;
-		else
+			if (wq_nheld < NUM)
+				wq_chains[wq_nheld++] = c;
+		} else
 			vring_push(vq, device_mem(dev), c, 0);
 	}
+	/* As api->queue_pop does. */
+	if (err != NULL)
+		device_fail(dev, "queue %u: %s", vq->index, err);
 }
 
 /* Queue start callback. */
@@ -1024,6 +1032,7 @@ wdev_setup(void)
 	atomic_store(&wq_stopped, 0);
 	wq_hold = 0;
 	wq_held = NULL;
+	wq_nheld = 0;
 	atomic_store(&at_fired, 0);
 	atomic_store(&at_popped, 0);
 	atomic_store(&at_on_worker, 0);
@@ -1037,6 +1046,8 @@ wdev_setup(void)
 	wdev.workers = wdev_workers;
 	wdev.vrings = &fx.vq;
 	wdev.info.num_queues = 1;
+	pthread_mutex_init(&wdev.err_lock, NULL);
+	pthread_mutex_init(&wdev.holes_lock, NULL);
 	atomic_store(&wdev.mem, fx.mem);
 	fx.vq.dev = &wdev;
 	fx.vq.kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1142,6 +1153,225 @@ START_TEST(test_start_conditions)
 }
 END_TEST
 
+
+/* On the worker: push the held chain wq_chains[*arg] with length 0. */
+static void
+wq_push_held(void *arg)
+{
+	unsigned	 i = *(unsigned *)arg;
+
+	vring_push(&fx.vq, device_mem(&wdev), wq_chains[i], 0);
+}
+
+START_TEST(test_stop_completes_held_chains_not_last)
+{
+	unsigned	 i, one = 1;
+
+	/* Three chains popped and held; the module completes the middle
+	 * one and still holds the first and the last at queue_stop. */
+	for (i = 0; i < 3; i++)
+		desc(i, 0x9000 + 0x100 * i, 8, VRING_DESC_F_WRITE, 0);
+	wq_hold = 1;
+	vring_update(&fx.vq);
+	for (i = 0; i < 3; i++)
+		avail_add((uint16_t)i);
+	ck_assert_int_eq(eventfd_write(fx.vq.kick_fd, 1), 0);
+	wq_wait_handled(3);
+	worker_post(wdev_workers[0], WCMD_CALL, NULL, wq_push_held, &one, 1);
+	ck_assert_uint_eq(gr16(USED_GPA + 2), 1);
+	ck_assert_int_eq(vring_stop(&fx.vq), 0);
+	/*
+	 * Exact: the last popped one (head 2) is rewound, so the base is 2;
+	 * the first one (head 0) cannot be rewound without serving head 1
+	 * twice, so it is completed with length 0.  None lost.
+	 */
+	ck_assert_uint_eq(fx.vq.last_avail_idx, 2);
+	ck_assert_uint_eq(fx.vq.inflight, 0);
+	ck_assert_uint_eq(gr16(USED_GPA + 2), 2);
+	ck_assert_uint_eq(gr32(USED_GPA + 4), 1);	/* head 1 ... */
+	ck_assert_uint_eq(gr32(USED_GPA + 12), 0);	/* ... then head 0 */
+	ck_assert_uint_eq(gr32(USED_GPA + 16), 0);	/* with length 0 */
+	/* The restart serves head 2 once. */
+	wq_hold = 0;
+	vring_update(&fx.vq);
+	wq_wait_handled(4);
+	worker_sync(wdev_workers[0]);
+	ck_assert_uint_eq(gr16(USED_GPA + 2), 3);
+	ck_assert_uint_eq(gr32(USED_GPA + 20), 2);
+}
+END_TEST
+
+START_TEST(test_start_clears_used_flags)
+{
+	/* A previous back-end left VRING_USED_F_NO_NOTIFY set: the guest
+	 * would never kick us again. */
+	gw16(USED_GPA, 1);
+	vring_update(&fx.vq);
+	ck_assert_int_eq(fx.vq.started, 1);
+	ck_assert_uint_eq(gr16(USED_GPA), 0);
+}
+END_TEST
+
+START_TEST(test_indirect_needs_feature)
+{
+	tdesc(0xa000, 0, 0x9000, 8, VRING_DESC_F_WRITE, 0);
+	desc(0, 0xa000, 16, VRING_DESC_F_INDIRECT, 0);
+	avail_add(0);
+	fx.vq.indirect = 0;
+	pop_fails("INDIRECT_DESC");
+	fx.vq.indirect = 1;
+	pop_ok();
+}
+END_TEST
+
+/* Swap the ring's memory for `mem` as device_set_mem does. */
+static void
+wq_set_mem(struct guest_mem *mem)
+{
+	atomic_store(&wdev.mem, mem);
+	ck_assert_int_eq(worker_sync(wdev_workers[0]), 0);
+}
+
+START_TEST(test_removed_ring_pauses)
+{
+	struct guest_region	*rest[3] = { fx.r[1], fx.r[2], fx.r[3] };
+	struct guest_mem	*without_a;
+	char			*cause = NULL;
+
+	desc(0, 0x9000, 8, VRING_DESC_F_WRITE, 0);
+	vring_update(&fx.vq);
+	ck_assert_int_eq(fx.vq.started, 1);
+	/* REM_MEM_REG of region A, which holds the rings. */
+	without_a = guest_mem_new(rest, 3, &cause);
+	ck_assert_msg(without_a != NULL, "%s", cause);
+	device_mem_hole_add(&wdev, GA, SMALL);
+	wq_set_mem(without_a);
+	avail_add(0);
+	ck_assert_int_eq(eventfd_write(fx.vq.kick_fd, 1), 0);
+	worker_sync(wdev_workers[0]);
+	worker_sync(wdev_workers[0]);
+	ck_assert_int_eq(atomic_load(&wdev.broken), 0);
+	ck_assert_int_eq(fx.vq.paused, 1);
+	ck_assert_uint_eq(fx.vq.last_avail_idx, 0);
+	/* ADD_MEM_REG brings it back: the queue resumes by itself. */
+	wq_set_mem(fx.mem);
+	device_mem_holes_clear(&wdev);
+	vring_resume(&fx.vq);
+	wq_wait_handled(1);
+	worker_sync(wdev_workers[0]);
+	ck_assert_int_eq(fx.vq.paused, 0);
+	ck_assert_uint_eq(gr16(USED_GPA + 2), 1);
+	ck_assert_int_eq(atomic_load(&wdev.broken), 0);
+	guest_mem_free(without_a);
+}
+END_TEST
+
+START_TEST(test_removed_buffer_pauses_gap_breaks)
+{
+	struct guest_region	*rest[3] = { fx.r[0], fx.r[2], fx.r[3] };
+	struct guest_mem	*without_b;
+	char			*cause = NULL;
+
+	/* A buffer in B, removed: the pop is not taken, the queue pauses. */
+	desc(0, GB + 0x100, 8, VRING_DESC_F_WRITE, 0);
+	vring_update(&fx.vq);
+	without_b = guest_mem_new(rest, 3, &cause);
+	ck_assert_msg(without_b != NULL, "%s", cause);
+	device_mem_hole_add(&wdev, GB, SMALL);
+	wq_set_mem(without_b);
+	avail_add(0);
+	ck_assert_int_eq(eventfd_write(fx.vq.kick_fd, 1), 0);
+	worker_sync(wdev_workers[0]);
+	worker_sync(wdev_workers[0]);
+	ck_assert_int_eq(atomic_load(&wdev.broken), 0);
+	ck_assert_int_eq(fx.vq.paused, 1);
+	ck_assert_int_eq(atomic_load(&wq_handled), 0);
+	wq_set_mem(fx.mem);
+	device_mem_holes_clear(&wdev);
+	vring_resume(&fx.vq);
+	wq_wait_handled(1);
+	worker_sync(wdev_workers[0]);
+	ck_assert_uint_eq(gr16(USED_GPA + 2), 1);
+	/* A buffer in the gap that was never memory still breaks it. */
+	desc(1, 0x30000, 8, VRING_DESC_F_WRITE, 0);
+	device_mem_hole_add(&wdev, GB, SMALL);
+	avail_add(1);
+	ck_assert_int_eq(eventfd_write(fx.vq.kick_fd, 1), 0);
+	worker_sync(wdev_workers[0]);
+	worker_sync(wdev_workers[0]);
+	ck_assert_int_eq(atomic_load(&wdev.broken), 1);
+	device_mem_holes_clear(&wdev);
+	guest_mem_free(without_b);
+}
+END_TEST
+
+/* A worker command that blocks until wk_release is set (at most 20 s). */
+static _Atomic int	 wk_release;
+
+/* Block the worker. */
+static void
+wk_block(void *arg)
+{
+	int	 i;
+
+	(void)arg;
+	for (i = 0; i < 2000 && !atomic_load(&wk_release); i++)
+		usleep(10000);
+}
+
+START_TEST(test_worker_wait_is_bounded)
+{
+	struct worker	*w;
+	char		*cause = NULL;
+	struct timespec	 t0, t1;
+	long		 ms;
+
+	w = worker_start("stuck/w0", &cause);
+	ck_assert_ptr_nonnull(w);
+	atomic_store(&wk_release, 0);
+	worker_post(w, WCMD_CALL, NULL, wk_block, NULL, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Would block until released; gives up after WORKER_WAIT_MS. */
+	ck_assert_int_eq(worker_post(w, WCMD_CALL, NULL, wk_inc, NULL, 1),
+	    -1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ck_assert_int_ge(ms, WORKER_WAIT_MS - 100);
+	ck_assert_int_eq(worker_stuck(w), 1);
+	/* Never waited on again. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(worker_sync(w), -1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 2);
+	/* The cancelled command never runs, even once the worker is back. */
+	atomic_store(&wk_count, 0);
+	atomic_store(&wk_release, 1);
+	worker_stop(w);
+	ck_assert_int_eq(atomic_load(&wk_count), 0);
+	ck_assert_uint_eq(worker_abandoned(), 0);
+}
+END_TEST
+
+START_TEST(test_worker_stop_leaves_stuck_thread)
+{
+	struct worker	*w;
+	char		*cause = NULL;
+	struct timespec	 t0, t1;
+
+	w = worker_start("stuck/w1", &cause);
+	ck_assert_ptr_nonnull(w);
+	atomic_store(&wk_release, 0);
+	worker_post(w, WCMD_CALL, NULL, wk_block, NULL, 0);
+	ck_assert_int_eq(worker_sync(w), -1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	worker_stop(w);		/* must not hang on the thread */
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 3);
+	ck_assert_uint_eq(worker_abandoned(), 1);
+	atomic_store(&wk_release, 1);
+}
+END_TEST
 
 /* The SDK table, exercised on a running ring. */
 
@@ -1340,6 +1570,7 @@ check_vring_suite(void)
 	tcase_add_test(tc, test_index_wraparound);
 	tcase_add_test(tc, test_full_ring);
 	tcase_add_test(tc, test_rewind);
+	tcase_add_test(tc, test_indirect_needs_feature);
 	tcase_add_test(tc, test_memory_update_rederives_rings);
 	suite_add_tcase(s, tc);
 
@@ -1378,6 +1609,8 @@ check_vring_suite(void)
 	tc = tcase_create("worker");
 	tcase_add_test(tc, test_worker_runs_commands);
 	tcase_add_test(tc, test_worker_stop_runs_pending);
+	tcase_add_test(tc, test_worker_wait_is_bounded);
+	tcase_add_test(tc, test_worker_stop_leaves_stuck_thread);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("start_stop");
@@ -1385,6 +1618,10 @@ check_vring_suite(void)
 	tcase_add_test(tc, test_start_sees_earlier_buffers);
 	tcase_add_test(tc, test_stop_rewinds_held_chains);
 	tcase_add_test(tc, test_start_conditions);
+	tcase_add_test(tc, test_stop_completes_held_chains_not_last);
+	tcase_add_test(tc, test_start_clears_used_flags);
+	tcase_add_test(tc, test_removed_ring_pauses);
+	tcase_add_test(tc, test_removed_buffer_pauses_gap_breaks);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("api");

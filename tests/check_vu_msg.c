@@ -1000,11 +1000,54 @@ START_TEST(test_data_path)
 	ck_assert_uint_eq(fe_recv(fd, VHOST_USER_GET_VRING_BASE, &st,
 	    sizeof st), sizeof st);
 	ck_assert_uint_eq(st.num, 1);
+	/* Consume the first interrupt, so the poll below waits for the
+	 * second. */
+	ck_assert_int_eq(eventfd_read(call, &v), 0);
+	v = 0;
+
+	/*
+	 * QEMU's cont after its stop: features, memory table, the whole
+	 * ring again, enable.  A stop is not a reset: the module's reset is
+	 * never called, and the ring serves on from where it stopped.
+	 */
+	ck_assert_uint_eq(fe_ack_u64(fd, VHOST_USER_SET_FEATURES,
+	    (1ULL << VHD_F_VERSION_1) |
+	    (1ULL << VHOST_USER_F_PROTOCOL_FEATURES)), 0);
+	ck_assert_uint_eq(fe_mem_table(fd, memfd, T_GPA, T_MEMSZ, T_UVA, 0),
+	    0);
+	st.index = 0;
+	st.num = T_RING_NUM;
+	ck_assert_uint_eq(fe_ack(fd, VHOST_USER_SET_VRING_NUM, &st,
+	    sizeof st, NULL, 0), 0);
+	st.num = 1;
+	ck_assert_uint_eq(fe_ack(fd, VHOST_USER_SET_VRING_BASE, &st,
+	    sizeof st, NULL, 0), 0);
+	ck_assert_uint_eq(fe_ack(fd, VHOST_USER_SET_VRING_ADDR, &a,
+	    sizeof a, NULL, 0), 0);
+	ck_assert_uint_eq(fe_ack(fd, VHOST_USER_SET_VRING_KICK, &v, sizeof v,
+	    &kick, 1), 0);
+	ck_assert_uint_eq(fe_ack(fd, VHOST_USER_SET_VRING_CALL, &v, sizeof v,
+	    &call, 1), 0);
+	st.num = 1;
+	ck_assert_uint_eq(fe_ack(fd, VHOST_USER_SET_VRING_ENABLE, &st,
+	    sizeof st, NULL, 0), 0);
+	desc[1].addr = T_GPA + 0x5000;
+	desc[1].len = 16;
+	desc[1].flags = VRING_DESC_F_WRITE;
+	avail->ring[1] = 1;
+	atomic_store((_Atomic uint16_t *)&avail->idx, 2);
+	ck_assert_int_eq(eventfd_write(kick, 1), 0);
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	ck_assert_uint_eq(atomic_load((_Atomic uint16_t *)&used->idx), 2);
+	ck_assert_uint_eq(used->ring[1].id, 1);
+	ck_assert_int_eq(atomic_load(&t_resets), 0);
 	close(kick);
 	close(call);
 	munmap(map, T_MEMSZ);
 	close(memfd);
 	close(fd);
+	/* The frontend going away is a reset. */
+	t_wait_resets(1);
 }
 END_TEST
 

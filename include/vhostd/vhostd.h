@@ -34,9 +34,18 @@
  *   create (main thread, once per configured device)
  *     -> features_acked / config get/set / mem_update (main thread,
  *        while a frontend is connected)
- *     -> queue_start, queue_handler ..., queue_stop (the queue's worker)
+ *     -> queue_start, queue_handler ..., queue_stop (the queue's worker),
+ *        any number of times per connection
  *     -> reset (main thread, all queues stopped; frontend gone or reset)
  *   destroy (main thread, all queues stopped)
+ *
+ * A queue that stops is not a device that resets.  QEMU stops every queue
+ * when the VM is paused (SET_VRING_ENABLE 0, GET_VRING_BASE) and sets it
+ * up again when it resumes; the module then sees queue_stop and, later,
+ * queue_start, and must keep its device state in between.  reset is
+ * called only for RESET_DEVICE, RESET_OWNER and a frontend disconnect.
+ * A new call or kick eventfd (QEMU sends a call fd on every MSI-X mask
+ * and unmask) is swapped under a running queue: no queue_stop/start.
  *
  * Threads: every device has one or more workers, each with its own event
  * loop.  A queue belongs to exactly one worker, chosen by the device's
@@ -44,7 +53,10 @@
  * per-queue callbacks of a queue run on its worker, so a module needs no
  * lock for state touched only by one queue.  Main-thread callbacks are
  * called only while every queue they could race with is stopped, except
- * get_config/set_config/features_acked which may run while queues run.
+ * get_config/set_config/features_acked/mem_update which may run while
+ * queues run.  A callback must not block: the daemon waits at most a few
+ * seconds for a worker, then marks the device broken for good (until the
+ * daemon restarts) and never waits on that worker again.
  *
  * This header includes nothing but the C standard library and
  * <sys/uio.h>; no libevent, pthread or daemon types appear in it.
@@ -160,8 +172,18 @@ struct vhd_device_ops {
 	 */
 	void (*queue_handler)(struct vhd_dev *dev, struct vhd_queue *q);
 
-	/* The queue starts or stops.  Called on the queue's worker.  A module
-	 * holding popped chains must push or rewind them in queue_stop. */
+	/*
+	 * The queue starts or stops.  Called on the queue's worker.  A stop
+	 * is not a reset (see the top of this file): keep device state.  A
+	 * module holding popped chains must push or rewind them in
+	 * queue_stop.  Chains still held when queue_stop returns are taken
+	 * back by the daemon so the index the frontend reads is exact: the
+	 * most recently popped ones (a contiguous tail of the ring) are
+	 * rewound and served again after the restart; any other held chain
+	 * is pushed with length 0 and a warning is logged (the module broke
+	 * this contract).  Either way no chain is lost or completed twice,
+	 * and the chain handles are invalid after queue_stop returns.
+	 */
 	void (*queue_start)(struct vhd_dev *dev, struct vhd_queue *q);
 	void (*queue_stop)(struct vhd_dev *dev, struct vhd_queue *q);
 
@@ -181,7 +203,20 @@ struct vhd_device_ops {
 	 * Main thread; all queues stopped. */
 	void (*reset)(struct vhd_dev *dev);
 
-	/* Guest memory changed.  Main thread.  Chains stay valid. */
+	/*
+	 * Guest memory changed (SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG).
+	 * Main thread, after the new table is in use by every worker, while
+	 * queues keep running: it may race with queue callbacks.  Popped
+	 * chains stay valid handles; a chain whose buffer lay in a removed
+	 * region gets -1 from chain_read, chain_write and chain_iov (push it,
+	 * usually with length 0, or fail the device).  A queue whose ring, or
+	 * the next chain's buffer, is in a region REM_MEM_REG removed pauses:
+	 * queue_pop returns NULL without breaking the device (the chain stays
+	 * in the ring), a queue_push is deferred, and the queue resumes by
+	 * itself (queue_handler runs) after the next memory update that
+	 * brings the memory back.  Memory that never existed still breaks
+	 * the device.
+	 */
 	void (*mem_update)(struct vhd_dev *dev);
 
 	/*
@@ -295,8 +330,10 @@ struct vhd_api {
 
 	/*
 	 * Run fn(dev, arg) on worker `worker` of `dev`.  With wait != 0 the
-	 * caller blocks until it has run (not from that worker itself).  Any
-	 * thread.  Returns 0 or -1.
+	 * caller blocks until it has run (not from that worker itself), but
+	 * for a few seconds at most: a worker that does not answer breaks the
+	 * device, -1 is returned, and fn does not run unless it had started.
+	 * Any thread.  Returns 0 or -1.
 	 */
 	int (*run_on_worker)(struct vhd_dev *dev, unsigned worker,
 	    vhd_worker_fn fn, void *arg, int wait);

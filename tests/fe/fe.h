@@ -324,6 +324,10 @@ int	 fe_start(struct fe *, unsigned num);
  * PROTOCOL_FEATURES), GET_VRING_BASE; the base is kept in q->base (and
  * *base when not NULL). */
 int	 fe_queue_pause(struct fe *, unsigned q, uint32_t *base);
+/* Swap queue q's call (SET_VRING_CALL) or kick (SET_VRING_KICK) eventfd
+ * for a fresh one on a running queue, as QEMU does on MSI-X mask/unmask;
+ * the old one is closed after the daemon took the new one. */
+int	 fe_swap_fd(struct fe *, unsigned q, uint32_t request);
 /* Resume it as QEMU does on `cont`: NUM, BASE (q->base), ADDR, KICK,
  * CALL with the same rings and eventfds, then enable.  The driver side
  * is untouched. */

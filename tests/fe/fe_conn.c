@@ -805,3 +805,36 @@ fe_queue_resume(struct fe *fe, unsigned qi)
 		return (fe_vring_enable(fe, qi, 1));
 	return (0);
 }
+
+/*
+ * Replace queue q's call or kick eventfd on a running queue, as QEMU does
+ * on every MSI-X mask and unmask (call): a fresh eventfd is sent with
+ * SET_VRING_CALL or SET_VRING_KICK and, once the daemon has taken it (ack
+ * or next reply), the old one is closed here.  Same return values as
+ * fe_request; on refusal the old fd stays.
+ */
+int
+fe_swap_fd(struct fe *fe, unsigned qi, uint32_t request)
+{
+	struct fe_queue	*q;
+	int		 fd = -1, *slot, r;
+
+	if (qi >= FE_MAX_QUEUES || (request != VHOST_USER_SET_VRING_CALL &&
+	    request != VHOST_USER_SET_VRING_KICK)) {
+		fe_seterr("bad swap of queue %u", qi);
+		return (-1);
+	}
+	q = &fe->queues[qi];
+	slot = request == VHOST_USER_SET_VRING_CALL ? &q->call_fd :
+	    &q->kick_fd;
+	if (fe_eventfd(&fd) == -1)
+		return (-1);
+	if ((r = fe_vring_fd(fe, request, qi, fd)) != 0) {
+		close(fd);
+		return (r);
+	}
+	if (*slot >= 0)
+		close(*slot);
+	*slot = fd;
+	return (0);
+}

@@ -5,13 +5,16 @@
  * For check_hostile's "a module callback fails" case, the key
  * `fail=get_config`, `fail=set_config` or `fail=queue` gives the device 8
  * bytes of config space and makes that callback fail: get_config or
- * set_config return -1, the queue handler calls api->dev_fail.  Other
- * keys are accepted and ignored.
+ * set_config return -1, the queue handler calls api->dev_fail.  For the
+ * stuck-worker case, `fail=block` makes the queue handler block for 60 s
+ * (a module bug: the worker stops answering).  Other keys are accepted
+ * and ignored.
  */
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <vhostd/vhostd.h>
 
@@ -21,6 +24,7 @@ enum good_fail {
 	GOOD_FAIL_GET_CONFIG,
 	GOOD_FAIL_SET_CONFIG,
 	GOOD_FAIL_QUEUE,
+	GOOD_FAIL_BLOCK,
 };
 
 /* The values of the `fail` key. */
@@ -31,6 +35,7 @@ static const struct {
 	{ "get_config",	GOOD_FAIL_GET_CONFIG },
 	{ "set_config",	GOOD_FAIL_SET_CONFIG },
 	{ "queue",	GOOD_FAIL_QUEUE },
+	{ "block",	GOOD_FAIL_BLOCK },
 };
 
 /* The daemon's function table (the same for every device). */
@@ -105,6 +110,18 @@ good_queue_handler(struct vhd_dev *dev, struct vhd_queue *q)
 
 	if (good_api == NULL)
 		return;
+	if (good_fail_of(dev) == GOOD_FAIL_BLOCK) {
+		struct timespec	 ts = { 60, 0 };
+
+		/* Block only once there is work, like a module waiting on
+		 * something that never comes. */
+		if ((c = good_api->queue_pop(q)) != NULL) {
+			while (nanosleep(&ts, &ts) == -1)
+				;
+			good_api->queue_push(q, c, 0);
+		}
+		return;
+	}
 	if (good_fail_of(dev) == GOOD_FAIL_QUEUE) {
 		if ((c = good_api->queue_pop(q)) != NULL) {
 			good_api->queue_push(q, c, 0);

@@ -1,0 +1,830 @@
+/*
+ * Split virtqueues, the guest-facing half: the descriptor-chain walker, the
+ * chain pool, the used ring, guest notification and chain buffer access.
+ * Ring configuration and start/stop on the worker are in vring.c.
+ *
+ * Everything read from guest memory is hostile.  The walker reads each
+ * descriptor once into a local copy, checks every index against the ring
+ * or indirect-table size, bounds every chain by the ring size (loop
+ * detection), checks every buffer against the current memory table (over
+ * region boundaries) and never asserts on guest values: a bad chain makes
+ * vring_pop() return NULL with a static message, and the caller breaks the
+ * device.  A ring or buffer missing inside memory REM_MEM_REG removed is
+ * not a bad chain: the queue pauses (vring.h).
+ *
+ * Guest-shared words (indices, flags, ring entries) are accessed with
+ * relaxed C11 atomics; the ordering comes from the explicit fences, each
+ * commented with what it orders.
+ */
+#include <sys/types.h>
+#include <sys/eventfd.h>
+
+#include <endian.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "device.h"
+#include "guest_mem.h"
+#include "log.h"
+#include "vhost_user.h"
+#include "vring.h"
+#include "worker.h"
+#include "xmalloc.h"
+
+/* struct vring_desc (vhost_user.h) is the guest layout, little endian. */
+_Static_assert(sizeof(struct vring_desc) == 16, "descriptor is 16 bytes");
+
+#define VRING_DESC_SIZE		16
+/* avail: flags, idx, ring[num], used_event. */
+#define VRING_AVAIL_SIZE(n)	(6 + 2 * (uint64_t)(n))
+/* used: flags, idx, {id, len}[num], avail_event. */
+#define VRING_USED_SIZE(n)	(6 + 8 * (uint64_t)(n))
+
+/* The walker's "error" for a buffer in removed memory: not a bad chain,
+ * the queue pauses instead (compared by address). */
+static const char vring_err_removed[] = "buffer is in removed memory";
+
+static void	vring_push_used(struct vring *, struct vring_chain *,
+		    uint32_t);
+
+/* The device name for log lines, "?" without a device (tests). */
+const char *
+vring_name(const struct vring *vq)
+{
+	if (vq->dev == NULL || vq->dev->name == NULL)
+		return ("?");
+	return (vq->dev->name);
+}
+
+/* Load a little-endian 16-bit word shared with the guest. */
+static uint16_t
+vring_load16(const uint8_t *p)
+{
+	return (le16toh(atomic_load_explicit((_Atomic uint16_t *)(uintptr_t)p,
+	    memory_order_relaxed)));
+}
+
+/* Store a little-endian 16-bit word shared with the guest. */
+static void
+vring_store16(uint8_t *p, uint16_t v)
+{
+	atomic_store_explicit((_Atomic uint16_t *)(void *)p, htole16(v),
+	    memory_order_relaxed);
+}
+
+/* Store a little-endian 32-bit word shared with the guest. */
+static void
+vring_store32(uint8_t *p, uint32_t v)
+{
+	atomic_store_explicit((_Atomic uint32_t *)(void *)p, htole32(v),
+	    memory_order_relaxed);
+}
+
+/* Decode one descriptor from guest memory into host order. */
+static void
+vring_desc_decode(struct vring_desc *d, const void *src)
+{
+	memcpy(d, src, sizeof *d);
+	d->addr = le64toh(d->addr);
+	d->len = le32toh(d->len);
+	d->flags = le16toh(d->flags);
+	d->next = le16toh(d->next);
+}
+
+/* Mark the device broken because of this ring, or log without a device. */
+void
+vring_fail(struct vring *vq, const char *why)
+{
+	if (vq->dev != NULL)
+		device_fail(vq->dev, "queue %u: %s", vq->index, why);
+	else
+		log_warnx("?: queue %u: %s", vq->index, why);
+}
+
+/* Is all of [gpa, gpa+len) guest memory?  0 or -1.  Loops over region
+ * boundaries. */
+static int
+vring_mapped(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	uint64_t	 n;
+
+	if (len != 0 && len - 1 > UINT64_MAX - gpa)
+		return (-1);
+	while (len > 0) {
+		n = len;
+		if (guest_mem_translate(mem, gpa, &n) == NULL || n == 0)
+			return (-1);
+		gpa += n;
+		len -= n;
+	}
+	return (0);
+}
+
+/* Copy len bytes of guest memory at gpa into buf, over region boundaries.
+ * 0 or -1 when any of it is unmapped. */
+static int
+vring_read_guest(const struct guest_mem *mem, uint64_t gpa, void *buf,
+    size_t len)
+{
+	uint8_t		*out = buf;
+	uint64_t	 n;
+	const void	*p;
+
+	while (len > 0) {
+		n = len;
+		if ((p = guest_mem_translate(mem, gpa, &n)) == NULL || n == 0)
+			return (-1);
+		memcpy(out, p, (size_t)n);
+		out += n;
+		gpa += n;
+		len -= (size_t)n;
+	}
+	return (0);
+}
+
+/*
+ * Find the host addresses of the three rings of `num` entries in `mem`:
+ * each must lie in one region and be aligned in host memory too.  0, or
+ * -1 with *err set.  Any thread; touches no ring field but reads the
+ * configuration.
+ */
+int
+vring_ring_ptrs(const struct vring *vq, const struct guest_mem *mem,
+    void **desc, void **avail, void **used, const char **err)
+{
+	if (mem == NULL) {
+		*err = "no guest memory";
+		return (-1);
+	}
+	*desc = guest_mem_range(mem, vq->desc_gpa,
+	    (uint64_t)vq->num * VRING_DESC_SIZE);
+	if (*desc == NULL) {
+		*err = "descriptor table is not in guest memory";
+		return (-1);
+	}
+	*avail = guest_mem_range(mem, vq->avail_gpa, VRING_AVAIL_SIZE(vq->num));
+	if (*avail == NULL) {
+		*err = "available ring is not in guest memory";
+		return (-1);
+	}
+	*used = guest_mem_range(mem, vq->used_gpa, VRING_USED_SIZE(vq->num));
+	if (*used == NULL) {
+		*err = "used ring is not in guest memory";
+		return (-1);
+	}
+	/* A region mapped at an odd file offset would misalign the rings
+	 * in our address space even when the guest addresses are aligned. */
+	if (((uintptr_t)*desc & 15) != 0 || ((uintptr_t)*avail & 1) != 0 ||
+	    ((uintptr_t)*used & 3) != 0) {
+		*err = "rings are misaligned in host memory";
+		return (-1);
+	}
+	return (0);
+}
+
+/* Make the cached ring host pointers valid for `mem` (re-derived when the
+ * table's generation changed).  0, or -1 with *err set.  Worker. */
+int
+vring_map(struct vring *vq, const struct guest_mem *mem, const char **err)
+{
+	void	*desc, *avail, *used;
+
+	if (mem == NULL) {
+		*err = "no guest memory";
+		return (-1);
+	}
+	if (vq->desc != NULL && vq->mem_gen == mem->gen)
+		return (0);
+	vq->desc = vq->avail = vq->used = NULL;
+	vq->mem_gen = 0;
+	if (vring_ring_ptrs(vq, mem, &desc, &avail, &used, err) == -1)
+		return (-1);
+	vq->desc = desc;
+	vq->avail = avail;
+	vq->used = used;
+	vq->mem_gen = mem->gen;
+	return (0);
+}
+
+/* Does [gpa, gpa+len) touch memory REM_MEM_REG removed?  Any thread. */
+static int
+vring_removed(const struct vring *vq, uint64_t gpa, uint64_t len)
+{
+	if (vq->dev == NULL)
+		return (0);
+	return (device_mem_removed(vq->dev, gpa, len));
+}
+
+/* Does any of the three rings lie in memory REM_MEM_REG removed?  Any
+ * thread. */
+int
+vring_rings_removed(const struct vring *vq)
+{
+	return (vring_removed(vq, vq->desc_gpa,
+	    (uint64_t)vq->num * VRING_DESC_SIZE) ||
+	    vring_removed(vq, vq->avail_gpa, VRING_AVAIL_SIZE(vq->num)) ||
+	    vring_removed(vq, vq->used_gpa, VRING_USED_SIZE(vq->num)));
+}
+
+/* Pause the queue: memory under its ring or a buffer was removed.  The
+ * next memory update resumes it (vring_resume).  Worker. */
+static void
+vring_pause(struct vring *vq, const char *what)
+{
+	if (vq->paused)
+		return;
+	vq->paused = 1;
+	log_info("%s: queue %u paused: %s is in removed guest memory",
+	    vring_name(vq), vq->index, what);
+}
+
+/* Put every chain of the pool back on the free list.  Owner of the ring. */
+void
+vring_pool_reset(struct vring *vq)
+{
+	unsigned	 i;
+
+	vq->free_chains = NULL;
+	for (i = vq->pool_size; i > 0; i--) {
+		vq->pool[i - 1].vq = vq;
+		vq->pool[i - 1].in_use = 0;
+		vq->pool[i - 1].deferred = 0;
+		vq->pool[i - 1].next_free = vq->free_chains;
+		vq->free_chains = &vq->pool[i - 1];
+	}
+	vq->inflight = 0;
+	vq->ndeferred = 0;
+	vq->last_popped = NULL;
+}
+
+/* Free the chain pool and its segment arrays.  Owner of the ring. */
+void
+vring_pool_free(struct vring *vq)
+{
+	unsigned	 i;
+
+	for (i = 0; i < vq->pool_size; i++)
+		free(vq->pool[i].segs);
+	free(vq->pool);
+	vq->pool = NULL;
+	vq->pool_size = 0;
+	vq->free_chains = NULL;
+	vq->inflight = 0;
+	vq->last_popped = NULL;
+}
+
+/* Size the chain pool to the ring size; only with no chain in flight.
+ * Owner of the ring. */
+void
+vring_pool_prepare(struct vring *vq)
+{
+	if (vq->pool_size == vq->num || vq->inflight != 0)
+		return;
+	vring_pool_free(vq);
+	if (vq->num == 0)
+		return;
+	vq->pool = xcalloc(vq->num, sizeof *vq->pool);
+	vq->pool_size = vq->num;
+	vring_pool_reset(vq);
+}
+
+/* Return a popped chain to the pool.  Owner of the ring. */
+static void
+vring_chain_put(struct vring *vq, struct vring_chain *c)
+{
+	if (c->deferred) {
+		c->deferred = 0;
+		if (vq->ndeferred > 0)
+			vq->ndeferred--;
+	}
+	c->in_use = 0;
+	c->next_free = vq->free_chains;
+	vq->free_chains = c;
+	if (vq->inflight > 0)
+		vq->inflight--;
+	if (vq->last_popped == c)
+		vq->last_popped = NULL;
+}
+/* Add one guest buffer to a chain being walked.  0, or -1 with *err. */
+static int
+vring_chain_add(struct vring_chain *c, const struct guest_mem *mem,
+    const struct vring_desc *d, const char **err)
+{
+	struct vring_seg	*s;
+	int			 write = (d->flags & VRING_DESC_F_WRITE) != 0;
+
+	/* An empty buffer carries nothing; drivers may still send one. */
+	if (d->len == 0)
+		return (0);
+	if (!write && c->nsegs > c->nread) {
+		*err = "readable descriptor after a writable one";
+		return (-1);
+	}
+	if ((uint64_t)c->rlen + c->wlen + d->len > UINT32_MAX) {
+		*err = "chain total length exceeds 4 GiB";
+		return (-1);
+	}
+	if (vring_mapped(mem, d->addr, d->len) == -1) {
+		*err = vring_removed(c->vq, d->addr, d->len) ?
+		    vring_err_removed : "buffer is not in guest memory";
+		return (-1);
+	}
+	if (c->nsegs == c->cap) {
+		/* Grows once per pool entry, then reused. */
+		c->cap = c->cap == 0 ? 8 : c->cap * 2;
+		c->segs = xreallocarray(c->segs, c->cap, sizeof *c->segs);
+	}
+	s = &c->segs[c->nsegs++];
+	s->gpa = d->addr;
+	s->len = d->len;
+	s->write = write;
+	if (write)
+		c->wlen += d->len;
+	else {
+		c->rlen += d->len;
+		c->nread++;
+	}
+	return (0);
+}
+
+/* Walk an indirect table given by descriptor `d`.  0, or -1 with *err. */
+static int
+vring_walk_indirect(struct vring_chain *c, const struct guest_mem *mem,
+    const struct vring_desc *d, const char **err)
+{
+	struct vring_desc	 e;
+	uint8_t			 raw[VRING_DESC_SIZE];
+	uint32_t		 n, j = 0, count = 0;
+
+	if (d->flags & VRING_DESC_F_NEXT) {
+		*err = "indirect descriptor has the NEXT flag";
+		return (-1);
+	}
+	if (d->len == 0 || d->len % VRING_DESC_SIZE != 0) {
+		*err = "indirect table length is not a multiple of 16";
+		return (-1);
+	}
+	n = d->len / VRING_DESC_SIZE;
+	if (n > VRING_MAX_SIZE) {
+		*err = "indirect table is too big";
+		return (-1);
+	}
+	if (vring_mapped(mem, d->addr, d->len) == -1) {
+		*err = vring_removed(c->vq, d->addr, d->len) ?
+		    vring_err_removed : "indirect table is not in guest memory";
+		return (-1);
+	}
+	for (;;) {
+		if (++count > n) {
+			*err = "indirect descriptor chain loops";
+			return (-1);
+		}
+		/* The table may cross a region boundary: copy it one
+		 * descriptor at a time through the translation. */
+		if (vring_read_guest(mem, d->addr + (uint64_t)j *
+		    VRING_DESC_SIZE, raw, sizeof raw) == -1) {
+			*err = "indirect table is not in guest memory";
+			return (-1);
+		}
+		vring_desc_decode(&e, raw);
+		if (e.flags & VRING_DESC_F_INDIRECT) {
+			*err = "nested indirect table";
+			return (-1);
+		}
+		if (vring_chain_add(c, mem, &e, err) == -1)
+			return (-1);
+		if (!(e.flags & VRING_DESC_F_NEXT))
+			return (0);
+		if (e.next >= n) {
+			*err = "indirect next index out of range";
+			return (-1);
+		}
+		j = e.next;
+	}
+}
+
+/* Walk the chain starting at `head` into `c`.  0, or -1 with *err. */
+static int
+vring_walk(struct vring *vq, struct vring_chain *c,
+    const struct guest_mem *mem, uint16_t head, const char **err)
+{
+	const uint8_t		*table = vq->desc;
+	struct vring_desc	 d;
+	unsigned		 count = 0;
+	uint16_t		 i = head;
+
+	for (;;) {
+		if (++count > vq->num) {
+			*err = "descriptor chain longer than the queue";
+			return (-1);
+		}
+		vring_desc_decode(&d, table + (size_t)i * VRING_DESC_SIZE);
+		if (d.flags & VRING_DESC_F_INDIRECT) {
+			/* The driver must not use INDIRECT unless it was
+			 * negotiated (virtio 1.x 2.7.5.3.1). */
+			if (!vq->indirect) {
+				*err = "indirect descriptor without "
+				    "VIRTIO_F_INDIRECT_DESC";
+				return (-1);
+			}
+			return (vring_walk_indirect(c, mem, &d, err));
+		}
+		if (vring_chain_add(c, mem, &d, err) == -1)
+			return (-1);
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			return (0);
+		if (d.next >= vq->num) {
+			*err = "next descriptor index out of range";
+			return (-1);
+		}
+		i = d.next;
+	}
+}
+
+/* The guest's avail->idx.  Worker. */
+static uint16_t
+vring_avail_idx(const struct vring *vq)
+{
+	return (vring_load16((const uint8_t *)vq->avail + 2));
+}
+
+/*
+ * Take the next available chain, or NULL when the ring is empty or on
+ * error (*err set).  Worker, or a test with no worker.
+ */
+struct vring_chain *
+vring_pop(struct vring *vq, const struct guest_mem *mem, const char **err)
+{
+	struct vring_chain	*c;
+	uint16_t		 avail_idx, head;
+	const uint8_t		*avail;
+
+	*err = NULL;
+	if (vq->num == 0 || !vq->addr_set) {
+		*err = "queue is not configured";
+		return (NULL);
+	}
+	if (vring_map(vq, mem, err) == -1) {
+		if (vring_rings_removed(vq)) {
+			vring_pause(vq, "the ring");
+			*err = NULL;
+		}
+		return (NULL);
+	}
+	avail = vq->avail;
+
+	avail_idx = vring_avail_idx(vq);
+	if (avail_idx == vq->last_avail_idx) {
+		if (!vq->event_idx)
+			return (NULL);
+		/* Ask for a kick when the guest adds the next buffer. */
+		vring_store16((uint8_t *)vq->used + 4 + 8 * (size_t)vq->num,
+		    vq->last_avail_idx);
+		/*
+		 * Full fence: our avail_event store must be visible before
+		 * we read avail->idx again.  Otherwise the guest may publish
+		 * a buffer, read the stale avail_event, skip the kick, and
+		 * we would sleep with work pending.
+		 */
+		atomic_thread_fence(memory_order_seq_cst);
+		avail_idx = vring_avail_idx(vq);
+		if (avail_idx == vq->last_avail_idx)
+			return (NULL);
+	}
+	/*
+	 * Acquire: the avail->idx load above happens before our loads of
+	 * the ring entry and the descriptors the guest published with it.
+	 */
+	atomic_thread_fence(memory_order_acquire);
+	if ((uint16_t)(avail_idx - vq->last_avail_idx) > vq->num) {
+		*err = "avail index moved by more than the queue size";
+		return (NULL);
+	}
+	head = vring_load16(avail + 4 +
+	    2 * (size_t)(vq->last_avail_idx % vq->num));
+	if (head >= vq->num) {
+		*err = "head descriptor index out of range";
+		return (NULL);
+	}
+
+	if (vq->pool_size != vq->num) {
+		if (vq->inflight != 0) {
+			*err = "queue size changed with chains in flight";
+			return (NULL);
+		}
+		vring_pool_prepare(vq);
+	}
+	if ((c = vq->free_chains) == NULL) {
+		*err = "more chains in flight than the queue size";
+		return (NULL);
+	}
+	c->vq = vq;
+	c->nsegs = c->nread = 0;
+	c->rlen = c->wlen = 0;
+	if (vring_walk(vq, c, mem, head, err) == -1) {
+		/* Not taken: the chain stays in the avail ring and is
+		 * walked again when the queue resumes. */
+		if (*err == vring_err_removed) {
+			vring_pause(vq, "a buffer");
+			*err = NULL;
+		}
+		return (NULL);
+	}
+
+	vq->free_chains = c->next_free;
+	c->next_free = NULL;
+	c->in_use = 1;
+	c->head = head;
+	c->avail_pos = vq->last_avail_idx;
+	vq->last_avail_idx++;
+	vq->inflight++;
+	vq->last_popped = c;
+	return (c);
+}
+
+/* Return a chain to the guest with `len` bytes written.  Worker. */
+void
+vring_push(struct vring *vq, const struct guest_mem *mem,
+    struct vring_chain *c, uint32_t len)
+{
+	const char	*err = NULL;
+
+	if (c == NULL || c->vq != vq || !c->in_use || c->deferred) {
+		log_warnx("%s: queue %u: push of a chain that is not in use",
+		    vring_name(vq), vq->index);
+		return;
+	}
+	if (len > c->wlen)
+		len = (uint32_t)c->wlen;
+	if (vring_map(vq, mem, &err) == -1) {
+		if (vring_rings_removed(vq)) {
+			/* Pushed once memory is back (in avail order). */
+			vring_pause(vq, "the ring");
+			c->deferred = 1;
+			c->deferred_len = len;
+			vq->ndeferred++;
+			if (vq->last_popped == c)
+				vq->last_popped = NULL;
+			return;
+		}
+		vring_fail(vq, err);
+		vring_chain_put(vq, c);
+		return;
+	}
+	vring_push_used(vq, c, len);
+}
+
+/* Write the used element of `c` and publish it.  Worker, ring mapped. */
+static void
+vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
+{
+	uint8_t		*used, *ent;
+	uint16_t	 old;
+
+	used = vq->used;
+	ent = used + 4 + 8 * (size_t)(vq->used_idx % vq->num);
+	vring_store32(ent, c->head);
+	vring_store32(ent + 4, len);
+	/*
+	 * Release: the used element and whatever we wrote into the guest's
+	 * buffers become visible before the new used->idx that publishes
+	 * them.
+	 */
+	atomic_thread_fence(memory_order_release);
+	old = vq->used_idx;
+	vq->used_idx++;
+	vring_store16(used + 2, vq->used_idx);
+	/* If used_idx wrapped past signalled_used, the saved value no
+	 * longer tells need_event anything (libvhost-user). */
+	if ((int16_t)(vq->used_idx - vq->signalled_used) <
+	    (uint16_t)(vq->used_idx - old))
+		vq->signalled_used_valid = 0;
+	vring_chain_put(vq, c);
+}
+
+/* Undo the most recent pop of an unpushed chain.  0 or -1.  Worker. */
+int
+vring_rewind(struct vring *vq, struct vring_chain *c)
+{
+	if (c == NULL || c != vq->last_popped || !c->in_use || c->deferred ||
+	    c->avail_pos != (uint16_t)(vq->last_avail_idx - 1))
+		return (-1);
+	vq->last_avail_idx--;
+	vring_chain_put(vq, c);
+	return (0);
+}
+
+/* Order deferred chains by their position in the avail ring. */
+static int
+vring_deferred_cmp(const void *a, const void *b)
+{
+	const struct vring_chain	*ca = *(struct vring_chain *const *)a;
+	const struct vring_chain	*cb = *(struct vring_chain *const *)b;
+	uint16_t			 base;
+
+	/* Distances from the oldest possible position, so the order holds
+	 * across the 16-bit wrap. */
+	base = (uint16_t)(ca->vq->last_avail_idx - ca->vq->inflight);
+	return ((int)(uint16_t)(ca->avail_pos - base) -
+	    (int)(uint16_t)(cb->avail_pos - base));
+}
+
+/* Push the chains whose push was deferred while the used ring was
+ * removed, in avail order.  0, or -1 while the ring is still missing.
+ * Worker. */
+int
+vring_push_deferred(struct vring *vq, const struct guest_mem *mem)
+{
+	struct vring_chain	**list;
+	const char		*err;
+	unsigned		 i, n = 0;
+
+	if (vq->ndeferred == 0)
+		return (0);
+	if (vring_map(vq, mem, &err) == -1)
+		return (-1);
+	list = xcalloc(vq->ndeferred, sizeof *list);
+	for (i = 0; i < vq->pool_size && n < vq->ndeferred; i++) {
+		if (vq->pool[i].in_use && vq->pool[i].deferred)
+			list[n++] = &vq->pool[i];
+	}
+	qsort(list, n, sizeof *list, vring_deferred_cmp);
+	for (i = 0; i < n; i++) {
+		list[i]->deferred = 0;
+		vq->ndeferred--;
+		vring_push_used(vq, list[i], list[i]->deferred_len);
+	}
+	free(list);
+	return (0);
+}
+
+/* Write used->flags 0: we never ask the guest not to notify, whatever a
+ * previous back-end left there.  Worker, ring mapped. */
+void
+vring_used_flags_clear(struct vring *vq)
+{
+	vring_store16(vq->used, 0);
+}
+
+/* Has the used index passed `event` going from old_idx to new_idx? */
+int
+vring_need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
+{
+	return ((uint16_t)(new_idx - event - 1) <
+	    (uint16_t)(new_idx - old_idx));
+}
+
+/* Does the guest want an interrupt now?  Updates signalled_used.
+ * Worker. */
+int
+vring_need_notify(struct vring *vq, const struct guest_mem *mem)
+{
+	const uint8_t	*avail;
+	uint16_t	 old, new_idx, event;
+	int		 valid;
+	const char	*err;
+
+	if (vq->num == 0 || !vq->addr_set || vring_map(vq, mem, &err) == -1)
+		return (0);
+	avail = vq->avail;
+	/*
+	 * Full fence: our used->idx store must be visible before we read
+	 * the guest's flags or used_event, or we could miss that it just
+	 * re-enabled interrupts and went to sleep.
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (vq->dev != NULL && vq->inflight == 0 &&
+	    (atomic_load(&vq->dev->acked_features) &
+	    (1ULL << VHD_F_NOTIFY_ON_EMPTY)) &&
+	    vring_avail_idx(vq) == vq->last_avail_idx)
+		return (1);
+	if (!vq->event_idx)
+		return (!(vring_load16(avail) & VRING_AVAIL_F_NO_INTERRUPT));
+	valid = vq->signalled_used_valid;
+	vq->signalled_used_valid = 1;
+	old = vq->signalled_used;
+	new_idx = vq->signalled_used = vq->used_idx;
+	event = vring_load16(avail + 4 + 2 * (size_t)vq->num);
+	return (!valid || vring_need_event(event, new_idx, old));
+}
+
+/* Interrupt the guest through the call fd if it wants one.  Worker. */
+void
+vring_notify(struct vring *vq, const struct guest_mem *mem)
+{
+	if (!vring_need_notify(vq, mem) || vq->call_fd < 0)
+		return;
+	if (eventfd_write(vq->call_fd, 1) == -1 && errno != EAGAIN)
+		log_warn("%s: queue %u: call fd", vring_name(vq), vq->index);
+}
+
+/*
+ * Copy between buf and segments [first, last) of a chain, starting
+ * `offset` bytes in.  Returns the bytes copied, or -1 when a buffer is no
+ * longer in guest memory.
+ */
+static ssize_t
+vring_chain_copy(struct vring_chain *c, const struct guest_mem *mem,
+    unsigned first, unsigned last, size_t offset, uint8_t *buf, size_t len,
+    int to_guest)
+{
+	const struct vring_seg	*s;
+	size_t			 done = 0;
+	uint64_t		 gpa, left, n;
+	uint8_t			*p;
+	unsigned		 i;
+
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	for (i = first; i < last && done < len; i++) {
+		s = &c->segs[i];
+		if (offset >= s->len) {
+			offset -= s->len;
+			continue;
+		}
+		gpa = s->gpa + offset;
+		left = s->len - offset;
+		offset = 0;
+		if (left > len - done)
+			left = len - done;
+		while (left > 0) {
+			n = left;
+			p = guest_mem_translate(mem, gpa, &n);
+			if (p == NULL || n == 0)
+				return (-1);
+			if (to_guest)
+				memcpy(p, buf + done, (size_t)n);
+			else
+				memcpy(buf + done, p, (size_t)n);
+			done += (size_t)n;
+			gpa += n;
+			left -= n;
+		}
+	}
+	return ((ssize_t)done);
+}
+
+/* Copy out of the chain's readable part.  Worker. */
+ssize_t
+vring_chain_read(struct vring_chain *c, const struct guest_mem *mem,
+    size_t offset, void *buf, size_t len)
+{
+	return (vring_chain_copy(c, mem, 0, c->nread, offset, buf, len, 0));
+}
+
+/* Copy into the chain's writable part.  Worker. */
+ssize_t
+vring_chain_write(struct vring_chain *c, const struct guest_mem *mem,
+    size_t offset, const void *buf, size_t len)
+{
+	/* The buffer is only read when copying to the guest. */
+	return (vring_chain_copy(c, mem, c->nread, c->nsegs, offset,
+	    (uint8_t *)(uintptr_t)buf, len, 1));
+}
+
+/* Map up to `max` iovecs of the readable or writable part from `offset`.
+ * The count, or -1 when a buffer is no longer in guest memory.  Worker. */
+int
+vring_chain_iov(struct vring_chain *c, const struct guest_mem *mem,
+    int writable, size_t offset, struct iovec *iov, int max)
+{
+	const struct vring_seg	*s;
+	unsigned		 i, first, last;
+	uint64_t		 gpa, left, n;
+	void			*p;
+	int			 cnt = 0;
+
+	if (max < 0)
+		return (-1);
+	first = writable ? c->nread : 0;
+	last = writable ? c->nsegs : c->nread;
+	for (i = first; i < last && cnt < max; i++) {
+		s = &c->segs[i];
+		if (offset >= s->len) {
+			offset -= s->len;
+			continue;
+		}
+		gpa = s->gpa + offset;
+		left = s->len - offset;
+		offset = 0;
+		while (left > 0 && cnt < max) {
+			n = left;
+			p = guest_mem_translate(mem, gpa, &n);
+			if (p == NULL || n == 0)
+				return (-1);
+			iov[cnt].iov_base = p;
+			iov[cnt].iov_len = (size_t)n;
+			cnt++;
+			gpa += n;
+			left -= n;
+		}
+	}
+	return (cnt);
+}
