@@ -41,11 +41,12 @@
 #include "fe/fe.h"
 #include "privsep.h"
 
-/* Sanitizer runtimes need more system calls; the filter allows them. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 /* How long to wait for the daemon to log or signal something: generous,
  * for a loaded CI machine (a pass comes as soon as it happens). */
 #define H_WAIT_MS	20000
+
+/* Sanitizer runtimes need more system calls; the filter allows them. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define H_SANITIZED 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
