@@ -52,9 +52,7 @@ START_TEST(check_qemu_blk_restart)
 	char	why[1024];
 	int	rc;
 
-	setenv("VHOSTD_BLK_MODE", "restart", 1);
-	rc = qemu_script_run("run-blk.sh", why, sizeof(why));
-	unsetenv("VHOSTD_BLK_MODE");
+	rc = qemu_script_run("run-blk.sh", "restart", why, sizeof(why));
 	ck_assert_msg(rc == 0, "step run-blk.sh (restart) exited %d: %s", rc,
 	    why[0] != '\0' ? why : "no FAIL line");
 }
@@ -67,9 +65,7 @@ START_TEST(check_qemu_blk_client)
 	char	why[1024];
 	int	rc;
 
-	setenv("VHOSTD_BLK_MODE", "client", 1);
-	rc = qemu_script_run("run-blk.sh", why, sizeof(why));
-	unsetenv("VHOSTD_BLK_MODE");
+	rc = qemu_script_run("run-blk.sh", "client", why, sizeof(why));
 	ck_assert_msg(rc == 0, "step run-blk.sh (client) exited %d: %s", rc,
 	    why[0] != '\0' ? why : "no FAIL line");
 }

@@ -15,18 +15,18 @@
 # queue, with requests in flight).  Finally SIGTERM must stop the daemon
 # with status 0, and the images on the host must hold what the guests saw.
 #
-# With VHOSTD_BLK_MODE=restart, instead: guest 4 runs an O_DIRECT
+# With the argument "restart" (or VHOSTD_BLK_MODE=restart), instead: guest 4 runs an O_DIRECT
 # write/verify loop on vda (QEMU with -chardev socket,...,reconnect=1)
 # while vhostd is killed with SIGKILL and restarted 10 times; the guest
 # must see no I/O error and every block must verify (inflight tracking:
 # the requests the dead daemon held are resubmitted by the new one).
-# VHOSTD_BLK_MODE=client does the same with QEMU listening
+# "client" does the same with QEMU listening
 # (-chardev socket,server=on) and vhostd connecting (`client yes`), with 3
 # kills and vhostd reconnecting by itself.
 #
 # Environment:
-#   VHOSTD_BLK_MODE         "restart" or "client" (see above); default: the
-#                           three guests
+#   VHOSTD_BLK_MODE         "restart" or "client" when no argument is
+#                           given (see above); default: the three guests
 #   VHOSTD_BUILD_DIR        build tree holding ./vhostd (default: ../..)
 #   VHOSTD_SRC_DIR          source tree (default: ../..)
 #   VHOSTD_QEMU_CACHE       guest cache, see setup.sh
@@ -505,7 +505,7 @@ ROSUM=$(md5_of "$TMP/ro.img" 0 64)
     fail "cannot build a static blk-test: $(head -n 3 "$TMP/cc.err")"
 
 STEP="start vhostd"
-MODE=${VHOSTD_BLK_MODE:-}
+MODE=${1:-${VHOSTD_BLK_MODE:-}}
 CLIENT=0
 [ "$MODE" = client ] && CLIENT=1
 # The control block of guest 4: the last 4 KiB of the 64 MiB image.
