@@ -261,8 +261,9 @@ worker() {
 		    say_fail "worker $w round $i: read back differs"
 		i=$((i + 1))
 	done
-	[ "$i" -ge 2 ] || say_fail "worker $w: only $i rounds"
+	[ "$i" -ge 1 ] || say_fail "worker $w: no round done"
 	for k in 0 1; do
+		[ "$k" -lt "$i" ] || continue
 		last=$(((i - 1 - k) / 2 * 2 + k))
 		p=/tmp/pat$(((last / 2) % 2))
 		dd if=/dev/vda of=/tmp/back$w bs=65536 \
@@ -323,6 +324,8 @@ kill_restart() {
 		done
 	done
 	KILLS=$n
+	# Some I/O after the last restart too.
+	sleep 2
 	printf 'STOP' | dd of="$TMP/disk.img" bs=4096 seek="$CTL_BLK" \
 	    conv=notrunc 2>/dev/null
 }
