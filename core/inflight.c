@@ -47,9 +47,12 @@ struct inflight_region {
  * The region is written by us and read back by a later instance of us,
  * perhaps after a SIGKILL at any instruction.  Stores go to the shared
  * page in program order as far as the compiler is concerned (relaxed
- * atomics plus the fences below); no other thread reads them while we
- * run, so no hardware ordering is needed beyond that.
+ * atomics plus the signal fences below); no other thread reads them while
+ * we run, and a killed process's stores are all in the page, so no
+ * hardware ordering is needed beyond that.
  */
+
+/* Load a 16-bit little-endian word of the region. */
 static uint16_t
 inflight_load16(const uint8_t *p)
 {
@@ -81,7 +84,7 @@ inflight_store64(uint8_t *p, uint64_t v)
 	    memory_order_relaxed);
 }
 
-/* Load / store an entry's inflight byte. */
+/* Load an entry's inflight byte. */
 static uint8_t
 inflight_load8(const uint8_t *p)
 {
@@ -89,6 +92,7 @@ inflight_load8(const uint8_t *p)
 	    memory_order_relaxed));
 }
 
+/* Store an entry's inflight byte. */
 static void
 inflight_store8(uint8_t *p, uint8_t v)
 {

@@ -222,7 +222,7 @@ echo "VHOSTD-BLK-OK"
 EOF
 }
 
-# Write the script of guest 4 to $1: four workers in parallel (so requests
+# Write the script of guest 4 to $1: eight workers in parallel (so requests
 # are in flight when vhostd dies), each doing O_DIRECT write/verify rounds
 # over two 1 MiB areas of vda, alternating two patterns, until the host
 # writes STOP into block $CTL_BLK (4 KiB blocks) of the image; then every
@@ -251,7 +251,7 @@ worker() {
 		[ "$ctl" = STOP ] && break
 		a=$((2 * w + i % 2))
 		p=/tmp/pat$(((i / 2) % 2))
-		dd if="$p" of=/dev/vda bs=65536 seek=$((256 + a * 16)) \
+		dd if="$p" of=/dev/vda bs=1048576 seek=$((16 + a)) \
 		    oflag=direct 2>/tmp/dd$w.err ||
 		    say_fail "worker $w write $i: $(cat /tmp/dd$w.err)"
 		dd if=/dev/vda of=/tmp/back$w bs=65536 skip=$((256 + a * 16)) \
@@ -279,7 +279,7 @@ dd if=/dev/urandom of=/tmp/pat0 bs=65536 count=16 2>/dev/null &&
     say_fail "no random data"
 echo "VHOSTD-BLK-IO-START"
 pids=
-for w in 0 1 2 3; do
+for w in 0 1 2 3 4 5 6 7; do
 	worker "$w" &
 	pids="$pids $!"
 done
@@ -289,7 +289,7 @@ done
 if dmesg | grep -i -q -e "I/O error" -e "blk_update_request"; then
 	say_fail "kernel: $(dmesg | grep -i -e 'I/O error' | head -n 1)"
 fi
-echo "VHOSTD-BLK-INFO 4 parallel write/verify workers"
+echo "VHOSTD-BLK-INFO 8 parallel write/verify workers"
 echo "VHOSTD-BLK-OK"
 EOF
 }
