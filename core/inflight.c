@@ -269,8 +269,10 @@ inflight_set_fd(struct device *dev, const struct inflight_msg *req, int fd,
 		    (unsigned long long)req->mmap_offset);
 		return (-1);
 	}
-	map = mmap(NULL, (size_t)(req->mmap_offset + size),
-	    PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	/* Only the region, not the file before it (the offset is
+	 * page-aligned). */
+	map = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED,
+	    fd, (off_t)req->mmap_offset);
 	if (map == MAP_FAILED) {
 		xasprintf(cause, "mmap: %s", strerror(errno));
 		return (-1);
@@ -278,7 +280,7 @@ inflight_set_fd(struct device *dev, const struct inflight_msg *req, int fd,
 	/* The rings pick up a new region only while stopped. */
 	for (i = 0; i < dev->info.num_queues; i++) {
 		if (vring_stop(&dev->vrings[i]) == -1) {
-			munmap(map, (size_t)(req->mmap_offset + size));
+			munmap(map, (size_t)size);
 			xasprintf(cause, "queue %u: its worker does not "
 			    "answer", i);
 			return (-1);
@@ -288,14 +290,14 @@ inflight_set_fd(struct device *dev, const struct inflight_msg *req, int fd,
 
 	rg = xcalloc(1, sizeof *rg);
 	rg->map = map;
-	rg->map_len = (size_t)(req->mmap_offset + size);
+	rg->map_len = (size_t)size;
 	rg->nqueues = req->num_queues;
 	rg->qsize = req->queue_size;
 	rg->slot = guest_fault_register(map, rg->map_len, NULL, 0, 0);
 	guest_fault_set_owner(rg->slot, dev);
 	rg->q = xcalloc(rg->nqueues, sizeof *rg->q);
 	for (i = 0; i < rg->nqueues; i++) {
-		rg->q[i].base = (uint8_t *)map + req->mmap_offset +
+		rg->q[i].base = (uint8_t *)map +
 		    i * INFLIGHT_QUEUE_SIZE(rg->qsize);
 		rg->q[i].size = rg->qsize;
 		rg->q[i].resubmit = xcalloc(rg->qsize,

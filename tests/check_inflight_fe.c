@@ -499,8 +499,17 @@ START_TEST(test_inflight_fe_set_lies)
 	    1);
 	close(efd);
 	if_still_up(&t);
-	/* The truth is still accepted. */
+	/* The truth is still accepted, also at a page-aligned offset in
+	 * another file. */
 	ck_assert_int_eq(fe_inflight_set(t.fe), 0);
+	small = memfd_create("offset", MFD_CLOEXEC);
+	ck_assert_int_ge(small, 0);
+	ck_assert_int_eq(ftruncate(small, 4096 + size), 0);
+	ck_assert_int_eq(pwrite(small, fe_inflight_queue(t.fe, 0), size,
+	    4096), (ssize_t)size);
+	ck_assert_int_eq(fe_inflight_set_raw(t.fe, size, 4096, 1, IF_QS,
+	    small), 0);
+	close(small);
 	bt_stop(&t);
 }
 END_TEST
