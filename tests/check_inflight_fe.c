@@ -204,7 +204,7 @@ static void
 if_complete(struct if_run *r, uint32_t id)
 {
 	struct if_req	*q;
-	uint8_t		 st, data[IF_BLK];
+	uint8_t		 st, data[IF_BLK], want[IF_BLK];
 	size_t		 i;
 
 	ck_assert_uint_lt(id, IF_QS);
@@ -217,9 +217,10 @@ if_complete(struct if_run *r, uint32_t id)
 		ck_assert_int_eq(fe_read(r->t.fe, r->data_gpa +
 		    (uint64_t)id * IF_BLK, data, IF_BLK), 0);
 		for (i = 0; i < IF_BLK; i++)
-			ck_assert_msg(data[i] == if_pat(q->seed, q->blk, i),
-			    "block %u byte %zu: read %u, expected writer %ld",
-			    q->blk, i, data[i], q->seed);
+			want[i] = if_pat(q->seed, q->blk, i);
+		ck_assert_msg(memcmp(data, want, IF_BLK) == 0, "block %u: "
+		    "the read did not return writer %ld's data", q->blk,
+		    q->seed);
 		r->rbusy[q->blk]--;
 	} else {
 		r->last_writer[q->blk] = q->seed;
@@ -246,7 +247,7 @@ if_reap(struct if_run *r)
 static void
 if_check_image(struct if_run *r)
 {
-	uint8_t		 data[IF_BLK];
+	uint8_t		 data[IF_BLK], want[IF_BLK];
 	unsigned	 b;
 	size_t		 i;
 	int		 fd;
@@ -257,9 +258,10 @@ if_check_image(struct if_run *r)
 		ck_assert_int_eq(pread(fd, data, IF_BLK, (off_t)b * IF_BLK),
 		    IF_BLK);
 		for (i = 0; i < IF_BLK; i++)
-			ck_assert_msg(data[i] == if_pat(r->last_writer[b], b,
-			    i), "image block %u byte %zu: writer %ld", b, i,
-			    r->last_writer[b]);
+			want[i] = if_pat(r->last_writer[b], b, i);
+		ck_assert_msg(memcmp(data, want, IF_BLK) == 0, "image block "
+		    "%u does not hold writer %ld's data", b,
+		    r->last_writer[b]);
 	}
 	close(fd);
 }
