@@ -83,8 +83,7 @@ devdeb=$(ls "$tmp"/vhostd-dev_*_"$arch".deb)
 
 # Errors and warnings fail; info and pedantic tags do not.
 lint() {
-	lintian --fail-on error,warning --suppress-tags \
-	    initial-upload-closes-no-bugs "$tmp"/*.changes
+	lintian --fail-on error,warning "$tmp"/*.changes
 }
 step lintian lint
 
