@@ -90,6 +90,10 @@ struct conf_keyword {
 			    const char *);
 };
 
+static void	conf_parse_control(struct conf_file *, struct conf_device *,
+		    const char *);
+static void	conf_parse_workers(struct conf_file *, struct conf_device *,
+		    const char *);
 static void	conf_parse_device(struct conf_file *, struct conf_device *,
 		    const char *);
 static void	conf_parse_include(struct conf_file *, struct conf_device *,
@@ -113,10 +117,12 @@ static int	conf_parse_buffer(struct conf_parser *, struct conf_file *,
 
 /* Top-level keywords, sorted for bsearch. */
 static const struct conf_keyword conf_global_keywords[] = {
+	{ "control", conf_parse_control },
 	{ "device", conf_parse_device },
 	{ "include", conf_parse_include },
 	{ "log-level", conf_parse_log_level },
 	{ "module-dir", conf_parse_module_dir },
+	{ "workers", conf_parse_workers },
 };
 
 /* The core keys of a device block, sorted for bsearch; every other key
@@ -129,6 +135,33 @@ static const struct conf_keyword conf_device_keywords[] = {
 	{ "socket-mode", conf_parse_socket_mode },
 	{ "socket-owner", conf_parse_socket_owner },
 };
+
+/* Where errors go: stderr, or the log once the daemon serves (a
+ * reload's errors). */
+static int	conf_to_log;
+
+/* Send configuration errors to the log (1) or to stderr (0). */
+void
+conf_errors_to_log(int on)
+{
+	conf_to_log = on;
+}
+
+/* Print one configuration error line. */
+void
+conf_report(const char *fmt, ...)
+{
+	char	 msg[CONF_ERROR_MAX + 64];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (conf_to_log)
+		log_line(LOG_LEVEL_ERR, "%s", msg);
+	else
+		fprintf(stderr, "%s\n", msg);
+}
 
 /* Initialise an empty configuration. */
 void
@@ -167,7 +200,58 @@ conf_clear(struct conf *conf)
 	}
 	free(conf->source);
 	free(conf->module_dir);
+	free(conf->control_path);
 	conf_init(conf);
+}
+
+/* Compare two optional strings. */
+static int
+conf_str_equal(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a == b);
+	return (strcmp(a, b) == 0);
+}
+
+/* Do two device blocks say the same?  Where they are (file and line)
+ * does not count: another block added above must not change this one. */
+int
+conf_device_equal(const struct conf_device *a, const struct conf_device *b)
+{
+	const struct conf_kv	*ka, *kb;
+
+	if (!conf_str_equal(a->name, b->name) ||
+	    !conf_str_equal(a->module, b->module) ||
+	    !conf_str_equal(a->socket, b->socket) ||
+	    a->socket_mode != b->socket_mode ||
+	    !conf_str_equal(a->socket_owner, b->socket_owner) ||
+	    !conf_str_equal(a->socket_group, b->socket_group) ||
+	    a->nmasks != b->nmasks || memcmp(a->masks, b->masks,
+	    a->nmasks * sizeof a->masks[0]) != 0)
+		return (0);
+	ka = TAILQ_FIRST(&a->options);
+	kb = TAILQ_FIRST(&b->options);
+	while (ka != NULL && kb != NULL) {
+		if (strcmp(ka->key, kb->key) != 0 ||
+		    strcmp(ka->value, kb->value) != 0)
+			return (0);
+		ka = TAILQ_NEXT(ka, entry);
+		kb = TAILQ_NEXT(kb, entry);
+	}
+	return (ka == NULL && kb == NULL);
+}
+
+/* Find a device block by name, or NULL. */
+struct conf_device *
+conf_device_find(struct conf *conf, const char *name)
+{
+	struct conf_device	*cd;
+
+	TAILQ_FOREACH(cd, &conf->devices, entry) {
+		if (strcmp(cd->name, name) == 0)
+			return (cd);
+	}
+	return (NULL);
 }
 
 /* Append a new device with default settings. */
@@ -328,7 +412,7 @@ conf_check_error(int *errors, const char *where, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s: %s\n", where, msg);
+	conf_report("%s: %s", where, msg);
 	(*errors)++;
 }
 
@@ -422,7 +506,7 @@ conf_error(struct conf_file *f, unsigned line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s:%u: %s\n", f->name, line, msg);
+	conf_report("%s:%u: %s", f->name, line, msg);
 	f->p->errors++;
 }
 
@@ -1088,6 +1172,49 @@ conf_parse_module_dir(struct conf_file *f,
 	f->p->conf->module_dir = value;
 }
 
+/* control PATH: the control socket ("none": no control socket). */
+static void
+conf_parse_control(struct conf_file *f, struct conf_device *unused __unused,
+    const char *key)
+{
+	unsigned	 line = f->tok_line;
+	char		*value;
+
+	if (conf_parse_value(f, 0, key, &value) != 0)
+		return;
+	if (*value == '\0' || (*value != '/' && strcmp(value, "none") != 0) ||
+	    strlen(value) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		conf_error(f, line, "control: '%s': expected an absolute path "
+		    "shorter than %zu bytes, or none", value,
+		    sizeof(((struct sockaddr_un *)0)->sun_path));
+		free(value);
+		return;
+	}
+	free(f->p->conf->control_path);
+	f->p->conf->control_path = value;
+}
+
+/* workers N: a shared pool of N worker threads. */
+static void
+conf_parse_workers(struct conf_file *f, struct conf_device *unused __unused,
+    const char *key)
+{
+	unsigned	 line = f->tok_line;
+	char		*value, *end;
+	unsigned long	 n;
+
+	if (conf_parse_value(f, 0, key, &value) != 0)
+		return;
+	n = strtoul(value, &end, 10);
+	if (!isdigit((unsigned char)*value) || *end != '\0' || n < 1 ||
+	    n > CONF_WORKERS_MAX)
+		conf_error(f, line, "workers: '%s': expected a number from 1 "
+		    "to %d", value, CONF_WORKERS_MAX);
+	else
+		f->p->conf->workers = (unsigned)n;
+	free(value);
+}
+
 /* Parse the statements of one file's text; returns the error count so
  * far.  `f` must be zeroed except for parent and real. */
 static int
@@ -1123,7 +1250,8 @@ conf_parse_buffer(struct conf_parser *p, struct conf_file *f,
 				continue;
 			}
 			conf_error(f, f->tok_line, "unknown keyword '%s' "
-			    "(device, include, log-level or module-dir)",
+			    "(control, device, include, log-level, module-dir "
+			    "or workers)",
 			    f->tok_text);
 		} else
 			conf_error(f, f->tok_line, "unexpected %s",
@@ -1167,7 +1295,7 @@ conf_parse_file(struct conf *conf, const char *path)
 	int	 errors;
 
 	if ((text = conf_read(path, &len, &cause)) == NULL) {
-		fprintf(stderr, "%s: %s\n", path, cause);
+		conf_report("%s: %s", path, cause);
 		free(cause);
 		return (1);
 	}

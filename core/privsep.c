@@ -160,6 +160,22 @@ static const int privsep_allowed[] = {
 #ifdef __NR_time
 	__NR_time,
 #endif
+	/* ctl: a reload creates devices under the filter (socket mode and
+	 * owner, config paths resolved). */
+	__NR_fchmodat, __NR_fchownat, __NR_getcwd,
+	/* ctl: and a blk device added by a reload sets up its rings under
+	 * it.  No new power: rings made before the filter already run any
+	 * io_uring operation, which seccomp does not see. */
+	__NR_io_uring_setup, __NR_io_uring_register,
+#ifdef __NR_chmod
+	__NR_chmod,
+#endif
+#ifdef __NR_lchown
+	__NR_lchown,
+#endif
+#ifdef __NR_readlink
+	__NR_readlink,		/* realpath */
+#endif
 };
 
 /* Extra system calls of the sanitizer runtimes (sanitizer builds only). */
@@ -435,6 +451,9 @@ privsep_build(struct privsep_prog *p, uint32_t deny)
 		    SECCOMP_RET_ERRNO | EPERM);
 		privsep_emit_argmask(p, __NR_mprotect, 2, PROT_EXEC, 0,
 		    SECCOMP_RET_ERRNO | EPERM);
+		/* ctl: a worker started by a reload names itself. */
+		privsep_emit_argmask(p, __NR_prctl, 0, 0xffffffffU,
+		    PR_SET_NAME, SECCOMP_RET_ERRNO | EPERM);
 	}
 	privsep_emit_ioctl(p);
 	for (i = 0; i < nitems(privsep_allowed); i++)

@@ -73,6 +73,7 @@ struct worker {
 	struct worker_cmd_list	 cmds;		/* under lock */
 	int			 running;	/* under lock */
 	atomic_int		 stuck;		/* did not answer in time */
+	int			 pooled;	/* a shared pool worker */
 	struct worker		*next_abandoned;
 };
 
@@ -415,9 +416,13 @@ worker_set_stuck(struct worker *w)
 {
 	int	 expected = 0;
 
-	if (atomic_compare_exchange_strong(&w->stuck, &expected, 1))
-		log_warnx("worker %s did not answer in %d s", w->name,
-		    WORKER_WAIT_MS / 1000);
+	if (!atomic_compare_exchange_strong(&w->stuck, &expected, 1))
+		return;
+	log_warnx("worker %s did not answer in %d s", w->name,
+	    WORKER_WAIT_MS / 1000);
+	if (w->pooled)
+		log_warnx("worker %s is a pool worker: every device it serves "
+		    "fails and stays broken until vhostd restarts", w->name);
 }
 
 /*
@@ -520,6 +525,14 @@ struct worker *
 worker_self(void)
 {
 	return (worker_current);
+}
+
+/* Mark a worker as a shared pool worker (for the stuck message).  Main
+ * thread, before any device uses it. */
+void
+worker_set_pooled(struct worker *w)
+{
+	w->pooled = 1;
 }
 
 /* The worker's name. */

@@ -61,5 +61,7 @@ struct event_base *worker_base(struct worker *);
 /* The worker the calling thread runs, or NULL on the main thread. */
 struct worker	*worker_self(void);
 const char	*worker_name(struct worker *);
+/* Mark a shared pool worker (pool.c).  Main thread, before use. */
+void		 worker_set_pooled(struct worker *);
 
 #endif /* VHOSTD_WORKER_H */
