@@ -176,7 +176,21 @@ static const int privsep_allowed[] = {
 #ifdef __NR_readlink
 	__NR_readlink,		/* realpath */
 #endif
+#ifdef __NR_access
+	__NR_access,		/* the dynamic loader */
+#endif
+	__NR_faccessat,
 };
+
+/* ctl: set once the filter is installed (main thread). */
+static int	privsep_confined_flag;
+
+/* Is the seccomp filter installed?  Main thread. */
+int
+privsep_confined(void)
+{
+	return (privsep_confined_flag);
+}
 
 /* Extra system calls of the sanitizer runtimes (sanitizer builds only). */
 static const int privsep_sanitizer_allowed[] = {
@@ -547,6 +561,7 @@ privsep_seccomp(char **cause)
 			xasprintf(cause, "seccomp: %s", strerror(errno));
 		return (-1);
 	}
+	privsep_confined_flag = 1;
 	log_info("seccomp filter installed (%u instructions)",
 	    (unsigned)fprog.len);
 	return (0);

@@ -28,6 +28,7 @@
 #include "device.h"
 #include "log.h"
 #include "module.h"
+#include "privsep.h"
 #include "serve.h"
 #include "xmalloc.h"
 
@@ -98,7 +99,12 @@ reload_run(struct serve *s, char **cause)
 		if (dev != NULL && reload_unchanged(s, nconf, ndir, dev))
 			continue;
 		if (device_check(cd, ndir, &dcause) == -1) {
-			conf_report("%s: %s", cd->where, dcause);
+			conf_report("%s: %s%s", cd->where, dcause,
+			    privsep_confined() && !module_is_loaded(cd->module) ?
+			    " (the seccomp filter forbids loading a module "
+			    "that was not loaded at startup: restart vhostd, "
+			    "or run it with --no-seccomp to add modules by "
+			    "reload)" : "");
 			free(dcause);
 			errors++;
 		}
