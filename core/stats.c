@@ -92,20 +92,27 @@ stats_module_cb(void *arg)
 }
 
 /* Collect the module's counters into `sink` (empty when it has none or
- * its worker does not answer).  Main thread. */
+ * its worker does not answer): the callback runs on the worker of the
+ * device's first queue.  Main thread. */
 static void
 stats_module_collect(struct device *dev, struct vhd_stats_sink *sink)
 {
+	struct worker	*w;
+	unsigned	 wi;
+
 	memset(sink, 0, sizeof *sink);
 	sink->dev = dev;
 	if (dev->ops->stats == NULL || dev->nworkers == 0 ||
-	    dev->workers[0] == NULL || device_stuck(dev))
+	    dev->vrings == NULL || device_stuck(dev))
+		return;
+	wi = dev->vrings[0].worker_idx;
+	if (wi >= dev->nworkers || (w = dev->workers[wi]) == NULL)
 		return;
 	/* A module worker that does not answer in time is marked stuck
 	 * (and so its device); the sink is then left alone, as the
 	 * callback may still be writing it. */
-	if (worker_post(dev->workers[0], WCMD_CALL, NULL, stats_module_cb,
-	    sink, 1) == -1) {
+	if (worker_post(w, WCMD_CALL, NULL, stats_module_cb, sink, 1) ==
+	    -1) {
 		sink->c = NULL;
 		sink->n = 0;
 	}

@@ -108,8 +108,8 @@ ct_conf(struct fe_daemon *d, const char *file, const char *extra,
 static void
 ct_start(struct fe_daemon *d, const char *conf, const char *const *names)
 {
-	const char	*socks[8], *args[3];
-	char		*carg, paths[8][256];
+	const char	*socks[9], *args[3];
+	char		*carg, paths[9][256];
 	unsigned	 i;
 
 	for (i = 0; names[i] != NULL && i < 7; i++) {
@@ -117,7 +117,10 @@ ct_start(struct fe_daemon *d, const char *conf, const char *const *names)
 		    fe_daemon_dir(d), names[i]);
 		socks[i] = paths[i];
 	}
-	socks[i] = NULL;
+	/* The control socket comes after the devices'. */
+	snprintf(paths[i], sizeof paths[i], "%s/control", fe_daemon_dir(d));
+	socks[i] = paths[i];
+	socks[i + 1] = NULL;
 	ck_assert_int_ne(asprintf(&carg, "--config=%s", conf), -1);
 	args[0] = carg;
 	args[1] = NULL;
@@ -312,6 +315,55 @@ START_TEST(test_vhostctl_refuses_others)
 	    "from uid"), 1);
 	/* Root still is served. */
 	ck_assert_int_eq(ct_ctl(ctl, out, sizeof out, "list"), 0);
+	ck_assert_int_eq(fe_daemon_stop(d, CT_STOP_MS), 0);
+	fe_daemon_free(d);
+}
+END_TEST
+
+/* A module's own counters (the SDK's stats callback): a console port's
+ * client shows up in vhostctl stats, in JSON and Prometheus. */
+START_TEST(test_vhostctl_module_counters)
+{
+	struct fe_daemon	*d;
+	const char		*args[6], *socks[3];
+	char			 out[16384], a[4][600], ctl[300], p0[300];
+
+	d = fe_daemon_new("control: module counters");
+	ck_assert_ptr_nonnull(d);
+	snprintf(ctl, sizeof ctl, "%s/control", fe_daemon_dir(d));
+	snprintf(p0, sizeof p0, "%s/p0.sock", fe_daemon_dir(d));
+	snprintf(a[0], sizeof a[0], "--socket=%s/con.sock", fe_daemon_dir(d));
+	snprintf(a[1], sizeof a[1], "--option=port0=unix=%s", p0);
+	snprintf(a[2], sizeof a[2], "--control=%s", ctl);
+	snprintf(a[3], sizeof a[3], "--option=port1=name=org.test,file=%s/"
+	    "port1.out", fe_daemon_dir(d));
+	args[0] = "--module=console";
+	args[1] = a[0];
+	args[2] = a[1];
+	args[3] = a[2];
+	args[4] = a[3];
+	args[5] = NULL;
+	socks[0] = a[0] + 9;
+	socks[1] = ctl;
+	socks[2] = NULL;
+	ck_assert_msg(fe_daemon_start(d, args, socks, CT_START_MS) == 0,
+	    "start: %s", fe_error());
+	ck_assert_int_eq(ct_json(d, ctl, out, sizeof out, "stats",
+	    "[(m[\"object\"], m[\"name\"], m[\"value\"]) for m in "
+	    "d[\"devices\"][0][\"module\"]]"), 0);
+	ck_assert_str_eq(out, "[('port0', 'dropped_bytes', 0), ('port0', "
+	    "'backlog_bytes', 0), ('port0', 'client_attached', 0), "
+	    "('port1 org.test', 'dropped_bytes', 0), ('port1 org.test', "
+	    "'backlog_bytes', 0), ('port1 org.test', 'client_attached', 1)]\n");
+	ck_assert_int_eq(ct_ctl(ctl, out, sizeof out, "--prometheus stats"),
+	    0);
+	ck_assert_int_eq(ct_prom(out, "vhostd_module_console_client_attached{"
+	    "device=\"console0\",object=\"port0\"}"), 0);
+	/* A file backend always has its "client". */
+	ck_assert_int_eq(ct_prom(out, "vhostd_module_console_client_attached{"
+	    "device=\"console0\",object=\"port1 org.test\"}"), 1);
+	ck_assert_int_eq(ct_prom(out, "vhostd_module_console_dropped_bytes{"
+	    "device=\"console0\",object=\"port1 org.test\"}"), 0);
 	ck_assert_int_eq(fe_daemon_stop(d, CT_STOP_MS), 0);
 	fe_daemon_free(d);
 }
@@ -563,6 +615,7 @@ control_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_vhostctl_commands);
 	tcase_add_test(tc, test_vhostctl_refuses_others);
+	tcase_add_test(tc, test_vhostctl_module_counters);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(tr, 300);
 	tcase_add_test(tr, test_reload_keeps_streams);

@@ -137,6 +137,11 @@ vhostctl_answer(int fd)
 		n = read(fd, buf + have, sizeof buf - have);
 		if (n == -1 && errno == EINTR)
 			continue;
+		/* A refusal is answered before our request is read: the
+		 * daemon's close then resets the connection after the
+		 * answer. */
+		if (n == -1 && errno == ECONNRESET && status != -1)
+			break;
 		if (n == -1) {
 			fprintf(stderr, "vhostctl: read: %s\n",
 			    strerror(errno));

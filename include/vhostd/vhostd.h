@@ -246,8 +246,10 @@ struct vhd_device_ops {
 	 * api->stats_put(sink, object, name, value) once per counter, e.g.
 	 * ("port1", "rx_bytes", 1234).  `object` names what the counter
 	 * belongs to (NULL or "" for the device itself); names are
-	 * [a-z0-9_] and counters only grow.  Called on the device's worker
-	 * 0, so it may read the state that worker owns without locks.
+	 * [a-z0-9_].  Called on the worker of the device's queue 0 (the
+	 * queue's worker, api->queue_worker), so it may read the state that
+	 * worker owns without locks; never while another callback of the
+	 * device runs on that worker.
 	 * NULL: no module counters.
 	 */
 	void (*stats)(struct vhd_dev *dev, struct vhd_stats_sink *sink);
