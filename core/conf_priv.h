@@ -10,6 +10,9 @@
 
 #include "compat.h"
 
+struct conf;
+struct conf_device;
+
 #define CONF_FILE_MAX		(1024 * 1024)	/* bytes in one file */
 #define CONF_TOKEN_MAX		1024		/* bytes in one token */
 #define CONF_INCLUDE_DEPTH	8		/* nested includes */

@@ -81,6 +81,7 @@ reload_run(struct serve *s, char **cause)
 		    "there is no configuration file to reload");
 		return (-1);
 	}
+	/* sysd: the place for sd_notify RELOADING=1 (READY=1 on return). */
 	log_info("reloading %s", s->config_path);
 	nconf = xcalloc(1, sizeof *nconf);
 	conf_init(nconf);
