@@ -659,7 +659,8 @@ main_serve(struct conf *conf, const char *module_dir,
 	if (sighup == NULL || evsignal_add(sighup, NULL) != 0)
 		fatalx("libevent: cannot watch SIGHUP");
 	workers = a->workers != 0 ? a->workers : conf->workers;
-	if (workers != 0 && pool_start(workers, &cause) == -1) {
+	if (workers != 0 && pool_start(base, workers, reload_pool_stuck, &s,
+	    &cause) == -1) {
 		log_line(LOG_LEVEL_ERR, "%s", cause);
 		free(cause);
 		goto out;

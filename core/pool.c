@@ -9,16 +9,20 @@
  * ready device gets its turn before the same ring is looked at again.
  *
  * A stuck pool worker (a module callback that blocks) is a stuck worker
- * of every device placed on it: worker.c logs it once, and each of those
- * devices fails as soon as the main thread next waits on it (its queues
- * are not restarted, a reset leaves it broken until vhostd restarts).
+ * of every device placed on it: worker.c logs it once and tells us, and
+ * the main thread fails each of those devices at once (logged with the
+ * reason; their queues are not restarted and a reset leaves them broken
+ * until vhostd restarts).
  * Devices on the other pool workers go on serving.  Main thread only,
  * except pool_has.
  */
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <event2/event.h>
 
 #include "log.h"
 #include "pool.h"
@@ -28,10 +32,42 @@
 static struct worker	*pool_workers[POOL_MAX];
 static unsigned		 pool_load[POOL_MAX];	/* device workers on each */
 static unsigned		 pool_n;
+/* A pool worker got stuck: an event made active from any thread (the
+ * base is pthreads-aware), handled on the main thread. */
+static struct event	*pool_stuck_ev;
+static int		 pool_handled[POOL_MAX];	/* main thread */
+static void		(*pool_stuck_fn)(struct worker *, void *);
+static void		*pool_stuck_arg;
+
+/* A pool worker got stuck: wake the main thread.  Any thread. */
+static void
+pool_stuck_hook(struct worker *w __unused)
+{
+	if (pool_stuck_ev != NULL)
+		event_active(pool_stuck_ev, EV_TIMEOUT, 0);
+}
+
+/* On the main thread: fail the devices of every newly stuck pool
+ * worker. */
+static void
+pool_stuck_cb(evutil_socket_t fd __unused, short events __unused,
+    void *arg __unused)
+{
+	unsigned	 i;
+
+	for (i = 0; i < pool_n; i++) {
+		if (pool_handled[i] || !worker_stuck(pool_workers[i]))
+			continue;
+		pool_handled[i] = 1;
+		if (pool_stuck_fn != NULL)
+			pool_stuck_fn(pool_workers[i], pool_stuck_arg);
+	}
+}
 
 /* Start n pool workers.  0 or -1 with *cause.  Main thread, once. */
 int
-pool_start(unsigned n, char **cause)
+pool_start(struct event_base *base, unsigned n,
+    void (*stuck_fn)(struct worker *, void *), void *arg, char **cause)
 {
 	char		*name, *wcause = NULL;
 	unsigned	 i;
@@ -40,6 +76,14 @@ pool_start(unsigned n, char **cause)
 		xasprintf(cause, "workers: %u: expected 1 to %d", n, POOL_MAX);
 		return (-1);
 	}
+	pool_stuck_ev = event_new(base, -1, 0, pool_stuck_cb, NULL);
+	if (pool_stuck_ev == NULL) {
+		xasprintf(cause, "workers: cannot create an event");
+		return (-1);
+	}
+	pool_stuck_fn = stuck_fn;
+	pool_stuck_arg = arg;
+	worker_set_stuck_hook(pool_stuck_hook);
 	for (i = 0; i < n; i++) {
 		xasprintf(&name, "pool/w%u", i);
 		pool_workers[i] = worker_start(name, &wcause);
@@ -54,6 +98,7 @@ pool_start(unsigned n, char **cause)
 		}
 		worker_set_pooled(pool_workers[i]);
 		pool_load[i] = 0;
+		pool_handled[i] = 0;
 	}
 	pool_n = n;
 	log_info("a pool of %u worker%s serves every device", n,
@@ -72,6 +117,9 @@ pool_stop(void)
 		pool_workers[i] = NULL;
 	}
 	pool_n = 0;
+	if (pool_stuck_ev != NULL)
+		event_free(pool_stuck_ev);
+	pool_stuck_ev = NULL;
 }
 
 /* How many pool workers run. */

@@ -10,14 +10,20 @@
 
 #include "compat.h"
 
+struct event_base;
 struct worker;
 
 /* Most pool workers. */
 #define POOL_MAX		64
 
-/* Start n pool workers ("pool/w0" ...).  0 or -1 with *cause.  Main
- * thread, once. */
-int		 pool_start(unsigned n, char **cause) __must_check;
+/*
+ * Start n pool workers ("pool/w0" ...).  When one of them gets stuck,
+ * `stuck_fn(w, arg)` runs on the main thread (on `base`) to fail the
+ * devices it serves.  0 or -1 with *cause.  Main thread, once.
+ */
+int		 pool_start(struct event_base *base, unsigned n,
+		    void (*stuck_fn)(struct worker *, void *), void *arg,
+		    char **cause) __must_check;
 /* Stop and join the pool's workers.  Main thread. */
 void		 pool_stop(void);
 /* How many pool workers run (0: no pool, devices have their own). */

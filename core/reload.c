@@ -30,6 +30,7 @@
 #include "module.h"
 #include "privsep.h"
 #include "serve.h"
+#include "worker.h"
 #include "xmalloc.h"
 
 /* The device named `name`, or NULL. */
@@ -43,6 +44,26 @@ reload_find(struct serve *s, const char *name)
 			return (dev);
 	}
 	return (NULL);
+}
+
+/* A pool worker got stuck: fail every device it serves (their queues are
+ * on it and will not be served again).  Main thread. */
+void
+reload_pool_stuck(struct worker *w, void *arg)
+{
+	struct serve	*s = arg;
+	struct device	*dev;
+	unsigned	 i;
+
+	TAILQ_FOREACH(dev, &s->devices, entry) {
+		for (i = 0; i < dev->nworkers; i++) {
+			if (dev->workers[i] != w)
+				continue;
+			device_fail(dev, "its pool worker %s does not answer",
+			    worker_name(w));
+			break;
+		}
+	}
 }
 
 /* Is the running device `dev` kept as it is under the new configuration

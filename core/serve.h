@@ -12,6 +12,7 @@
 
 struct conf;
 struct event_base;
+struct worker;
 
 struct serve {
 	struct event_base	*base;
@@ -36,6 +37,9 @@ struct serve {
  * *cause a summary ("1 added, 1 removed, 1 kept").  Main thread.
  */
 int		 reload_run(struct serve *, char **cause) __must_check;
+/* A pool worker got stuck: fail every device it serves.  Main thread
+ * (pool.c's callback, arg the struct serve). */
+void		 reload_pool_stuck(struct worker *, void *arg);
 /* The device named `name`, or NULL. */
 struct device	*reload_find(struct serve *, const char *name);
 

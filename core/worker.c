@@ -82,6 +82,9 @@ struct worker {
 static struct worker	*worker_abandoned_list;
 static atomic_uint	 worker_nabandoned;
 
+/* Told when a pool worker gets stuck (pool.c); set before any worker. */
+static void		(*worker_stuck_hook)(struct worker *);
+
 /* The worker this thread runs, NULL on the main thread. */
 static _Thread_local struct worker *worker_current;
 
@@ -420,9 +423,12 @@ worker_set_stuck(struct worker *w)
 		return;
 	log_warnx("worker %s did not answer in %d s", w->name,
 	    WORKER_WAIT_MS / 1000);
-	if (w->pooled)
+	if (w->pooled) {
 		log_warnx("worker %s is a pool worker: every device it serves "
 		    "fails and stays broken until vhostd restarts", w->name);
+		if (worker_stuck_hook != NULL)
+			worker_stuck_hook(w);
+	}
 }
 
 /*
@@ -525,6 +531,14 @@ struct worker *
 worker_self(void)
 {
 	return (worker_current);
+}
+
+/* Call `fn` (on the thread that found out) when a pool worker gets
+ * stuck.  Main thread, before any pool worker starts. */
+void
+worker_set_stuck_hook(void (*fn)(struct worker *))
+{
+	worker_stuck_hook = fn;
 }
 
 /* Mark a worker as a shared pool worker (for the stuck message).  Main

@@ -603,6 +603,119 @@ START_TEST(test_pool_256)
 }
 END_TEST
 
+/* Copy a built module into d's "mods" dir (a directory module trust
+ * accepts). */
+static void
+ct_copy_module(struct fe_daemon *d, const char *from, const char *name)
+{
+	char	 rel[64], *buf;
+	FILE	*fp;
+	long	 len;
+
+	fp = fopen(from, "rb");
+	ck_assert_msg(fp != NULL, "%s: %s", from, strerror(errno));
+	ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
+	len = ftell(fp);
+	ck_assert_int_gt(len, 0);
+	rewind(fp);
+	buf = malloc((size_t)len);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)len, fp), (size_t)len);
+	fclose(fp);
+	snprintf(rel, sizeof rel, "mods/%s.so", name);
+	ck_assert_ptr_nonnull(fe_daemon_write_file(d, rel, buf, (size_t)len));
+	free(buf);
+}
+
+/*
+ * A stuck pool worker (a module's handler blocks) fails every device it
+ * serves, at once and logged, and only those: a device on the other pool
+ * worker serves on, and SIGTERM still exits 0.
+ */
+START_TEST(test_pool_stuck_worker)
+{
+	struct fe_daemon	*d;
+	struct fe_rng_stats	 st;
+	struct fe		*peer, *fe;
+	struct fe_buf		 b;
+	char			 text[4096], carg[700], dir[512], ctl[600];
+	char			 sk[3][600], out[4096];
+	const char		*args[2], *socks[5], *conf;
+	int			 r;
+
+	d = fe_daemon_new("control: stuck pool worker");
+	ck_assert_ptr_nonnull(d);
+	snprintf(dir, sizeof dir, "%s", fe_daemon_dir(d));
+	ck_assert_int_eq(mkdir(fe_daemon_path(d, "mods"), 0755), 0);
+	ct_copy_module(d, TEST_BUILD_DIR "/tests/modules/.libs/good.so",
+	    "good");
+	ct_copy_module(d, TEST_BUILD_DIR "/modules/.libs/rng.so", "rng");
+	snprintf(ctl, sizeof ctl, "%s/control", dir);
+	snprintf(sk[0], sizeof sk[0], "%s/good0.sock", dir);
+	snprintf(sk[1], sizeof sk[1], "%s/ra.sock", dir);
+	snprintf(sk[2], sizeof sk[2], "%s/rb.sock", dir);
+	/* Placed in order on the least loaded worker: good0 on pool/w0,
+	 * ra on pool/w1, rb on pool/w0. */
+	snprintf(text, sizeof text, "module-dir \"%s/mods\"\nworkers 2\n"
+	    "control \"%s\"\n"
+	    "device good0 {\n\tmodule good\n\tsocket \"%s\"\n\tfail block\n"
+	    "}\ndevice ra {\n\tmodule rng\n\tsocket \"%s\"\n}\n"
+	    "device rb {\n\tmodule rng\n\tsocket \"%s\"\n}\n", dir, ctl,
+	    sk[0], sk[1], sk[2]);
+	conf = fe_daemon_write_file(d, "vhostd.conf", text, strlen(text));
+	snprintf(carg, sizeof carg, "--config=%s", conf);
+	args[0] = carg;
+	args[1] = NULL;
+	socks[0] = sk[0];
+	socks[1] = sk[1];
+	socks[2] = sk[2];
+	socks[3] = ctl;
+	socks[4] = NULL;
+	ck_assert_msg(fe_daemon_start(d, args, socks, CT_START_MS) == 0,
+	    "start: %s", fe_error());
+	ck_assert_int_eq(ct_json(d, ctl, out, sizeof out, "show rb",
+	    "d[\"workers\"]"), 0);
+	ck_assert_str_eq(out, "['pool/w0']\n");
+
+	peer = fe_new(sk[1], NULL, 0);
+	ck_assert_ptr_nonnull(peer);
+	ck_assert_int_eq(fe_start(peer, CT_QSIZE), 0);
+	ck_assert_int_eq(fe_rng_read(peer, 0, NULL, 4096, 64, 8, 1, 0, &st),
+	    0);
+
+	/* good0's handler blocks pool/w0 on the first request. */
+	fe = fe_new(sk[0], NULL, 0);
+	ck_assert_ptr_nonnull(fe);
+	ck_assert_int_eq(fe_start(fe, CT_QSIZE), 0);
+	fe->timeout_ms = 15000;
+	b.gpa = fe_alloc(fe, 64, 8);
+	ck_assert_uint_ne(b.gpa, 0);
+	b.len = 64;
+	b.write = 1;
+	ck_assert_int_ge(fe_post(fe, 0, &b, 1, 0), 0);
+	usleep(200000);
+	/* Stopping its queue waits 5 s for the worker, then gives up. */
+	r = fe_vring_enable(fe, 0, 0);
+	ck_assert_msg(r == 1, "disable: %d %s", r, fe_error());
+	ck_assert_int_eq(fe_daemon_wait_log(d, "worker pool/w0 is a pool "
+	    "worker: every device it serves fails", 1, CT_START_MS), 0);
+	ck_assert_int_eq(fe_daemon_wait_log(d, "rb: device broken: its pool "
+	    "worker pool/w0 does not answer", 1, CT_START_MS), 0);
+	ck_assert_int_eq(fe_daemon_log_count(d, "ra: device broken"), 0);
+	ck_assert_int_eq(ct_json(d, ctl, out, sizeof out, "list",
+	    "[(x[\"name\"], x[\"state\"]) for x in d[\"devices\"]]"), 0);
+	ck_assert_str_eq(out, "[('good0', 'broken'), ('ra', 'running'), "
+	    "('rb', 'broken')]\n");
+	/* ra, on pool/w1, goes on. */
+	ck_assert_int_eq(fe_rng_read(peer, 0, NULL, 4096, 64, 8, 1, 0, &st),
+	    0);
+	fe_free(fe);
+	fe_free(peer);
+	ck_assert_int_eq(fe_daemon_stop(d, CT_STOP_MS), 0);
+	fe_daemon_free(d);
+}
+END_TEST
+
 /* The control suite. */
 static Suite *
 control_suite(void)
@@ -622,6 +735,7 @@ control_suite(void)
 	suite_add_tcase(s, tr);
 	tcase_set_timeout(tp, 300);
 	tcase_add_test(tp, test_pool_256);
+	tcase_add_test(tp, test_pool_stuck_worker);
 	suite_add_tcase(s, tp);
 	return (s);
 }
