@@ -249,7 +249,10 @@ main(int argc, char **argv)
 	}
 	if ((fd = vhostctl_connect(path)) == -1)
 		return (1);
-	if (vhostctl_send(fd, line, (size_t)len) == -1) {
+	/* A refused peer is answered and closed at once, maybe before
+	 * our request is sent: read that answer rather than EPIPE. */
+	if (vhostctl_send(fd, line, (size_t)len) == -1 && errno != EPIPE &&
+	    errno != ECONNRESET) {
 		fprintf(stderr, "vhostctl: send: %s\n", strerror(errno));
 		close(fd);
 		return (1);
