@@ -204,7 +204,10 @@ console_create(struct vhd_dev *dev, const struct vhd_api *api,
 	info->config_size = CONSOLE_CONFIG_SIZE;
 	con->nqueues = info->num_queues;
 
-	console_api = api;
+	/* Set once: a reload creates devices while the module's other
+	 * devices run, and their workers read it. */
+	if (console_api == NULL)
+		console_api = api;
 	api->dev_set_priv(dev, con);
 	api->log(dev, VHD_LOG_INFO, "%u port%s, console %ux%u", con->nports,
 	    con->nports == 1 ? "" : "s", con->cols, con->rows);

@@ -375,7 +375,10 @@ vsock_create(struct vhd_dev *dev, const struct vhd_api *api,
 		info->features |= 1ULL << VSOCK_F_SEQPACKET;
 	info->config_size = 8;
 
-	vsock_api = api;
+	/* Set once: a reload creates devices while the module's other
+	 * devices run, and their workers read it. */
+	if (vsock_api == NULL)
+		vsock_api = api;
 	api->dev_set_priv(dev, vs);
 	api->log(dev, VHD_LOG_INFO, "guest cid %llu, uds %s, buffer %u, "
 	    "at most %u connections%s%s", (unsigned long long)vs->cid,
