@@ -150,7 +150,11 @@ struct vhd_device_ops {
 
 	/*
 	 * Create one device.  Called on the main thread at startup, once
-	 * per configured device.  `kv` holds the device's module keys; reject
+	 * per configured device, and at a reload for each device added or
+	 * changed (also once more to check it first, then destroyed): other
+	 * devices of the module may be serving on their workers meanwhile,
+	 * so module-wide state written here must be safe for them (set a
+	 * static `api` only while it is still NULL).  `kv` holds the device's module keys; reject
 	 * an unknown key or a bad value by returning -1 with *cause set to a
 	 * malloc'd message (the daemon frees it and prefixes the device
 	 * name).  Fill `info`.  Store private data with api->dev_set_priv.
