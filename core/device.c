@@ -30,6 +30,7 @@
 #include "guest_mem.h"
 #include "log.h"
 #include "module.h"
+#include "pool.h"
 #include "privsep.h"
 #include "sd_listen.h"
 #include "vhost_user.h"
@@ -563,7 +564,14 @@ device_create_mod(struct event_base *base, const char *name,
 
 	dev->nworkers = dev->info.num_workers;
 	dev->workers = xcalloc(dev->nworkers, sizeof *dev->workers);
-	for (i = 0; i < dev->nworkers; i++) {
+	/* ctl: with a shared pool the device starts no threads. */
+	if (pool_size() > 0) {
+		if (pool_place(dev->workers, dev->nworkers, cd->nmasks != 0,
+		    dev->name, cause) == -1)
+			goto fail;
+		dev->pooled = 1;
+	}
+	for (i = 0; !dev->pooled && i < dev->nworkers; i++) {
 		xasprintf(&wname, "%s/w%u", dev->name, i);
 		dev->workers[i] = worker_start(wname, &wcause);
 		free(wname);
@@ -727,7 +735,7 @@ device_destroy(struct device *dev)
 		    "allocated", dev->name);
 		if (device_nleft < nitems(device_left))
 			device_left[device_nleft++] = dev;
-		for (i = 0; i < dev->nworkers; i++) {
+		for (i = 0; !dev->pooled && i < dev->nworkers; i++) {
 			if (dev->workers[i] != NULL)
 				worker_stop(dev->workers[i]);
 		}
@@ -737,7 +745,15 @@ device_destroy(struct device *dev)
 		device_reset(dev);
 	else
 		device_set_mem(dev, NULL);
-	for (i = 0; i < dev->nworkers; i++) {
+	for (i = 0; dev->pooled && i < dev->nworkers; i++) {
+		/* Pool workers live on: let them finish what they were
+		 * handed for this device before it goes. */
+		if (dev->workers[i] != NULL)
+			(void)worker_sync(dev->workers[i]);
+	}
+	if (dev->pooled)
+		pool_release(dev->workers, dev->nworkers);
+	for (i = 0; !dev->pooled && i < dev->nworkers; i++) {
 		if (dev->workers[i] != NULL)
 			worker_stop(dev->workers[i]);
 	}
@@ -777,10 +793,10 @@ device_fail(struct device *dev, const char *fmt, ...)
 	guest_fault_explain(dev, reason, sizeof reason);
 	log_warnx("%s: device broken: %s", dev->name, reason);
 
-	if (dev->vrings == NULL)
-		return;
 	pthread_mutex_lock(&dev->err_lock);
-	for (i = 0; i < dev->info.num_queues; i++) {
+	/* ctl: kept for vhostctl show and stats. */
+	snprintf(dev->broken_reason, sizeof dev->broken_reason, "%s", reason);
+	for (i = 0; dev->vrings != NULL && i < dev->info.num_queues; i++) {
 		/* EAGAIN: a notification is already pending. */
 		if (dev->vrings[i].err_fd >= 0 &&
 		    eventfd_write(dev->vrings[i].err_fd, 1) == -1 &&

@@ -86,6 +86,11 @@ struct device {
 		uint64_t	 size;
 	}			 holes[DEVICE_MAX_HOLES];
 
+	/* ctl: why it broke last (device_fail), under err_lock; its
+	 * workers belong to the shared pool (pool.c), not to it. */
+	char			 broken_reason[256];
+	int			 pooled;
+
 	TAILQ_ENTRY(device)	 entry;
 };
 TAILQ_HEAD(device_list, device);

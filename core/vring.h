@@ -45,6 +45,7 @@
 #include <sys/uio.h>
 
 #include "compat.h"
+#include "stats.h"
 
 struct device;
 struct event;
@@ -128,6 +129,9 @@ struct vring {
 	unsigned		 ndeferred;	/* chains with deferred
 						 * pushes */
 	uint16_t		 start_used_idx; /* used_idx at start */
+
+	/* Counters (stats.h): written by the ring's owner only. */
+	struct vring_stats	 stats;
 };
 
 /* Which fd of a ring vring_set_fd replaces. */

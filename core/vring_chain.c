@@ -102,6 +102,7 @@ vring_desc_decode(struct vring_desc *d, const void *src)
 void
 vring_fail(struct vring *vq, const char *why)
 {
+	STATS_ADD(vq->stats.errors, 1);
 	if (vq->dev != NULL)
 		device_fail(vq->dev, "queue %u: %s", vq->index, why);
 	else
@@ -309,6 +310,7 @@ vring_chain_put(struct vring *vq, struct vring_chain *c)
 	vq->free_chains = c;
 	if (vq->inflight > 0)
 		vq->inflight--;
+	STATS_SET(vq->stats.inflight, vq->inflight);
 	if (vq->last_popped == c)
 		vq->last_popped = NULL;
 }
@@ -546,6 +548,9 @@ vring_pop(struct vring *vq, const struct guest_mem *mem, const char **err)
 	vq->last_avail_idx++;
 	vq->inflight++;
 	vq->last_popped = c;
+	STATS_SET(vq->stats.inflight, vq->inflight);
+	STATS_ADD(vq->stats.chains, 1);
+	STATS_ADD(vq->stats.bytes_in, c->rlen);
 	return (c);
 }
 
@@ -600,6 +605,7 @@ vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 	atomic_thread_fence(memory_order_release);
 	old = vq->used_idx;
 	vq->used_idx++;
+	STATS_ADD(vq->stats.bytes_out, len);
 	vring_store16(used + 2, vq->used_idx);
 	/* If used_idx wrapped past signalled_used, the saved value no
 	 * longer tells need_event anything (libvhost-user). */
@@ -721,6 +727,7 @@ vring_notify(struct vring *vq, const struct guest_mem *mem)
 {
 	if (!vring_need_notify(vq, mem) || vq->call_fd < 0)
 		return;
+	STATS_ADD(vq->stats.calls, 1);
 	if (eventfd_write(vq->call_fd, 1) == -1 && errno != EAGAIN)
 		log_warn("%s: queue %u: call fd", vring_name(vq), vq->index);
 }
