@@ -266,6 +266,7 @@ vring_kick_cb(int fd, short events, void *arg)
 	    errno != EINTR)
 		log_debug("%s: %s: queue %u: kick fd: %s", __func__,
 		    vring_name(vq), vq->index, strerror(errno));
+	STATS_ADD(vq->stats.kicks, 1);
 	vring_run_handler(vq);
 }
 

@@ -45,6 +45,7 @@
 #include <sys/uio.h>
 
 #include "compat.h"
+#include "stats.h"
 
 struct device;
 struct event;
@@ -134,6 +135,9 @@ struct vring {
 	/* Inflight tracking (inflight.h): set by the main thread while
 	 * stopped, NULL without a region. */
 	struct inflight_queue	*iq;
+
+	/* Counters (stats.h): written by the ring's owner only. */
+	struct vring_stats	 stats;
 };
 
 /* Which fd of a ring vring_set_fd replaces. */

@@ -105,6 +105,7 @@ vring_desc_decode(struct vring_desc *d, const void *src)
 void
 vring_fail(struct vring *vq, const char *why)
 {
+	STATS_ADD(vq->stats.errors, 1);
 	if (vq->dev != NULL)
 		device_fail(vq->dev, "queue %u: %s", vq->index, why);
 	else
@@ -312,6 +313,7 @@ vring_chain_put(struct vring *vq, struct vring_chain *c)
 	vq->free_chains = c;
 	if (vq->inflight > 0)
 		vq->inflight--;
+	STATS_SET(vq->stats.inflight, vq->inflight);
 	if (vq->last_popped == c)
 		vq->last_popped = NULL;
 }
@@ -554,6 +556,9 @@ vring_pop(struct vring *vq, const struct guest_mem *mem, const char **err)
 	vq->last_avail_idx++;
 	vq->inflight++;
 	vq->last_popped = c;
+	STATS_SET(vq->stats.inflight, vq->inflight);
+	STATS_ADD(vq->stats.chains, 1);
+	STATS_ADD(vq->stats.bytes_in, c->rlen);
 	if (vq->iq != NULL)
 		inflight_pop(vq, head);
 	return (c);
@@ -599,6 +604,9 @@ vring_pop_resubmit(struct vring *vq, const struct guest_mem *mem,
 	c->head = head;
 	c->avail_pos = vq->last_avail_idx;
 	vq->inflight++;
+	STATS_SET(vq->stats.inflight, vq->inflight);
+	STATS_ADD(vq->stats.chains, 1);
+	STATS_ADD(vq->stats.bytes_in, c->rlen);
 	return (c);
 }
 
@@ -655,6 +663,7 @@ vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 	atomic_thread_fence(memory_order_release);
 	old = vq->used_idx;
 	vq->used_idx++;
+	STATS_ADD(vq->stats.bytes_out, len);
 	vring_store16(used + 2, vq->used_idx);
 	if (vq->iq != NULL)
 		inflight_push_end(vq, c->head);
@@ -781,6 +790,7 @@ vring_notify(struct vring *vq, const struct guest_mem *mem)
 {
 	if (!vring_need_notify(vq, mem) || vq->call_fd < 0)
 		return;
+	STATS_ADD(vq->stats.calls, 1);
 	if (eventfd_write(vq->call_fd, 1) == -1 && errno != EAGAIN)
 		log_warn("%s: queue %u: call fd", vring_name(vq), vq->index);
 }

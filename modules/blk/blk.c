@@ -565,7 +565,10 @@ blk_create(struct vhd_dev *dev, const struct vhd_api *api,
 	    sizeof(info->flags))
 		info->flags |= VHD_DEV_F_INFLIGHT;
 
-	blk_api = api;
+	/* Set once: a reload creates devices while the module's other
+	 * devices run, and their workers read it. */
+	if (blk_api == NULL)
+		blk_api = api;
 	api->dev_set_priv(dev, b);
 	api->log(dev, VHD_LOG_INFO, "%s: %llu sectors, block %u, %s%s, "
 	    "%u queue%s of %u, discard %s, write-zeroes %s", b->path,
