@@ -25,6 +25,7 @@
 
 #include "api.h"
 #include "conf.h"
+#include "dev_state.h"
 #include "device.h"
 #include "guest_fault.h"	/* sigbus: guest_fault_explain */
 #include "guest_mem.h"
@@ -204,6 +205,9 @@ device_validate(struct device *dev, const struct conf_device *cd,
 	if (dev->ops->get_shared_object != NULL)
 		dev->protocol_features |=
 		    1ULL << VHOST_USER_PROTOCOL_F_SHARED_OBJECT;
+	if (dev->ops->state_save != NULL && dev->ops->state_load != NULL)
+		dev->protocol_features |=
+		    1ULL << VHOST_USER_PROTOCOL_F_DEVICE_STATE;
 	return (0);
 }
 
@@ -660,6 +664,7 @@ device_reset_queues(struct device *dev)
 void
 device_reset(struct device *dev)
 {
+	dev_state_cancel(dev);
 	device_reset_rings(dev);
 	dev->owned = 0;
 	dev->features_acked = 0;
@@ -691,6 +696,7 @@ device_destroy(struct device *dev)
 
 	if (dev == NULL)
 		return;
+	dev_state_cancel(dev);
 	if (dev->conn != NULL) {
 		vu_conn_free(dev->conn);
 		dev->conn = NULL;

@@ -16,6 +16,7 @@
 #include "compat.h"
 
 struct conf_device;
+struct dev_state;
 struct event;
 struct event_base;
 struct guest_mem;
@@ -84,6 +85,10 @@ struct device {
 		uint64_t	 gpa;
 		uint64_t	 size;
 	}			 holes[DEVICE_MAX_HOLES];
+
+	/* A device state transfer in progress or awaiting
+	 * CHECK_DEVICE_STATE (dev_state.c), or NULL. */
+	struct dev_state	*state;
 
 	TAILQ_ENTRY(device)	 entry;
 };
