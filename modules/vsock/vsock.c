@@ -402,8 +402,14 @@ vsock_end(struct vsock *vs)
 {
 	vs->running = 0;
 	vs->rxq = vs->txq = NULL;
-	if (!vs->live)
+	vs->frozen = 0;
+	if (!vs->live) {
+		/* Connections a state load made before any queue ran. */
+		vsock_conn_free_all(vs);
+		vs->ctl_len = 0;
+		vs->ctl_head = 0;
 		return;
+	}
 	vs->live = 0;
 	vsock_group_set_live(vs, 0);
 	vsock_host_stop(vs);
@@ -721,13 +727,23 @@ vsock_queue_start(struct vhd_dev *dev, struct vhd_queue *q)
 	vs->stream_ok = (f & (1ULL << VSOCK_F_STREAM)) != 0 ||
 	    (f & (1ULL << VSOCK_F_NO_IMPLIED)) == 0;
 	vs->running = 1;
-	if (vs->live)
-		return;
-	vs->worker = api->queue_worker(q);
-	vs->live = 1;
-	if (vsock_host_start(vs) != 0)
-		api->log(dev, VHD_LOG_ERR, "no host side on %s", vs->uds_path);
-	vsock_group_set_live(vs, 1);
+	if (!vs->live) {
+		vs->worker = api->queue_worker(q);
+		vs->live = 1;
+		if (vsock_host_start(vs) != 0)
+			api->log(dev, VHD_LOG_ERR, "no host side on %s",
+			    vs->uds_path);
+		vsock_group_set_live(vs, 1);
+	}
+	/* After a state save (the migration failed) or load. */
+	vsock_state_thaw(vs);
+}
+
+/* The device's private data.  Any thread. */
+struct vsock *
+vsock_priv(struct vhd_dev *dev)
+{
+	return (vsock_api->dev_priv(dev));
 }
 
 /*
@@ -765,6 +781,8 @@ static const struct vhd_device_ops vsock_ops = {
 	.get_config = vsock_get_config,
 	.set_config = vsock_set_config,
 	.reset = vsock_reset,
+	.state_save = vsock_state_save,
+	.state_load = vsock_state_load,
 };
 
 VHD_MODULE("vsock", "1.0", "virtio socket device (hybrid unix socket host "
