@@ -45,8 +45,9 @@ int		 dev_state_check(struct device *, char *buf, size_t len);
 /* Drop any transfer (reset, destroy). */
 void		 dev_state_cancel(struct device *);
 
-/* Frame `len` bytes of module state for device `dev` (malloc'd result
- * in *out, *outlen).  Exposed for the fuzz target and tests. */
+/* dev_state_frame.c: no daemon state, shared with tests and fuzzing. */
+/* Frame `len` bytes of module state (malloc'd result in *out, *outlen);
+ * -1 when over DEV_STATE_MAX or out of memory. */
 int		 dev_state_frame(const char *module, uint32_t device_id,
 		    const void *data, size_t len, uint8_t **out,
 		    size_t *outlen);
@@ -55,6 +56,11 @@ int		 dev_state_frame(const char *module, uint32_t device_id,
 int		 dev_state_unframe(const char *module, uint32_t device_id,
 		    const uint8_t *p, size_t len, const uint8_t **data,
 		    size_t *dlen, char *buf, size_t buflen);
+/* Check the first DEV_STATE_HDR_SIZE bytes; the announced payload
+ * length in *plen.  0, or -1 with a reason in buf. */
+int		 dev_state_check_hdr(const char *module, uint32_t device_id,
+		    const uint8_t *p, uint64_t *plen, char *buf,
+		    size_t buflen);
 /* CRC-32 (IEEE) of len bytes. */
 uint32_t	 dev_state_crc32(const void *, size_t);
 

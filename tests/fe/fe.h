@@ -300,7 +300,8 @@ int	 fe_vring_enable(struct fe *, unsigned q, int on);
 	FE_BIT(VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) | \
 	FE_BIT(VHOST_USER_PROTOCOL_F_CONFIG) | \
 	FE_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE) | \
-	FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
+	FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | \
+	FE_BIT(VHOST_USER_PROTOCOL_F_DEVICE_STATE))
 
 /*
  * Negotiate as QEMU does: SET_OWNER, GET_FEATURES, then when offered
@@ -332,6 +333,33 @@ int	 fe_swap_fd(struct fe *, unsigned q, uint32_t request);
  * CALL with the same rings and eventfds, then enable.  The driver side
  * is untouched. */
 int	 fe_queue_resume(struct fe *, unsigned q);
+
+/* ------------------------------------------------------------------ */
+/* Device state (fe_state.c; QEMU 8.2's migration of back-end state).  */
+
+#define FE_STATE_SAVE	0
+#define FE_STATE_LOAD	1
+
+/*
+ * SET_DEVICE_STATE_FD with one end of a fresh pipe (the write end for a
+ * save, the read end for a load); *ours is the other end, or the fd the
+ * daemon returned instead.  *reply (may be NULL) is the raw u64.  0, 1
+ * when refused (error code in bits 0..7; *ours is -1), -1 on transport
+ * errors.
+ */
+int	 fe_state_fd(struct fe *, uint32_t direction, uint32_t phase,
+	    int *ours, uint64_t *reply);
+/* CHECK_DEVICE_STATE: 0 when *result is 0, 1 otherwise, -1 transport. */
+int	 fe_check_state(struct fe *, uint64_t *result);
+/* Read fd until EOF within timeout_ms (malloc'd *buf).  0 or -1. */
+int	 fe_state_read_all(int fd, uint8_t **buf, size_t *len,
+	    int timeout_ms);
+/* The whole save: SET_DEVICE_STATE_FD(save), read to EOF, CHECK.
+ * 0 (*buf malloc'd), 1 refused, -1 error. */
+int	 fe_state_save(struct fe *, uint8_t **buf, size_t *len);
+/* The whole load: SET_DEVICE_STATE_FD(load), write, close, CHECK.
+ * 0, 1 refused (by either request), -1 error. */
+int	 fe_state_load(struct fe *, const void *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Guest memory.                                                       */
