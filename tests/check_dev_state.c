@@ -190,6 +190,24 @@ ds_console_expect_open(struct drv *v, unsigned id, uint16_t value)
 	drv_expect(v, id, EV_PORT_OPEN, value);
 }
 
+/* Wait until the device has put n entries in queue q's used ring that
+ * the driver has not taken yet. */
+static void
+ds_wait_used(struct fe *fe, unsigned q, uint16_t n)
+{
+	struct fe_queue	*fq = fe_queue(fe, q);
+	int64_t		 end = fe_now_ms() + TMO;
+
+	while ((uint16_t)(__atomic_load_n(&fq->used->idx, __ATOMIC_ACQUIRE) -
+	    fq->last_used) < n) {
+		ck_assert_msg(fe_now_ms() < end, "queue %u: fewer than %u used "
+		    "entries", q, n);
+		usleep(10000);
+	}
+	/* The daemon read the whole write (one skb) in that callback and
+	 * staged the rest there: nothing more to wait for. */
+}
+
 /* Fill `len` bytes with a pattern that starts at `seed`. */
 static void
 ds_pattern(uint8_t *p, size_t len, unsigned seed)
@@ -214,7 +232,7 @@ START_TEST(test_console_migrate)
 	const char *const names[] = { NULL, "org.vhostd.one" };
 	struct fe_daemon *dirs;
 	struct drv	*src, *dst;
-	uint8_t		 backlog[6000], got[6000], live[300];
+	uint8_t		 backlog[6000], got[6000], live[300], input[1000];
 	uint8_t		*state;
 	size_t		 len;
 	int		 c0, c1;
@@ -244,6 +262,11 @@ START_TEST(test_console_migrate)
 	c0 = fe_sock_connect(dpath(dirs, "s0.sock"), TMO);
 	ck_assert_int_ge(c0, 0);
 	ds_console_expect_open(src, 0, 1);
+	/* Host input more than port 0's rx buffers hold (8 of 64 bytes):
+	 * 512 bytes reach the guest, the rest is staged in the daemon. */
+	ds_pattern(input, sizeof input, 5);
+	ck_assert_int_eq(write(c0, input, sizeof input), (ssize_t)sizeof input);
+	ds_wait_used(src->fe, 0, 8);
 	ds_pattern(backlog, sizeof backlog, 11);
 	for (len = 0; len < sizeof backlog; len += 1000)
 		ck_assert_int_eq(drv_send(src, 5, backlog + len, 1000), 0);
@@ -255,6 +278,9 @@ START_TEST(test_console_migrate)
 
 	/* The source's client is gone with the source: port 0 closed. */
 	ds_console_expect_open(src, 0, 0);
+	/* The staged host input travelled: the guest reads all of it. */
+	guest_read(src, 0, got, sizeof input);
+	ck_assert(memcmp(got, input, sizeof input) == 0);
 	/* The first client of port 1 here gets all the backlog. */
 	c1 = fe_sock_connect(dpath(dirs, "d1.sock"), TMO);
 	ck_assert_int_ge(c1, 0);

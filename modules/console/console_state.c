@@ -91,8 +91,9 @@ console_state_save_cb(struct vhd_dev *dev, void *arg)
 		vhd_state_put_u64(b, p->tx_resume);
 		vhd_state_put_u64(b, p->dropped);
 		vhd_state_put_u64(b, p->dropped_total);
-		vhd_state_put_u64(b, p->in_len - p->in_off);
-		vhd_state_put(b, p->in + p->in_off, p->in_len - p->in_off);
+		/* in_len counts the staged bytes from in_off on. */
+		vhd_state_put_u64(b, p->in_len);
+		vhd_state_put(b, p->in + p->in_off, p->in_len);
 		vhd_state_put_u64(b, p->out.len);
 		if (p->out.len > 0) {
 			first = p->out.cap - p->out.head;
