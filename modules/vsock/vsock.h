@@ -247,6 +247,7 @@ struct vsock {
 	((vs)->api->log_ratelimited((vs)->dev, VHD_LOG_WARN, __VA_ARGS__))
 
 /* vsock.c */
+struct vsock *vsock_priv(struct vhd_dev *);
 uint64_t vsock_now_ms(void);
 void	 vsock_rx_run(struct vsock *);
 void	 vsock_tx_handler(struct vsock *);
@@ -314,7 +315,6 @@ void	 vsock_host_connect(struct vsock *, const struct vsock_hdr *);
 void	 vsock_host_connect_retry(struct vsock_conn *);
 
 /* vsock_state.c */
-struct vsock *vsock_priv(struct vhd_dev *);
 int	 vsock_state_save(struct vhd_dev *, void **, size_t *);
 int	 vsock_state_load(struct vhd_dev *, const void *, size_t);
 void	 vsock_state_thaw(struct vsock *);
