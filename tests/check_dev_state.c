@@ -472,6 +472,93 @@ START_TEST(test_vsock_migrate)
 }
 END_TEST
 
+/*
+ * vsock seqpacket: messages (each with EOR) queued in the daemon when
+ * the host service stops reading travel with their boundaries; the
+ * service gets every message once, whole and in order, across the old
+ * and the new connection.
+ */
+START_TEST(test_vsock_migrate_seqpacket)
+{
+	static uint8_t		 msg[8000], got[8192];
+	struct vd		 va, vb;
+	struct vf		 vf;
+	struct vsock_hdr	 h;
+	char			 path[700];
+	uint8_t			*state;
+	uint32_t		 credit, idx, next = 0, nsent = 0;
+	size_t			 len;
+	ssize_t			 n;
+	int			 la, lb, ha, hb;
+
+	vd_start(&va, "ds-seq-src", NULL, 1);
+	vd_start(&vb, "ds-seq-dst", NULL, 1);
+	snprintf(path, sizeof path, "%s_7000", va.uds);
+	la = vh_listen(path, SOCK_SEQPACKET);
+	snprintf(path, sizeof path, "%s_7000", vb.uds);
+	lb = vh_listen(path, SOCK_SEQPACKET);
+	vf_open(&vf, va.sock[0], 3);
+	vf_connect(&vf, 1300, 7000, VSOCK_TYPE_SEQPACKET);
+	ha = vh_accept(la);
+
+	/* Numbered messages until the credit stays used up. */
+	for (;;) {
+		credit = vf.peer_buf_alloc - (vf.tx_cnt - vf.peer_fwd_cnt);
+		if (credit < sizeof msg) {
+			if (!vf_recv(&vf, &h, NULL, 0, 1000))
+				break;
+			ck_assert_uint_eq(h.op, VSOCK_OP_CREDIT_UPDATE);
+			continue;
+		}
+		ds_pattern(msg, sizeof msg, nsent);
+		memcpy(msg, &nsent, sizeof nsent);
+		h = vf_hdr(&vf, VSOCK_HOST_CID, VSOCK_OP_RW, 1300, 7000,
+		    VSOCK_TYPE_SEQPACKET);
+		h.flags = VSOCK_SEQ_EOM | VSOCK_SEQ_EOR;
+		vf_send(&vf, h, msg, sizeof msg);
+		nsent++;
+		while (vf_recv(&vf, &h, NULL, 0, 0))
+			ck_assert_uint_eq(h.op, VSOCK_OP_CREDIT_UPDATE);
+	}
+	ck_assert_uint_gt(nsent, 40);
+
+	state = ds_save(vf.fe, 2, &len);
+	/* What the source delivered before it froze, then nothing more. */
+	while (vh_pending(ha, 500)) {
+		n = read(ha, got, sizeof got);
+		ck_assert_int_eq(n, (ssize_t)sizeof msg);
+		memcpy(&idx, got, sizeof idx);
+		ck_assert_uint_eq(idx, next);
+		next++;
+	}
+	ck_assert_uint_lt(next, nsent);
+	ds_load(vf.fe, 2, vb.sock[0], state, len);
+	free(state);
+	hb = vh_accept(lb);
+	while (next < nsent) {
+		ck_assert_msg(vh_pending(hb, VF_MS), "message %u of %u missing",
+		    next, nsent);
+		n = read(hb, got, sizeof got);
+		ck_assert_int_eq(n, (ssize_t)sizeof msg);
+		memcpy(&idx, got, sizeof idx);
+		ck_assert_uint_eq(idx, next);
+		ds_pattern(msg, sizeof msg, idx);
+		memcpy(msg, &idx, sizeof idx);
+		ck_assert(memcmp(got, msg, sizeof msg) == 0);
+		next++;
+	}
+	ck_assert_int_eq(vh_pending(hb, 200), 0);
+
+	close(ha);
+	close(hb);
+	close(la);
+	close(lb);
+	vf_close(&vf);
+	vd_stop(&va);
+	vd_stop(&vb);
+}
+END_TEST
+
 static Suite *
 dev_state_suite(void)
 {
@@ -482,6 +569,7 @@ dev_state_suite(void)
 	tcase_add_test(tc, test_rng_migrate);
 	tcase_add_test(tc, test_console_migrate);
 	tcase_add_test(tc, test_vsock_migrate);
+	tcase_add_test(tc, test_vsock_migrate_seqpacket);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -227,7 +227,7 @@ vsock_state_read_conn(struct vsock *vs, struct vhd_state_reader *r,
     struct vsock_conn **connp)
 {
 	struct vsock_conn	*conn;
-	uint64_t		 v[16], nb, olen, slen, eor, x;
+	uint64_t		 v[16], nb, olen, slen, eor, x, total;
 	unsigned		 i;
 
 	for (i = 0; i < 16; i++) {
@@ -246,7 +246,7 @@ vsock_state_read_conn(struct vsock *vs, struct vhd_state_reader *r,
 		return (-1);
 	if (vhd_state_get_range(r, 0, VSOCK_SEQ_BOUNDS, &nb) == -1)
 		return (-1);
-	if (v[1] == VSOCK_TYPE_STREAM && nb != 0)
+	if (v[1] == VSOCK_TYPE_STREAM && (nb != 0 || v[15] != 0))
 		return (-1);
 	if ((conn = vsock_conn_new(vs, -1, VSOCK_ST_ESTABLISHED)) == NULL)
 		return (-1);
@@ -270,15 +270,22 @@ vsock_state_read_conn(struct vsock *vs, struct vhd_state_reader *r,
 	if (nb > 0 && (conn->bounds = calloc(VSOCK_SEQ_BOUNDS,
 	    sizeof(*conn->bounds))) == NULL)
 		return (-1);
+	/* A boundary is a message length with bit 31 for EOR; the queued
+	 * messages and the partial one must fill the ring exactly, or a
+	 * flush would read past it. */
+	total = conn->msg_len;
 	for (i = 0; i < nb; i++) {
-		if (vhd_state_get_range(r, 0, vs->buf_size, &x) == -1)
+		if (vhd_state_get_range(r, 0, UINT32_MAX, &x) == -1 ||
+		    (x & 0x7fffffffu) > vs->buf_size)
 			return (-1);
 		conn->bounds[i] = (uint32_t)x;
+		total += x & 0x7fffffffu;
 	}
 	conn->nbounds = (unsigned)nb;
 	conn->bhead = 0;
 	if (vhd_state_get_range(r, 0, vs->buf_size, &olen) == -1 ||
-	    olen > r->len - r->off || olen < conn->msg_len)
+	    olen > r->len - r->off ||
+	    (conn->type == VSOCK_TYPE_SEQPACKET && olen != total))
 		return (-1);
 	if (olen > 0) {
 		if (vsock_ring_init(&conn->out, vs->buf_size) != 0)
