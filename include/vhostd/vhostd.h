@@ -36,6 +36,8 @@
  *        while a frontend is connected)
  *     -> queue_start, queue_handler ..., queue_stop (the queue's worker),
  *        any number of times per connection
+ *     -> state_save / state_load (main thread, all queues stopped; a
+ *        migration, QEMU 8.2's SET_DEVICE_STATE_FD)
  *     -> reset (main thread, all queues stopped; frontend gone or reset)
  *   destroy (main thread, all queues stopped)
  *
