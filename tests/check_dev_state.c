@@ -385,7 +385,7 @@ START_TEST(test_vsock_migrate)
 	/* The guest's connection, filled while the service does not read. */
 	vf_connect(&vf, 1234, 5000, VSOCK_TYPE_STREAM);
 	ha = vh_accept(la);
-	sent = vf_send_bytes(&vf, 1234, 5000, 64u << 20, &s, &sum, 1000);
+	sent = vf_send_bytes(&vf, 1234, 5000, 64u << 20, &s, &sum, 3000);
 	ck_assert_uint_gt(sent, VF_HOST_BUF);
 
 	state = ds_save(vf.fe, 2, &len);
@@ -505,7 +505,7 @@ START_TEST(test_vsock_migrate_seqpacket)
 	for (;;) {
 		credit = vf.peer_buf_alloc - (vf.tx_cnt - vf.peer_fwd_cnt);
 		if (credit < sizeof msg) {
-			if (!vf_recv(&vf, &h, NULL, 0, 1000))
+			if (!vf_recv(&vf, &h, NULL, 0, 3000))
 				break;
 			ck_assert_uint_eq(h.op, VSOCK_OP_CREDIT_UPDATE);
 			continue;
