@@ -18,7 +18,9 @@
 #   VHOSTD_LOG_LEVEL        pass --log-level=LEVEL to vhostd (debugging)
 #   VHOSTD_KEEP_TMP=1       keep the temporary directory
 #   VHOSTD_QEMU_APPEND      extra kernel arguments (e.g. loglevel=7)
-#   VHOSTD_RNG_PROPS        extra vhost-user-rng-pci properties (packed=on)
+#   VHOSTD_RNG_PROPS        extra vhost-user-rng-pci properties
+#   VHOSTD_PACKED=1         packed virtqueues (packed=on), checked in the
+#                           guest (feature bit 34); see packed.sh
 #   QEMU                    QEMU binary (default qemu-system-x86_64)
 #   RNG_DEVICE=builtin      debug mode: QEMU's own virtio-rng-pci, no vhostd
 #
@@ -35,6 +37,8 @@ export VHOSTD_BUILD_DIR="$BUILD_DIR"
 QEMU=${QEMU:-qemu-system-x86_64}
 QEMU_TIMEOUT=${VHOSTD_QEMU_TIMEOUT:-120}
 RNG_DEVICE=${RNG_DEVICE:-vhost-user}
+# shellcheck source=tests/qemu/packed.sh
+. "$SCRIPT_DIR/packed.sh"
 BYTES1=1048576
 BYTES2=65536
 
@@ -99,6 +103,7 @@ write_guest_script() {
 # Guest side of run-rng.sh: check the hwrng and read $1 bytes from it.
 want=$1
 EOF
+	packed_guest_check 0x0004 >>"$2"
 	cat >>"$2" <<'EOF'
 say_fail() {
 	echo "VHOSTD-RNG-FAIL $*"
@@ -127,7 +132,7 @@ EOF
 
 # Boot guest number $1 reading $2 bytes; sets GUEST_SECS and READ_SECS.
 run_guest() {
-	local dir initrd t0 t1 rc dev times rate
+	local dir initrd t0 t1 rc dev times rate why
 	dir=$TMP/guest$1
 	mkdir -p "$dir/root"
 	write_guest_script "$2" "$dir/root/test.sh"
@@ -138,11 +143,11 @@ run_guest() {
 	cat "$INITRD_BASE" "$dir/test.cpio" >"$initrd" ||
 	    fail "cannot build the initrd"
 	if [ "$RNG_DEVICE" = builtin ]; then
-		dev="-device virtio-rng-pci"
+		dev="-device virtio-rng-pci$PACKED_PROPS"
 	else
 		dev="-chardev socket,id=c0,path=$TMP/rng.sock"
 		dev="$dev -device vhost-user-rng-pci,chardev=c0"
-		dev="$dev${VHOSTD_RNG_PROPS:+,$VHOSTD_RNG_PROPS}"
+		dev="$dev$PACKED_PROPS${VHOSTD_RNG_PROPS:+,$VHOSTD_RNG_PROPS}"
 	fi
 	t0=$(now)
 	# shellcheck disable=SC2086 # $dev holds several arguments.
@@ -172,6 +177,7 @@ run_guest() {
 	    fail "no 'VHOSTD-RNG-OK $2' on the guest console (QEMU status $rc)"
 	grep -q '^VHOSTD-GUEST-EXIT 0$' "$dir/console.txt" ||
 	    fail "guest test did not exit 0"
+	why=$(packed_host_check "$dir/console.txt" 1) || fail "$why"
 	[ "$rc" -eq 0 ] || fail "QEMU exited with status $rc"
 	times=$(sed -n 's/^VHOSTD-RNG-TIME //p' "$dir/console.txt")
 	READ_SECS=$(echo "$times" | awk '{ printf "%.2f", $2 - $1 }')

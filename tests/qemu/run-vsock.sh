@@ -22,7 +22,7 @@
 #
 # Environment: as run-rng.sh (VHOSTD_BUILD_DIR, VHOSTD_QEMU_CACHE,
 # VHOSTD_QEMU_TIMEOUT, VHOSTD_LOG_LEVEL, VHOSTD_KEEP_TMP,
-# VHOSTD_QEMU_APPEND, QEMU), plus VSOCK_BYTES (default 8 MiB each way),
+# VHOSTD_QEMU_APPEND, QEMU, VHOSTD_PACKED), plus VSOCK_BYTES (default 8 MiB each way),
 # VSOCK_SEQPACKET=0 to skip the seqpacket part, CC (default cc).
 #
 # Exit status 0 on success; 1 with a "run-vsock.sh: FAIL: step: ..." line.
@@ -32,6 +32,8 @@ set -u
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 BUILD_DIR=${VHOSTD_BUILD_DIR:-$(cd "$SCRIPT_DIR/../.." && pwd)}
 export VHOSTD_BUILD_DIR=$BUILD_DIR
+# shellcheck source=tests/qemu/packed.sh
+. "$SCRIPT_DIR/packed.sh"
 QEMU=${QEMU:-qemu-system-x86_64}
 QEMU_TIMEOUT=${VHOSTD_QEMU_TIMEOUT:-180}
 BYTES=${VSOCK_BYTES:-8388608}
@@ -98,6 +100,7 @@ write_guest_script() {
 BYTES=$BYTES
 SEQ=$SEQ
 EOF
+	packed_guest_check 0x0013 >>"$1"
 	cat >>"$1" <<'EOF'
 rc=0
 /bin/vsock-test recv 1234 "$BYTES" >/tmp/recv.log 2>&1 &
@@ -220,7 +223,7 @@ timeout -k 5 "$QEMU_TIMEOUT" "$QEMU" -M pc -accel tcg -m 256 \
     -display none -serial stdio -no-reboot \
     -monitor "unix:$TMP/mon.sock,server=on,wait=off" \
     -chardev "socket,id=c0,path=$TMP/vhost.sock" \
-    -device vhost-user-vsock-pci,chardev=c0 \
+    -device vhost-user-vsock-pci,chardev=c0$PACKED_PROPS \
     -kernel "$KERNEL" -initrd "$TMP/initrd" \
     -append "console=ttyS0 quiet panic=-1 ${VHOSTD_QEMU_APPEND:-}" \
     </dev/null >"$TMP/serial.log" 2>"$TMP/qemu.err" &
@@ -254,6 +257,7 @@ grep -q '^VSOCK-GUEST-EXIT 0$' "$TMP/console.txt" ||
 [ "$(grep -c '^VSOCK-OK' "$TMP/console.txt")" -ge 3 ] ||
     fail "fewer than 3 VSOCK-OK lines from the guest"
 [ "$QRC" -eq 0 ] || fail "QEMU exited with status $QRC"
+why=$(packed_host_check "$TMP/console.txt" 1) || fail "$why"
 
 STEP="host results"
 wait "$HRECV" 2>/dev/null
