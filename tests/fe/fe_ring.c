@@ -1,6 +1,7 @@
 /*
  * Test frontend: guest memory access, the split-ring guest driver
- * (chains, kicks, used entries) and the rng read loop.
+ * (chains, kicks, used entries; packed rings in fe_packed.c) and the rng
+ * read loop.
  * See fe.h.
  */
 
@@ -195,6 +196,8 @@ fe_post(struct fe *fe, unsigned qi, const struct fe_buf *bufs, unsigned n,
 		fe_seterr("queue %u not set up or empty chain", qi);
 		return (-1);
 	}
+	if (q->packed)
+		return (fe_packed_post(fe, q, bufs, n, flags));
 	for (i = 0; i < n; i++) {
 		if (bufs[i].write) {
 			if (wgpa == 0)
@@ -291,6 +294,8 @@ fe_kick_if_needed(struct fe *fe, unsigned qi, uint16_t old_idx)
 	struct fe_queue	*q = fe_queue(fe, qi);
 	uint16_t	 event, new_idx = q->avail_idx;
 
+	if (q->packed)
+		return (fe_packed_kick_needed(q) ? fe_kick(fe, qi) : 0);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (fe->event_idx) {
 		event = __atomic_load_n((uint16_t *)(void *)
@@ -352,6 +357,8 @@ fe_get_used(struct fe *fe, unsigned qi, uint32_t *id, uint32_t *len)
 
 	if (!q->allocated)
 		return (0);
+	if (q->packed)
+		return (fe_packed_get_used(q, id, len));
 	idx = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
 	if (idx == q->last_used)
 		return (0);
@@ -397,7 +404,11 @@ fe_wait_used(struct fe *fe, unsigned qi, uint32_t *id, uint32_t *len,
 	for (;;) {
 		if ((r = fe_get_used(fe, qi, id, len)) != 0)
 			return (r);
-		if (fe->event_idx && q->allocated) {
+		if (fe->event_idx && q->allocated && q->packed) {
+			fe_packed_want_call(q);
+			if ((r = fe_get_used(fe, qi, id, len)) != 0)
+				return (r);
+		} else if (fe->event_idx && q->allocated) {
 			/* used_event: interrupt me once entry last_used is
 			 * written; then look again to close the race. */
 			__atomic_store_n(&q->avail->ring[q->num], q->last_used,
