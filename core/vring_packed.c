@@ -434,20 +434,17 @@ vring_packed_need_notify(struct vring *vq, const struct guest_mem *mem)
 		if (!vring_packed_is_avail(head, vq->avail_wrap))
 			return (1);
 	}
-	flags = vring_packed_load16(drv + VRING_PACKED_OFF_EVFLAGS);
-	if (flags == VRING_PACKED_EVENT_F_DISABLE)
-		return (0);
-	/* DESC is only defined with EVENT_IDX; anything else enables. */
-	if (flags != VRING_PACKED_EVENT_F_DESC || !vq->event_idx) {
-		vq->unsignalled = 0;
-		return (1);
-	}
+	/* Whatever the flags say, the next DESC test counts from here. */
 	valid = vq->signalled_used_valid;
 	vq->signalled_used_valid = 1;
 	old = vq->signalled_used;
 	new = vq->signalled_used = vq->used_idx;
 	vq->unsignalled = 0;
-	if (!valid)
+	flags = vring_packed_load16(drv + VRING_PACKED_OFF_EVFLAGS);
+	if (flags == VRING_PACKED_EVENT_F_DISABLE)
+		return (0);
+	/* DESC is only defined with EVENT_IDX; anything else enables. */
+	if (flags != VRING_PACKED_EVENT_F_DESC || !vq->event_idx || !valid)
 		return (1);
 	off_wrap = vring_packed_load16(drv);
 	event = off_wrap & ~VRING_PACKED_WRAP;

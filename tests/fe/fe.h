@@ -404,6 +404,10 @@ int	 fe_env_packed(void);
 int	 fe_kick(struct fe *, unsigned q);
 /* Kick only when EVENT_IDX says the device wants one. */
 int	 fe_kick_if_needed(struct fe *, unsigned q, uint16_t old_idx);
+/* EVENT_IDX: ask for an interrupt only once the used entry `ahead`
+ * entries after the next one to consume is written (split: used_event;
+ * packed: DESC at that slot, counting one slot per chain). */
+void	 fe_set_used_event(struct fe *, unsigned q, uint16_t ahead);
 /* Wait for the call eventfd (consumes it); 1 signalled, 0 timeout. */
 int	 fe_wait_call(struct fe *, unsigned q, int timeout_ms);
 /* Wait for the err eventfd; 1 signalled, 0 timeout. */

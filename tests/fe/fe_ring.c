@@ -309,6 +309,31 @@ fe_kick_if_needed(struct fe *fe, unsigned qi, uint16_t old_idx)
 	return (fe_kick(fe, qi));
 }
 
+/* Ask for an interrupt at the used entry `ahead` after the next one. */
+void
+fe_set_used_event(struct fe *fe, unsigned qi, uint16_t ahead)
+{
+	struct fe_queue	*q = fe_queue(fe, qi);
+	unsigned	 slot;
+	int		 wrap;
+
+	if (q->packed) {
+		slot = q->pk_used + ahead % q->num;
+		wrap = q->pk_used_wrap;
+		if (slot >= q->num) {
+			slot -= q->num;
+			wrap = !wrap;
+		}
+		__atomic_store_n(&q->drv_ev->off_wrap, (uint16_t)(slot |
+		    (wrap ? 0x8000 : 0)), __ATOMIC_RELAXED);
+		__atomic_store_n(&q->drv_ev->flags, VRING_PACKED_EVENT_F_DESC,
+		    __ATOMIC_RELEASE);
+		return;
+	}
+	__atomic_store_n(&q->avail->ring[q->num], (uint16_t)(q->last_used +
+	    ahead), __ATOMIC_RELEASE);
+}
+
 /* Wait on an eventfd and consume it. */
 static int
 fe_wait_eventfd(int fd, int timeout_ms)
