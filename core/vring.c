@@ -305,6 +305,7 @@ vring_worker_start(struct vring *vq)
 	 * always want kicks. */
 	vring_used_flags_clear(vq);
 	vq->start_used_idx = vq->used_idx;
+	vq->pushed = 0;
 	vq->kick_ev = event_new(worker_base(w), vq->kick_fd,
 	    EV_READ | EV_PERSIST, vring_kick_cb, vq);
 	if (vq->kick_ev == NULL || event_add(vq->kick_ev, NULL) == -1) {
@@ -450,7 +451,8 @@ vring_swap_cb(void *arg)
 			close(vq->call_fd);
 		vq->call_fd = sw->fd;
 		if (vq->running && vq->call_fd >= 0 &&
-		    vq->used_idx != vq->start_used_idx &&
+		    (vq->packed ? vq->pushed :
+		    vq->used_idx != vq->start_used_idx) &&
 		    eventfd_write(vq->call_fd, 1) == -1 && errno != EAGAIN)
 			log_warn("%s: queue %u: call fd", vring_name(vq),
 			    vq->index);

@@ -120,6 +120,10 @@ struct vring {
 						 * reclaim and rewind use */
 	unsigned	 unsignalled;		/* packed: slots used since
 						 * the last interrupt */
+	int		 pushed;		/* packed: anything pushed
+						 * since the start (the used
+						 * index may have come
+						 * round to the same slot) */
 
 	/* Worker fields. */
 	struct event		*kick_ev;

@@ -374,6 +374,7 @@ vring_packed_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 		vq->used_wrap = !vq->used_wrap;
 	}
 	vq->used_idx = (uint16_t)next;
+	vq->pushed = 1;
 	/* More than a ring's worth since the last interrupt: the offset
 	 * test below can no longer tell, interrupt. */
 	vq->unsignalled += c->ndesc;

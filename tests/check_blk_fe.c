@@ -217,7 +217,7 @@ START_TEST(test_fe_stop_in_flight)
 		ck_assert_int_eq(fe_kick(t.fe, 0), 0);
 		ck_assert_int_eq(fe_wait_call(t.fe, 0, 10000), 1);
 		ck_assert_int_eq(fe_queue_pause(t.fe, 0, &base), 0);
-		used = fe_queue(t.fe, 0)->used->idx;
+		used = fe_used_idx(t.fe, 0);
 		ck_assert_uint_eq(base, used);
 		/* Everything posted was taken (one kick, one handler run),
 		 * so everything is in the used ring now. */

@@ -412,6 +412,10 @@ void	 fe_set_used_event(struct fe *, unsigned q, uint16_t ahead);
 int	 fe_wait_call(struct fe *, unsigned q, int timeout_ms);
 /* Wait for the err eventfd; 1 signalled, 0 timeout. */
 int	 fe_wait_err(struct fe *, unsigned q, int timeout_ms);
+/* The device's used index as a count comparable to last_used (split:
+ * used->idx; packed: last_used plus the used descriptors written after
+ * the next one to consume). */
+uint16_t fe_used_idx(struct fe *, unsigned q);
 /* Take one used entry if any: 1 (id, len set), 0 none, -1 bad entry. */
 int	 fe_get_used(struct fe *, unsigned q, uint32_t *id, uint32_t *len);
 /* fe_get_used, waiting on the call fd up to timeout_ms: 1, 0, -1. */

@@ -194,6 +194,34 @@ fe_packed_get_used(struct fe_queue *q, uint32_t *id, uint32_t *len)
 	return (1);
 }
 
+/* last_used plus the used descriptors the device wrote after it. */
+uint16_t
+fe_packed_used_idx(const struct fe_queue *q)
+{
+	const struct vring_packed_desc	*s;
+	unsigned			 slot = q->pk_used, n = 0, done = 0;
+	int				 wrap = q->pk_used_wrap, a, u;
+	uint16_t			 flags;
+
+	while (done < q->num) {
+		s = &q->pdesc[slot];
+		flags = __atomic_load_n(&s->flags, __ATOMIC_ACQUIRE);
+		a = (flags & VRING_PACKED_DESC_F_AVAIL) != 0;
+		u = (flags & VRING_PACKED_DESC_F_USED) != 0;
+		if (a != wrap || u != wrap || s->id >= q->num ||
+		    q->chain_len[s->id] == 0)
+			break;
+		n++;
+		done += q->chain_len[s->id];
+		slot += q->chain_len[s->id];
+		if (slot >= q->num) {
+			slot -= q->num;
+			wrap = !wrap;
+		}
+	}
+	return ((uint16_t)(q->last_used + n));
+}
+
 /* Does the device want a kick (device area not DISABLE)? */
 int
 fe_packed_kick_needed(struct fe_queue *q)

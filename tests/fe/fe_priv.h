@@ -27,6 +27,7 @@ int		 fe_packed_get_used(struct fe_queue *, uint32_t *,
 		    uint32_t *);
 int		 fe_packed_kick_needed(struct fe_queue *);
 void		 fe_packed_want_call(struct fe_queue *);
+uint16_t	 fe_packed_used_idx(const struct fe_queue *);
 /* The count of chains posted before ring position `pos` (slot | wrap <<
  * 15): avail_idx when it is the next free slot, else the post count of
  * the outstanding chain starting there; 0xffffffff when none does. */

@@ -371,6 +371,17 @@ fe_wait_err(struct fe *fe, unsigned qi, int timeout_ms)
 	return (fe_wait_eventfd(fe_queue(fe, qi)->err_fd, timeout_ms));
 }
 
+/* The device's used index, as a count. */
+uint16_t
+fe_used_idx(struct fe *fe, unsigned qi)
+{
+	struct fe_queue	*q = fe_queue(fe, qi);
+
+	if (q->packed)
+		return (fe_packed_used_idx(q));
+	return (__atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE));
+}
+
 /* Take one used entry and free its descriptors. */
 int
 fe_get_used(struct fe *fe, unsigned qi, uint32_t *id, uint32_t *len)
