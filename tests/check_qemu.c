@@ -38,6 +38,21 @@ START_TEST(check_qemu_rng)
 }
 END_TEST
 
+/* The same with packed virtqueues (packed=on, VIRTIO_F_RING_PACKED
+ * negotiated, checked in the guest): the guest reads 1 MiB. */
+START_TEST(check_qemu_rng_packed)
+{
+	char	why[1024];
+	int	rc;
+
+	ck_assert_int_eq(setenv("VHOSTD_PACKED", "1", 1), 0);
+	rc = qemu_script_run("run-rng.sh", why, sizeof(why));
+	unsetenv("VHOSTD_PACKED");
+	ck_assert_msg(rc == 0, "step run-rng.sh (packed) exited %d: %s", rc,
+	    why[0] != '\0' ? why : "no FAIL line");
+}
+END_TEST
+
 /* Build the "qemu" suite. */
 static Suite *
 check_qemu_suite(void)
@@ -53,6 +68,7 @@ check_qemu_suite(void)
 	tc = tcase_create("rng");
 	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
 	tcase_add_test(tc, check_qemu_rng);
+	tcase_add_test(tc, check_qemu_rng_packed);
 	suite_add_tcase(s, tc);
 	return (s);
 }

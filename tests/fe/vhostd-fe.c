@@ -68,6 +68,7 @@ static const char vhostd_fe_usage_text[] =
 "  --timeout MS      reply and completion timeout (default 5000)\n"
 "  --queue-size N    ring size for rng (default 256)\n"
 "  -h, --help        this text\n"
+"Environment: VHOSTD_FE_PACKED=1 drives packed rings (VIRTIO_F_RING_PACKED).\n"
 "\n"
 "Exit status: 0 on success, 1 on failure, 2 on a usage error.\n";
 
@@ -287,10 +288,11 @@ vhostd_fe_rng(const struct vhostd_fe_opts *o)
 		secs = 1e-9;
 	printf("requests=%" PRIu64 " bytes=%" PRIu64 " elapsed_ms=%.3f "
 	    "bytes_per_s=%.0f requests_per_s=%.0f short=%" PRIu64
-	    " calls=%" PRIu64 " chunk=%" PRIu64 " depth=%u segs=%u%s\n",
+	    " calls=%" PRIu64 " chunk=%" PRIu64 " depth=%u segs=%u%s ring=%s\n",
 	    st.requests, st.bytes, secs * 1e3, (double)st.bytes / secs,
 	    (double)st.requests / secs, st.short_replies, st.calls, o->chunk,
-	    depth, o->segs, o->indirect ? " indirect" : "");
+	    depth, o->segs, o->indirect ? " indirect" : "",
+	    fe->packed ? "packed" : "split");
 	if (o->out != NULL) {
 		if (strcmp(o->out, "-") == 0)
 			fd = STDOUT_FILENO;
