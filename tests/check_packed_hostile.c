@@ -482,6 +482,31 @@ START_TEST(test_protocol)
 }
 END_TEST
 
+/* Rings of 1, 2 and 3 descriptors: every request turns a wrap counter
+ * over or nearly; the base stays exact across a pause. */
+START_TEST(test_small_rings)
+{
+	static const unsigned	 sizes[] = { 1, 2, 3 };
+	struct ph		 h;
+	struct fe		*fe;
+	uint32_t		 base;
+	char			 name[64];
+
+	snprintf(name, sizeof name, "packed ring of %u", sizes[_i]);
+	ph_start(&h, name);
+	fe = ph_fe_want(h.sock[0], FE_WANT_FEATURES, sizes[_i]);
+	ph_read(fe);
+	ck_assert_int_eq(fe_queue_pause(fe, 0, &base), 0);
+	ck_assert_uint_eq(base, fe_queue(fe, 0)->avail_idx);
+	ck_assert_int_eq(fe_queue_resume(fe, 0), 0);
+	ph_read(fe);
+	ck_assert_uint_eq(fe_queue(fe, 0)->last_used, 16);
+	ph_close(&h, fe);
+	ph_check(&h, name);
+	ph_stop(&h);
+}
+END_TEST
+
 /* Print the logs of daemons whose tests failed.  Runs in the runner. */
 static void
 ph_reap(void)
@@ -505,6 +530,7 @@ packed_hostile_suite(void)
 	tcase_add_unchecked_fixture(tc, NULL, ph_reap);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_protocol);
+	tcase_add_loop_test(tc, test_small_rings, 0, 3);
 	suite_add_tcase(s, tc);
 	return (s);
 }
