@@ -448,4 +448,13 @@ int	 fe_rng_read(struct fe *, unsigned q, void *out, size_t total,
 	    size_t chunk, unsigned depth, unsigned segs, int indirect,
 	    struct fe_rng_stats *st);
 
+/*
+ * Read `count` requests of `bs` bytes (a multiple of 512) from a blk
+ * device on queue q, `depth` in flight, over the first `sectors` sectors;
+ * each request is header, data and status (3 descriptors).  Every status
+ * must be OK.  0 or -1.  Stats as fe_rng_read (bytes: data read).
+ */
+int	 fe_blk_read(struct fe *, unsigned q, uint64_t count, uint32_t bs,
+	    unsigned depth, uint64_t sectors, struct fe_rng_stats *st);
+
 #endif /* VHOSTD_TESTS_FE_H */
