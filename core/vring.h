@@ -1,7 +1,10 @@
 /*
- * Split virtqueues: the state the frontend sets with SET_VRING_*, start and
+ * Virtqueues: the state the frontend sets with SET_VRING_*, start and
  * stop on the owning worker (vring.c), and the descriptor-chain walker,
- * used ring and notification (vring_chain.c).
+ * used ring and notification (vring_chain.c for split rings,
+ * vring_packed.c for packed ones, dispatched at the top of the split
+ * functions when VIRTIO_F_RING_PACKED was acked).  Everything below holds
+ * for both layouts.
  *
  * Ownership.  While a ring is stopped, the main thread owns every field.
  * vring_update() hands the ring to its worker (WCMD_QUEUE_START); from then
