@@ -103,7 +103,6 @@ fe_packed_post(struct fe *fe, struct fe_queue *q, const struct fe_buf *bufs,
 	}
 	id = (uint16_t)q->free_head;
 	q->free_head = q->free_next[id];
-	memset(d, 0, sizeof d);
 	for (i = 0; i < n; i++) {
 		d[i].addr = bufs[i].gpa;
 		d[i].len = bufs[i].len;
