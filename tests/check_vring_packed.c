@@ -784,6 +784,56 @@ START_TEST(test_sizes)
 }
 END_TEST
 
+/*
+ * A stop takes back the chains still held (vring.h): the most recently
+ * popped ones are rewound, here over the end of the ring, so the avail
+ * position and its wrap counter go back and GET_VRING_BASE is exact; the
+ * same chains are popped again after the restart.
+ */
+START_TEST(test_stop_rewinds_held_tail)
+{
+	struct vring_packed_desc	 d[2] = {
+		{ BUF_GPA, 8, 6, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE },
+		{ BUF_GPA + 8, 8, 6, VRING_DESC_F_WRITE },
+	};
+	struct vring_chain		*a, *b, *c;
+	unsigned			 i;
+
+	for (i = 0; i < NUM - 2; i++) {
+		post1(0, 4);
+		vring_push(&fx.vq, fx.mem, pop_ok(), 0);
+		used_expect(0, 0, 1);
+	}
+	post1(1, 8);		/* slot 14 */
+	post(d, 2);		/* slots 15, 0: over the end */
+	post1(7, 8);		/* slot 1, wrap 0 */
+	a = pop_ok();
+	b = pop_ok();
+	c = pop_ok();
+	ck_assert_int_eq(fx.vq.avail_wrap, 0);
+	/* a completes; b and c are held at the stop. */
+	vring_push(&fx.vq, fx.mem, a, 8);
+	used_expect(1, 8, 1);
+	(void)c;
+	vring_worker_stop(&fx.vq);
+	ck_assert_uint_eq(fx.vq.inflight, 0);
+	ck_assert_uint_eq(fx.vq.last_avail_idx, NUM - 1);
+	ck_assert_int_eq(fx.vq.avail_wrap, 1);
+	/* Exact: used position = avail position, same wrap. */
+	ck_assert_uint_eq(vring_packed_get_base(&fx.vq),
+	    (uint32_t)(0x8000 | (NUM - 1)) << 16 | 0x8000 | (NUM - 1));
+	b = pop_ok();
+	ck_assert_uint_eq(b->head, 6);
+	ck_assert_uint_eq(b->ndesc, 2);
+	c = pop_ok();
+	ck_assert_uint_eq(c->head, 7);
+	vring_push(&fx.vq, fx.mem, c, 1);
+	vring_push(&fx.vq, fx.mem, b, 2);
+	used_expect(7, 1, 1);
+	used_expect(6, 2, 2);
+}
+END_TEST
+
 static Suite *
 vring_packed_suite(void)
 {
@@ -800,6 +850,7 @@ vring_packed_suite(void)
 	tcase_add_test(tc, test_wrap_under_load);
 	tcase_add_test(tc, test_rewind);
 	tcase_add_test(tc, test_rewind_over_the_end);
+	tcase_add_test(tc, test_stop_rewinds_held_tail);
 	tcase_add_test(tc, test_indirect);
 	tcase_add_test(tc, test_indirect_needs_feature);
 	tcase_add_test(tc, test_full_ring_chain);
