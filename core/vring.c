@@ -162,8 +162,8 @@ vring_set_addr(struct vring *vq, const struct guest_mem *mem,
 	 * a packed ring's used index came with SET_VRING_BASE. */
 	if (!vq->packed)
 		vq->used_idx = le16toh(atomic_load_explicit(
-	    (_Atomic uint16_t *)(void *)((uint8_t *)used + 2),
-	    memory_order_relaxed));
+		    (_Atomic uint16_t *)(void *)((uint8_t *)used + 2),
+		    memory_order_relaxed));
 	vq->signalled_used_valid = 0;
 	vq->desc = vq->avail = vq->used = NULL;
 	vq->mem_gen = 0;
