@@ -31,6 +31,7 @@
 #include "log.h"
 #include "module.h"
 #include "privsep.h"
+#include "sd_listen.h"
 #include "vhost_user.h"
 #include "vring.h"
 #include "vu_conn.h"
@@ -405,6 +406,18 @@ device_listen(struct device *dev, const struct conf_device *cd,
 	}
 	memcpy(sun.sun_path, dev->socket_path, strlen(dev->socket_path));
 
+	/* Socket activation: the manager bound it, set its mode and owner
+	 * (SocketMode=, SocketUser=) and owns the path (sd_listen.c). */
+	switch (sd_listen_take(dev->name, dev->socket_path, &fd, cause)) {
+	case -1:
+		return (-1);
+	case 1:
+		dev->listen_activated = 1;
+		goto watch;
+	default:
+		break;
+	}
+
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		xasprintf(cause, "%s: socket: %s", dev->name, strerror(errno));
@@ -442,6 +455,7 @@ device_listen(struct device *dev, const struct conf_device *cd,
 		unlink(sun.sun_path);
 		goto fail;
 	}
+watch:
 	dev->listen_fd = fd;
 	dev->listen_ev = event_new(dev->base, fd, EV_READ | EV_PERSIST,
 	    device_accept_cb, dev);
@@ -570,7 +584,8 @@ device_create_mod(struct event_base *base, const char *name,
 
 	if (device_listen(dev, cd, cause) == -1)
 		goto fail;
-	log_info("%s: listening on %s", dev->name, dev->socket_path);
+	log_info("%s: listening on %s%s", dev->name, dev->socket_path,
+	    dev->listen_activated ? " (socket activation)" : "");
 	return (dev);
 
 fail:
@@ -700,7 +715,8 @@ device_destroy(struct device *dev)
 		event_free(dev->listen_ev);
 	if (dev->accept_pause_ev != NULL)
 		event_free(dev->accept_pause_ev);
-	if (dev->listen_fd >= 0) {
+	if (dev->listen_fd >= 0 && !(dev->listen_activated &&
+	    sd_listen_release(dev->listen_fd))) {
 		close(dev->listen_fd);
 		unlink(dev->socket_path);
 	}

@@ -39,6 +39,7 @@ struct device {
 
 	char			*socket_path;
 	int			 listen_fd;
+	int			 listen_activated; /* sd_listen.c's fd */
 	struct event		*listen_ev;
 	struct vu_conn		*conn;		/* the frontend, or NULL */
 

@@ -30,6 +30,8 @@
 #include "log.h"
 #include "module.h"
 #include "privsep.h"
+#include "sd_listen.h"
+#include "sd_notify.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -47,6 +49,7 @@ enum {
 	MAIN_OPT_GROUP,
 	MAIN_OPT_NO_SECCOMP,
 	MAIN_OPT_VM,
+	MAIN_OPT_LOG,
 };
 
 static const struct option main_options[] = {
@@ -63,6 +66,7 @@ static const struct option main_options[] = {
 	{ "log-level", required_argument, NULL, MAIN_OPT_LOG_LEVEL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "syslog", no_argument, NULL, MAIN_OPT_SYSLOG },
+	{ "log", required_argument, NULL, MAIN_OPT_LOG },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, MAIN_OPT_VERSION },
 	{ "user", required_argument, NULL, MAIN_OPT_USER },
@@ -85,7 +89,7 @@ struct main_args {
 	int		 check;
 	int		 list;
 	int		 log_level;		/* -1: not given */
-	int		 syslog;
+	int		 log_dest;		/* -1: not given */
 	const char	*user;			/* --user: drop to it */
 	const char	*group;			/* --group */
 	int		 no_seccomp;
@@ -135,6 +139,9 @@ main_usage(FILE *out)
 "  --log-level=LEVEL      error, warning, info (default) or debug\n"
 "  -v, --verbose          the same as --log-level=debug\n"
 "  --syslog               log to syslog instead of stderr\n"
+"  --log=DEST             stderr, syslog or journal (stderr with <N>\n"
+"                         priority prefixes; the default when\n"
+"                         $JOURNAL_STREAM is stderr, as under systemd)\n"
 "  --user=USER            once the sockets are bound, run as USER (name or\n"
 "                         uid) with its primary group and no other groups\n"
 "  --group=GROUP          run as GROUP (name or gid) instead\n"
@@ -198,6 +205,7 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 
 	memset(a, 0, sizeof *a);
 	a->log_level = -1;
+	a->log_dest = -1;
 	while ((ch = getopt_long(argc, argv, "c:hno:s:v", main_options,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -245,7 +253,12 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 			a->log_level = LOG_LEVEL_DEBUG;
 			break;
 		case MAIN_OPT_SYSLOG:
-			a->syslog = 1;
+			a->log_dest = LOG_DEST_SYSLOG;
+			break;
+		case MAIN_OPT_LOG:
+			if ((a->log_dest = log_dest_parse(optarg)) == -1)
+				main_badusage("--log: unknown destination "
+				    "'%s' (stderr, syslog or journal)", optarg);
 			break;
 		case MAIN_OPT_USER:
 			a->user = optarg;
@@ -533,6 +546,7 @@ main_signal_cb(evutil_socket_t sig, short events __unused, void *arg)
 	struct event_base	*base = arg;
 
 	log_info("shutting down on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	sdn_stopping();
 	event_base_loopbreak(base);
 }
 
@@ -548,8 +562,12 @@ main_serve(struct conf *conf, const char *module_dir,
 	struct event_base	*base;
 	struct event		*sigint = NULL, *sigterm = NULL;
 	char			*cause;
+	unsigned		 ndevices = 0;
 	int			 status = 1;
 
+	/* Before any thread starts: both unset environment variables. */
+	sdn_init();
+	sd_listen_init();
 	if (evthread_use_pthreads() != 0)
 		fatalx("libevent: cannot use pthreads");
 	if ((base = event_base_new()) == NULL)
@@ -577,6 +595,7 @@ main_serve(struct conf *conf, const char *module_dir,
 			goto out;
 		}
 		TAILQ_INSERT_TAIL(&devices, dev, entry);
+		ndevices++;
 	}
 
 	/* Everything that needs privileges is done: modules are loaded,
@@ -588,6 +607,12 @@ main_serve(struct conf *conf, const char *module_dir,
 		log_line(LOG_LEVEL_ERR, "startup failed: serving nothing");
 		goto out;
 	}
+
+	/* Every socket listens: tell the service manager (sd_notify.c). */
+	sd_listen_warn_unused();
+	(void)sdn_watchdog_start(base);
+	sdn_status("serving %u device%s", ndevices, ndevices == 1 ? "" : "s");
+	sdn_ready();
 
 	if (event_base_dispatch(base) == -1)
 		log_line(LOG_LEVEL_ERR, "main loop failed");
@@ -605,6 +630,8 @@ out:
 		module_unload_all();
 		guest_fault_fini();
 	}
+	sdn_fini();
+	sd_listen_fini();
 	event_free(sigterm);
 	event_free(sigint);
 	event_base_free(base);
@@ -663,7 +690,8 @@ main(int argc, char **argv)
 		log_init(level, 0);
 		status = main_check(&conf, module_dir);
 	} else {
-		log_init(level, a.syslog);
+		log_init(level, a.log_dest != -1 ? a.log_dest :
+		    log_dest_default());
 		status = main_serve(&conf, module_dir, &a);
 	}
 	conf_clear(&conf);

@@ -38,7 +38,7 @@ tests/check_vsock tests/check_vsock_group \
 tests/check_vsock_fe tests/check_vsock_fe_limits tests/check_vsock_pause \
 tests/check_qemu tests/check_qemu_vsock \
 tests/check_blk tests/check_blk_queue tests/check_blk_fe tests/check_hostile_blk \
-tests/check_qemu_blk"}
+tests/check_qemu_blk tests/check_sysd"}
 tsan_tests=${SAN_TSAN_TESTS:-"tests/check_vring tests/check_vu_msg \
 tests/check_packed_hostile \
 tests/check_integration tests/check_lifecycle_core tests/check_hostile \
