@@ -55,6 +55,7 @@ static unsigned		 device_nleft;
 #define DEVICE_CORE_FEATURES						\
 	((1ULL << VHD_F_VERSION_1) | (1ULL << VHD_F_INDIRECT_DESC) |	\
 	(1ULL << VHD_F_EVENT_IDX) | (1ULL << VHD_F_NOTIFY_ON_EMPTY) |	\
+	(1ULL << VHD_F_RING_PACKED) |					\
 	(1ULL << VHOST_USER_F_PROTOCOL_FEATURES))
 #define DEVICE_CORE_PROTOCOL_FEATURES					\
 	((1ULL << VHOST_USER_PROTOCOL_F_MQ) |				\

@@ -88,6 +88,7 @@ extern "C" {
 #define VHD_F_INDIRECT_DESC   28
 #define VHD_F_EVENT_IDX	      29
 #define VHD_F_VERSION_1	      32
+#define VHD_F_RING_PACKED     34
 
 /* Opaque handles.  Their layout is the daemon's business. */
 struct vhd_dev;	  /* one device instance (one socket, one VM) */
