@@ -25,6 +25,7 @@
 
 #include "api.h"
 #include "conf.h"
+#include "dev_state.h"
 #include "device.h"
 #include "guest_fault.h"	/* sigbus: guest_fault_explain */
 #include "guest_mem.h"
@@ -56,6 +57,7 @@ static unsigned		 device_nleft;
 #define DEVICE_CORE_FEATURES						\
 	((1ULL << VHD_F_VERSION_1) | (1ULL << VHD_F_INDIRECT_DESC) |	\
 	(1ULL << VHD_F_EVENT_IDX) | (1ULL << VHD_F_NOTIFY_ON_EMPTY) |	\
+	(1ULL << VHD_F_RING_PACKED) |					\
 	(1ULL << VHOST_USER_F_PROTOCOL_FEATURES))
 #define DEVICE_CORE_PROTOCOL_FEATURES					\
 	((1ULL << VHOST_USER_PROTOCOL_F_MQ) |				\
@@ -210,6 +212,9 @@ device_validate(struct device *dev, const struct conf_device *cd,
 	if (info->flags & VHD_DEV_F_INFLIGHT)
 		dev->protocol_features |=
 		    1ULL << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD;
+	if (dev->ops->state_save != NULL && dev->ops->state_load != NULL)
+		dev->protocol_features |=
+		    1ULL << VHOST_USER_PROTOCOL_F_DEVICE_STATE;
 	return (0);
 }
 
@@ -695,6 +700,7 @@ device_reset_queues(struct device *dev)
 void
 device_reset(struct device *dev)
 {
+	dev_state_cancel(dev);
 	device_reset_rings(dev);
 	dev->owned = 0;
 	dev->features_acked = 0;
@@ -728,6 +734,7 @@ device_destroy(struct device *dev)
 
 	if (dev == NULL)
 		return;
+	dev_state_cancel(dev);
 	if (dev->conn != NULL) {
 		vu_conn_free(dev->conn);
 		dev->conn = NULL;

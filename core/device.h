@@ -16,6 +16,7 @@
 #include "compat.h"
 
 struct conf_device;
+struct dev_state;
 struct event;
 struct event_base;
 struct guest_mem;
@@ -98,6 +99,10 @@ struct device {
 	 * workers belong to the shared pool (pool.c), not to it. */
 	char			 broken_reason[256];
 	int			 pooled;
+
+	/* A device state transfer in progress or awaiting
+	 * CHECK_DEVICE_STATE (dev_state.c), or NULL. */
+	struct dev_state	*state;
 
 	TAILQ_ENTRY(device)	 entry;
 };

@@ -352,6 +352,12 @@ inflight_queue_start(struct vring *vq, const char **err)
 	if (iq == NULL)
 		return (0);
 	iq->nresubmit = iq->next = 0;
+	/* The spec's packed layout is another one: not tracked (yet). */
+	if (vq->packed) {
+		log_info("%s: queue %u: packed ring, inflight tracking off",
+		    vring_name(vq), vq->index);
+		return (0);
+	}
 	version = inflight_load16(iq->base + INFLIGHT_H_VERSION);
 	desc_num = inflight_load16(iq->base + INFLIGHT_H_DESC_NUM);
 	if (version == 0) {
@@ -490,7 +496,7 @@ inflight_pop(struct vring *vq, uint16_t head)
 	struct inflight_queue	*iq = vq->iq;
 	uint8_t			*d;
 
-	if (iq == NULL || head >= iq->size)
+	if (iq == NULL || vq->packed || head >= iq->size)
 		return;
 	d = inflight_desc(iq, head);
 	inflight_store64(d + INFLIGHT_D_COUNTER, iq->counter++);
@@ -506,7 +512,7 @@ inflight_push_begin(struct vring *vq, uint16_t head)
 {
 	struct inflight_queue	*iq = vq->iq;
 
-	if (iq == NULL || head >= iq->size)
+	if (iq == NULL || vq->packed || head >= iq->size)
 		return;
 	inflight_store16(inflight_desc(iq, head) + INFLIGHT_D_NEXT, head);
 	inflight_store16(iq->base + INFLIGHT_H_BATCH_HEAD, head);
@@ -521,7 +527,7 @@ inflight_push_end(struct vring *vq, uint16_t head)
 {
 	struct inflight_queue	*iq = vq->iq;
 
-	if (iq == NULL || head >= iq->size)
+	if (iq == NULL || vq->packed || head >= iq->size)
 		return;
 	atomic_signal_fence(memory_order_release);
 	inflight_store8(inflight_desc(iq, head) + INFLIGHT_D_INFLIGHT, 0);
@@ -535,7 +541,7 @@ inflight_unmark(struct vring *vq, uint16_t head)
 {
 	struct inflight_queue	*iq = vq->iq;
 
-	if (iq == NULL || head >= iq->size)
+	if (iq == NULL || vq->packed || head >= iq->size)
 		return;
 	inflight_store8(inflight_desc(iq, head) + INFLIGHT_D_INFLIGHT, 0);
 }

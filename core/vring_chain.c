@@ -50,7 +50,7 @@ _Static_assert(sizeof(struct vring_desc) == 16, "descriptor is 16 bytes");
 
 /* The walker's "error" for a buffer in removed memory: not a bad chain,
  * the queue pauses instead (compared by address). */
-static const char vring_err_removed[] = "buffer is in removed memory";
+const char vring_err_removed[] = "buffer is in removed memory";
 
 static void	vring_push_used(struct vring *, struct vring_chain *,
 		    uint32_t);
@@ -114,7 +114,7 @@ vring_fail(struct vring *vq, const char *why)
 
 /* Is all of [gpa, gpa+len) guest memory?  0 or -1.  Loops over region
  * boundaries. */
-static int
+int
 vring_mapped(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
 {
 	uint64_t	 n;
@@ -133,7 +133,7 @@ vring_mapped(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
 
 /* Copy len bytes of guest memory at gpa into buf, over region boundaries.
  * 0 or -1 when any of it is unmapped. */
-static int
+int
 vring_read_guest(const struct guest_mem *mem, uint64_t gpa, void *buf,
     size_t len)
 {
@@ -163,6 +163,9 @@ int
 vring_ring_ptrs(const struct vring *vq, const struct guest_mem *mem,
     void **desc, void **avail, void **used, const char **err)
 {
+	if (vq->packed)
+		return (vring_packed_ring_ptrs(vq, mem, desc, avail, used,
+		    err));
 	if (mem == NULL) {
 		*err = "no guest memory";
 		return (-1);
@@ -218,7 +221,7 @@ vring_map(struct vring *vq, const struct guest_mem *mem, const char **err)
 }
 
 /* Does [gpa, gpa+len) touch memory REM_MEM_REG removed?  Any thread. */
-static int
+int
 vring_removed(const struct vring *vq, uint64_t gpa, uint64_t len)
 {
 	if (vq->dev == NULL)
@@ -231,6 +234,8 @@ vring_removed(const struct vring *vq, uint64_t gpa, uint64_t len)
 int
 vring_rings_removed(const struct vring *vq)
 {
+	if (vq->packed)
+		return (vring_packed_rings_removed(vq));
 	return (vring_removed(vq, vq->desc_gpa,
 	    (uint64_t)vq->num * VRING_DESC_SIZE) ||
 	    vring_removed(vq, vq->avail_gpa, VRING_AVAIL_SIZE(vq->num)) ||
@@ -239,7 +244,7 @@ vring_rings_removed(const struct vring *vq)
 
 /* Pause the queue: memory under its ring or a buffer was removed.  The
  * next memory update resumes it (vring_resume).  Worker. */
-static void
+void
 vring_pause(struct vring *vq, const char *what)
 {
 	if (vq->paused)
@@ -300,7 +305,7 @@ vring_pool_prepare(struct vring *vq)
 }
 
 /* Return a popped chain to the pool.  Owner of the ring. */
-static void
+void
 vring_chain_put(struct vring *vq, struct vring_chain *c)
 {
 	if (c->deferred) {
@@ -318,7 +323,7 @@ vring_chain_put(struct vring *vq, struct vring_chain *c)
 		vq->last_popped = NULL;
 }
 /* Add one guest buffer to a chain being walked.  0, or -1 with *err. */
-static int
+int
 vring_chain_add(struct vring_chain *c, const struct guest_mem *mem,
     const struct vring_desc *d, const char **err)
 {
@@ -460,12 +465,27 @@ vring_avail_idx(const struct vring *vq)
 	return (vring_load16((const uint8_t *)vq->avail + 2));
 }
 
+static struct vring_chain *vring_split_pop(struct vring *,
+		    const struct guest_mem *, const char **) __noinline;
+
 /*
  * Take the next available chain, or NULL when the ring is empty or on
- * error (*err set).  Worker, or a test with no worker.
+ * error (*err set).  The layouts' walkers are separate functions so this
+ * one sets up no frame of its own: the dispatch costs a packed ring next
+ * to nothing.  Worker, or a test with no worker.
  */
 struct vring_chain *
 vring_pop(struct vring *vq, const struct guest_mem *mem, const char **err)
+{
+	if (vq->packed)
+		return (vring_packed_pop(vq, mem, err));
+	return (vring_split_pop(vq, mem, err));
+}
+
+/* vring_pop for a split ring. */
+static struct vring_chain *
+vring_split_pop(struct vring *vq, const struct guest_mem *mem,
+    const char **err)
 {
 	struct vring_chain	*c;
 	uint16_t		 avail_idx, head;
@@ -649,6 +669,10 @@ vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 	uint8_t		*used, *ent;
 	uint16_t	 old;
 
+	if (vq->packed) {
+		vring_packed_push_used(vq, c, len);
+		return;
+	}
 	used = vq->used;
 	if (vq->iq != NULL)
 		inflight_push_begin(vq, c->head);
@@ -679,6 +703,8 @@ vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 int
 vring_rewind(struct vring *vq, struct vring_chain *c)
 {
+	if (vq->packed)
+		return (vring_packed_rewind(vq, c));
 	if (c == NULL || c != vq->last_popped || !c->in_use || c->deferred ||
 	    c->resubmitted ||
 	    c->avail_pos != (uint16_t)(vq->last_avail_idx - 1))
@@ -700,7 +726,7 @@ vring_deferred_cmp(const void *a, const void *b)
 
 	/* Distances from the oldest possible position, so the order holds
 	 * across the 16-bit wrap. */
-	base = (uint16_t)(ca->vq->last_avail_idx - ca->vq->inflight);
+	base = (uint16_t)(vring_pop_seq(ca->vq) - ca->vq->inflight);
 	return ((int)(uint16_t)(ca->avail_pos - base) -
 	    (int)(uint16_t)(cb->avail_pos - base));
 }
@@ -739,6 +765,10 @@ vring_push_deferred(struct vring *vq, const struct guest_mem *mem)
 void
 vring_used_flags_clear(struct vring *vq)
 {
+	if (vq->packed) {
+		vring_packed_flags_clear(vq);
+		return;
+	}
 	vring_store16(vq->used, 0);
 }
 
@@ -760,6 +790,8 @@ vring_need_notify(struct vring *vq, const struct guest_mem *mem)
 	int		 valid;
 	const char	*err;
 
+	if (vq->packed)
+		return (vring_packed_need_notify(vq, mem));
 	if (vq->num == 0 || !vq->addr_set || vring_map(vq, mem, &err) == -1)
 		return (0);
 	avail = vq->avail;

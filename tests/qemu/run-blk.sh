@@ -34,6 +34,8 @@
 #   VHOSTD_LOG_LEVEL        pass --log-level=LEVEL to vhostd (debugging)
 #   VHOSTD_KEEP_TMP=1       keep the temporary directory
 #   VHOSTD_QEMU_APPEND      extra kernel arguments (e.g. loglevel=7)
+#   VHOSTD_PACKED=1         packed virtqueues (packed=on), checked in guest
+#                           1 (feature bit 34 of both disks); see packed.sh
 #   QEMU                    QEMU binary (default qemu-system-x86_64)
 #   CC                      C compiler for the static guest helper (cc)
 #
@@ -52,6 +54,8 @@ SRC_DIR=${VHOSTD_SRC_DIR:-$(cd "$SCRIPT_DIR/../.." && pwd)}
 export VHOSTD_BUILD_DIR="$BUILD_DIR"
 # shellcheck source=tests/qemu/lib.sh
 . "$SCRIPT_DIR/lib.sh"
+# shellcheck source=tests/qemu/packed.sh
+. "$SCRIPT_DIR/packed.sh"
 QEMU=${QEMU:-qemu-system-x86_64}
 QEMU_TIMEOUT=${VHOSTD_QEMU_TIMEOUT:-180}
 CC=${CC:-cc}
@@ -106,6 +110,7 @@ write_guest1() {
 SERIAL=$SERIAL
 ROSUM=$ROSUM
 EOF
+	packed_guest_check 0x0002 >>"$1"
 	cat >>"$1" <<'EOF'
 say_fail() {
 	echo "VHOSTD-BLK-FAIL $*"
@@ -333,7 +338,7 @@ kill_restart() {
 # Boot guest $1 running script file $2 (with $3 = stopcont, the host
 # stops and continues it meanwhile); sets GUEST_SECS.
 run_guest() {
-	local dir initrd t0 t1 rc mode num
+	local dir initrd t0 t1 rc why mode num
 	dir=$TMP/guest$1
 	mkdir -p "$dir/root/bin"
 	cp "$2" "$dir/root/test.sh"
@@ -355,9 +360,9 @@ run_guest() {
 	else
 		set -- "$1" "$2" "${3:-}" \
 		    -chardev socket,id=c0,path="$TMP/blk0.sock" \
-		    -device vhost-user-blk-pci,chardev=c0,num-queues=2 \
+		    -device vhost-user-blk-pci,chardev=c0,num-queues=2$PACKED_PROPS \
 		    -chardev socket,id=c1,path="$TMP/blk1.sock" \
-		    -device vhost-user-blk-pci,chardev=c1,num-queues=1
+		    -device vhost-user-blk-pci,chardev=c1,num-queues=1$PACKED_PROPS
 	fi
 	num=$1
 	mode=$3
@@ -400,6 +405,9 @@ run_guest() {
 	grep -q '^VHOSTD-GUEST-EXIT 0$' "$dir/console.txt" ||
 	    fail "guest test did not exit 0"
 	[ "$rc" -eq 0 ] || fail "QEMU exited with status $rc"
+	if [ "$1" = 1 ]; then
+		why=$(packed_host_check "$dir/console.txt" 2) || fail "$why"
+	fi
 	GUEST_SUM=$(sed -n 's/^VHOSTD-BLK-SUM //p' "$dir/console.txt")
 	echo "run-blk.sh: guest $num OK in ${GUEST_SECS}s:" \
 	    "$(sed -n 's/^VHOSTD-BLK-INFO //p' "$dir/console.txt")"
