@@ -22,8 +22,8 @@ static const char bench_usage_text[] =
 "usage: vhostd-bench [--json] [--pid PID] [--size BYTES] [--depth N]\n"
 "           [--queues N] [--queue-size N] [--rw read|write|randread|randwrite]\n"
 "           [--count N | --duration SEC] [--file IMAGE] [--no-raw]\n"
-"           [--timeout MS] --socket PATH rng|blk\n"
-"       vhostd-bench --raw-only [options] rng|blk\n";
+"           [--uds PATH] [--port N] [--timeout MS] --socket PATH rng|blk|vsock\n"
+"       vhostd-bench --raw-only [options] rng|blk|vsock\n";
 
 /* Print usage and exit with `status`. */
 static void __attribute__((noreturn))
@@ -223,6 +223,8 @@ main(int argc, char **argv)
 		{ "no-raw", no_argument, NULL, 'R' },
 		{ "raw-only", no_argument, NULL, 'O' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "uds", required_argument, NULL, 'u' },
+		{ "port", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -231,7 +233,7 @@ main(int argc, char **argv)
 	uint64_t		 v;
 	unsigned		 nraw = 0, i;
 	int			 c, raw_only = 0, have_depth = 0, have_size = 0;
-	int			 ret = 0, blk;
+	int			 ret = 0, blk, vsock;
 	char			*end;
 
 	memset(&o, 0, sizeof o);
@@ -301,6 +303,15 @@ main(int argc, char **argv)
 		case 'f':
 			o.file = optarg;
 			break;
+		case 'u':
+			o.uds = optarg;
+			break;
+		case 'P':
+			if (bench_number(optarg, &v) != 0 || v == 0 ||
+			    v > UINT32_MAX)
+				bench_usage(2);
+			o.port = (unsigned)v;
+			break;
 		case 'j':
 			o.json = 1;
 			break;
@@ -322,14 +333,21 @@ main(int argc, char **argv)
 		bench_usage(2);
 	o.workload = argv[0];
 	blk = strcmp(o.workload, "blk") == 0;
-	if (!blk && strcmp(o.workload, "rng") != 0) {
+	vsock = strcmp(o.workload, "vsock") == 0;
+	if (!blk && !vsock && strcmp(o.workload, "rng") != 0) {
 		bench_warnx("unknown workload: %s", o.workload);
 		bench_usage(2);
 	}
 	if (o.socket == NULL && !raw_only)
 		bench_usage(2);
 	if (!have_size)
-		o.size = blk ? 4096 : 64;
+		o.size = blk ? 4096 : vsock ? 65536 : 64;
+	if (o.port == 0)
+		o.port = 5000;
+	if (vsock && (o.size > 65536 || o.queues != 1)) {
+		bench_warnx("vsock: one stream, packets up to 64 KiB");
+		return (2);
+	}
 	if (!have_depth)
 		o.depth = 1;
 	if (blk && o.size % 512 != 0) {
@@ -343,16 +361,20 @@ main(int argc, char **argv)
 		return (2);
 	}
 
-	if (!raw_only && bench_dev_run(&o, &dev) != 0)
+	if (!raw_only && (vsock ? bench_vsock_run(&o, &dev) :
+	    bench_dev_run(&o, &dev)) != 0)
 		return (1);
 	if (o.raw || raw_only) {
 		if (blk) {
 			if (o.file != NULL &&
 			    bench_raw_uring(&o, &raw[nraw]) == 0)
 				nraw++;
+		} else if (vsock) {
+			if (bench_raw_unix(&o, &raw[nraw]) == 0)
+				nraw++;
 		} else if (bench_raw_getrandom(&o, &raw[nraw]) == 0)
 			nraw++;
-		if (o.depth == 1 && o.queues == 1 &&
+		if (o.depth == 1 && o.queues == 1 && !vsock &&
 		    bench_raw_pingpong(&o, &raw[nraw]) == 0)
 			nraw++;
 	}
@@ -361,7 +383,7 @@ main(int argc, char **argv)
 		printf("{\"workload\":\"%s\",\"size\":%" PRIu64 ",\"depth\":%u,"
 		    "\"queues\":%u,\"rw\":\"%s%s\",\"pid\":%d,",
 		    o.workload, o.size, o.depth, o.queues,
-		    o.random ? "rand" : "", o.write ? "write" : "read",
+		    blk && o.random ? "rand" : "", o.write ? "write" : "read",
 		    (int)o.pid);
 		if (!raw_only) {
 			printf("\"device\":");
@@ -378,7 +400,7 @@ main(int argc, char **argv)
 	} else {
 		printf("%s: %" PRIu64 " bytes, depth %u, %u queue%s, %s%s\n",
 		    o.workload, o.size, o.depth, o.queues,
-		    o.queues > 1 ? "s" : "", o.random ? "rand" : "",
+		    o.queues > 1 ? "s" : "", blk && o.random ? "rand" : "",
 		    o.write ? "write" : "read");
 		if (!raw_only)
 			bench_print_text(&o, &dev, NULL);

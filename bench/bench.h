@@ -18,7 +18,7 @@
 
 struct bench_opts {
 	const char	*socket;
-	const char	*workload;	/* "rng", "blk" */
+	const char	*workload;	/* "rng", "blk", "vsock" */
 	uint64_t	 size;		/* bytes per request */
 	unsigned	 depth;		/* requests in flight per queue */
 	unsigned	 queues;
@@ -29,6 +29,8 @@ struct bench_opts {
 	double		 duration;	/* seconds */
 	pid_t		 pid;		/* back-end, for CPU time; 0: none */
 	const char	*file;		/* blk: the image, for raw io_uring */
+	const char	*uds;		/* vsock: the device's hybrid socket */
+	unsigned	 port;		/* vsock: the stream's port */
 	int		 json;
 	int		 raw;		/* measure the baselines */
 	int		 timeout_ms;
@@ -63,10 +65,14 @@ void	 bench_warnx(const char *, ...)
 /* bench_dev.c */
 int	 bench_dev_run(const struct bench_opts *, struct bench_result *);
 
+/* bench_vsock.c */
+int	 bench_vsock_run(const struct bench_opts *, struct bench_result *);
+
 /* bench_raw.c */
 int	 bench_raw_getrandom(const struct bench_opts *, struct bench_result *);
 int	 bench_raw_pingpong(const struct bench_opts *, struct bench_result *);
 int	 bench_raw_uring(const struct bench_opts *, struct bench_result *);
+int	 bench_raw_unix(const struct bench_opts *, struct bench_result *);
 int64_t	 bench_raw_cpu_ns(pid_t);
 
 #endif /* VHOSTD_BENCH_H */

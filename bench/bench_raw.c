@@ -3,12 +3,14 @@
  * every figure is also a ratio: getrandom(2) for rng, an eventfd
  * ping-pong between two processes for one-deep round trips, io_uring
  * with O_DIRECT on the same image for blk (one thread per queue), and
- * the back-end's CPU time read from /proc.
+ * a unix-socket stream between two processes for vsock, and the
+ * back-end's CPU time read from /proc.
  */
 
 #include <sys/types.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <dirent.h>
@@ -319,4 +321,55 @@ bench_raw_uring(const struct bench_opts *o, struct bench_result *res)
 	if (ret == -1)
 		bench_warnx("io_uring_queue_init failed");
 	return (ret);
+}
+
+/* A unix-socket stream from a child process, in writes of the request
+ * size: what a vsock stream is measured against.  Ops are reads. */
+int
+bench_raw_unix(const struct bench_opts *o, struct bench_result *res)
+{
+	struct bench_lat lat = { NULL, 0, 0 };
+	uint8_t		*buf;
+	uint64_t	 start, last, now, ops = 0, bytes = 0;
+	ssize_t		 n;
+	pid_t		 pid;
+	int		 sv[2], status;
+
+	snprintf(res->name, sizeof res->name, "unix-stream");
+	res->cpu_ns = -1;
+	if ((buf = malloc(o->size)) == NULL)
+		abort();
+	memset(buf, 0x5a, o->size);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1 ||
+	    (pid = fork()) == -1) {
+		bench_warnx("socketpair/fork: %s", strerror(errno));
+		free(buf);
+		return (-1);
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		while (write(sv[1], buf, o->size) > 0)
+			;
+		_exit(0);
+	}
+	close(sv[1]);
+	start = last = bench_now_ns();
+	while (!bench_done(o, ops, start)) {
+		n = read(sv[0], buf, o->size);
+		if (n <= 0)
+			break;
+		now = bench_now_ns();
+		bench_lat_add(&lat, now - last);
+		last = now;
+		bytes += (uint64_t)n;
+		ops++;
+	}
+	res->elapsed_ns = bench_now_ns() - start;
+	close(sv[0]);
+	waitpid(pid, &status, 0);
+	res->ops = ops;
+	res->bytes = bytes;
+	bench_lat_finish(&lat, res);
+	free(buf);
+	return (0);
 }

@@ -8,8 +8,10 @@
 # the local disk, one in /dev/shm), alternating vhostd and
 # qemu-storage-daemon, ROUNDS times (default 3): the table gives
 # min/median/max of each figure.  The rng rows run against vhostd only
-# (there is no other vhost-user rng in Debian); each run also measures its
-# baseline (getrandom, the eventfd ping-pong, io_uring on the image).
+# and the vsock streams (guest to host, host to guest) against vhostd only
+# (Debian has no other vhost-user rng or hybrid-vsock back-end); each run
+# also measures its baseline (getrandom, the eventfd ping-pong, io_uring
+# on the image, a unix-socket stream).
 #
 # usage: scripts/bench.sh            (as root on Debian 12: installs gnuplot)
 # environment: ROUNDS (3), DURATION (seconds per run, 4), IMG_MB (1024),
@@ -31,7 +33,7 @@ for p in gnuplot-nox qemu-system-common python3; do
 		    --no-install-recommends "$p" >/dev/null
 	fi
 done
-make -s -j2 vhostd vhostd-bench modules/blk.la modules/rng.la
+make -s -j2 vhostd vhostd-bench modules/blk.la modules/rng.la modules/vsock.la
 
 shm=/dev/shm/vhostd-bench.$$
 mkdir -p "$dir" "$shm" "$out" "$dir/json"
@@ -120,6 +122,14 @@ for r in $(seq 1 "$rounds"); do
 	run rng-64k-qd8 vhostd "$r" --socket="$dir/rng.sock" --size=64K --depth=8 rng
 	stop
 	rm -f "$dir/rng.sock"
+	./vhostd --module=vsock --socket="$dir/vsock.sock" --option guest-cid=3 \
+	    --option uds-path="$dir/vsock.uds" >"$dir/vsock.log" 2>&1 &
+	pid=$!
+	while [ ! -S "$dir/vsock.sock" ]; do sleep 0.1; done
+	run vsock-64k-g2h vhostd "$r" --socket="$dir/vsock.sock" --uds="$dir/vsock.uds" --rw=write --depth=8 vsock
+	run vsock-64k-h2g vhostd "$r" --socket="$dir/vsock.sock" --uds="$dir/vsock.uds" --rw=read vsock
+	stop
+	rm -f "$dir/vsock.sock" "$dir/vsock.uds"
 done
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "bench: load average after: $load1"

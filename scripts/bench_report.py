@@ -29,7 +29,8 @@ for path in sorted(glob.glob(os.path.join(jdir, "*.json"))):
 
 ROWS = ["disk-4k-rand-qd32", "disk-4k-rand-qd1", "disk-128k-seq-qd4",
         "shm-4k-rand-qd32", "shm-4k-rand-qd32-2q", "shm-4k-rand-qd1",
-        "shm-128k-seq-qd4", "rng-64-qd1", "rng-64-qd32", "rng-64k-qd8"]
+        "shm-128k-seq-qd4", "rng-64-qd1", "rng-64-qd32", "rng-64k-qd8",
+        "vsock-64k-g2h", "vsock-64k-h2g"]
 labels = [l for l in ROWS if l in order] + [l for l in order if l not in ROWS]
 
 
@@ -154,6 +155,10 @@ goal("rng 64 B QD32: vhostd / getrandom(64) calls (≥ 1.0)",
      r_raw("rng-64-qd32"), lambda x: x >= 1.0)
 goal("rng 64 KiB QD8: vhostd / getrandom(64K) (≥ 0.9)",
      r_raw("rng-64k-qd8"), lambda x: x >= 0.9)
+goal("vsock 64 KiB guest to host: vhostd / unix-socket stream (≥ 0.6)",
+     r_raw("vsock-64k-g2h"), lambda x: x >= 0.6)
+goal("vsock 64 KiB host to guest: vhostd / unix-socket stream (≥ 0.6)",
+     r_raw("vsock-64k-h2g"), lambda x: x >= 0.6)
 pr = raw("rng-64-qd1", "vhostd", "eventfd-pingpong", "ratio")
 goal("rng 64 B QD1: round trip / eventfd ping-pong (≤ 1.3)",
      None if pr is None else 1 / med(pr), lambda x: x <= 1.3)
@@ -184,10 +189,11 @@ set style histogram errorbars gap 2 lw 1
 set style fill solid 0.8 border -1
 set logscale y
 set ylabel "ops/s (log)"
+set yrange [1000:*]
 set xtics rotate by -30
 set key outside bottom center horizontal
 set grid ytics
 plot '%(out)s/results.dat' using 2:3:4:xtic(1) title "vhostd", \\
      '' using 5:6:7 title "qemu-storage-daemon", \\
-     '' using 8:9:10 title "baseline (getrandom / io_uring)"
+     '' using 8:9:10 title "baseline (getrandom / io_uring / unix stream)"
 """ % {"out": out, "rounds": rounds})
