@@ -21,7 +21,7 @@ START_TEST(check_qemu_blk_setup)
 	char	why[1024];
 	int	rc;
 
-	rc = qemu_script_run("setup.sh", why, sizeof(why));
+	rc = qemu_script_run("setup.sh", NULL, why, sizeof(why));
 	ck_assert_msg(rc == 0, "step setup.sh (guest kernel and initramfs) "
 	    "exited %d: %s", rc, why[0] != '\0' ? why : "no FAIL line");
 }
@@ -36,7 +36,7 @@ START_TEST(check_qemu_blk_run)
 	char	why[1024];
 	int	rc;
 
-	rc = qemu_script_run("run-blk.sh", why, sizeof(why));
+	rc = qemu_script_run("run-blk.sh", NULL, why, sizeof(why));
 	ck_assert_msg(rc == 0, "step run-blk.sh exited %d: %s", rc,
 	    why[0] != '\0' ? why : "no FAIL line");
 }
