@@ -126,7 +126,7 @@ for r in $(seq 1 "$rounds"); do
 	    --option uds-path="$dir/vsock.uds" >"$dir/vsock.log" 2>&1 &
 	pid=$!
 	while [ ! -S "$dir/vsock.sock" ]; do sleep 0.1; done
-	run vsock-64k-g2h vhostd "$r" --socket="$dir/vsock.sock" --uds="$dir/vsock.uds" --rw=write --depth=8 vsock
+	run vsock-64k-g2h vhostd "$r" --socket="$dir/vsock.sock" --uds="$dir/vsock.uds" --rw=write --depth=32 vsock
 	run vsock-64k-h2g vhostd "$r" --socket="$dir/vsock.sock" --uds="$dir/vsock.uds" --rw=read vsock
 	stop
 	rm -f "$dir/vsock.sock" "$dir/vsock.uds"
