@@ -16,6 +16,7 @@
 #include "compat.h"
 
 struct conf_device;
+struct dev_state;
 struct event;
 struct event_base;
 struct guest_mem;
@@ -39,6 +40,7 @@ struct device {
 
 	char			*socket_path;
 	int			 listen_fd;
+	int			 listen_activated; /* sd_listen.c's fd */
 	struct event		*listen_ev;
 	struct vu_conn		*conn;		/* the frontend, or NULL */
 
@@ -84,6 +86,15 @@ struct device {
 		uint64_t	 gpa;
 		uint64_t	 size;
 	}			 holes[DEVICE_MAX_HOLES];
+
+	/* ctl: why it broke last (device_fail), under err_lock; its
+	 * workers belong to the shared pool (pool.c), not to it. */
+	char			 broken_reason[256];
+	int			 pooled;
+
+	/* A device state transfer in progress or awaiting
+	 * CHECK_DEVICE_STATE (dev_state.c), or NULL. */
+	struct dev_state	*state;
 
 	TAILQ_ENTRY(device)	 entry;
 };

@@ -145,8 +145,9 @@ static const struct vu_msg_entry vu_msg_table[VHOST_USER_MAX] = {
 	    VU_REPLY_OWN),
 	[VHOST_USER_SET_INFLIGHT_FD] = VU_MSG_UNSUPPORTED("SET_INFLIGHT_FD",
 	    VU_REPLY_NONE),
-	[VHOST_USER_GPU_SET_SOCKET] = VU_MSG_UNSUPPORTED("GPU_SET_SOCKET",
-	    VU_REPLY_NONE),
+	[VHOST_USER_GPU_SET_SOCKET] = { "GPU_SET_SOCKET",
+	    vu_msg_gpu_set_socket, 0, VU_SIZE_EXACT, 1, VU_FD_EXACT,
+	    NOPROTO, VU_REPLY_NONE },
 	[VHOST_USER_RESET_DEVICE] = { "RESET_DEVICE",
 	    vu_msg_reset_device, 0, VU_SIZE_EXACT, 0, VU_FD_EXACT,
 	    VHOST_USER_PROTOCOL_F_RESET_DEVICE, VU_REPLY_NONE },
@@ -171,10 +172,13 @@ static const struct vu_msg_entry vu_msg_table[VHOST_USER_MAX] = {
 	    vu_msg_get_shared_object,
 	    sizeof(struct vhost_user_shared_object), VU_SIZE_EXACT, 0,
 	    VU_FD_EXACT, VHOST_USER_PROTOCOL_F_SHARED_OBJECT, VU_REPLY_OWN },
-	[VHOST_USER_SET_DEVICE_STATE_FD] = VU_MSG_UNSUPPORTED(
-	    "SET_DEVICE_STATE_FD", VU_REPLY_OWN),
-	[VHOST_USER_CHECK_DEVICE_STATE] = VU_MSG_UNSUPPORTED(
-	    "CHECK_DEVICE_STATE", VU_REPLY_OWN),
+	[VHOST_USER_SET_DEVICE_STATE_FD] = { "SET_DEVICE_STATE_FD",
+	    vu_msg_set_device_state_fd, 2 * sizeof(uint32_t), VU_SIZE_EXACT,
+	    1, VU_FD_EXACT, VHOST_USER_PROTOCOL_F_DEVICE_STATE,
+	    VU_REPLY_OWN },
+	[VHOST_USER_CHECK_DEVICE_STATE] = { "CHECK_DEVICE_STATE",
+	    vu_msg_check_device_state, 0, VU_SIZE_EXACT, 0, VU_FD_EXACT,
+	    VHOST_USER_PROTOCOL_F_DEVICE_STATE, VU_REPLY_OWN },
 	[VHOST_USER_GET_SHMEM_CONFIG] = VU_MSG_UNSUPPORTED(
 	    "GET_SHMEM_CONFIG", VU_REPLY_OWN),
 };
@@ -425,7 +429,7 @@ vu_msg_set_features(struct vu_conn *c, struct vu_msg *m,
 	struct vring	*vq;
 	uint64_t	 f = vu_msg_u64(m);
 	unsigned	 i;
-	int		 event_idx, indirect, enable;
+	int		 event_idx, indirect, enable, packed;
 
 	if (f & ~dev->features)
 		return (vu_msg_fail(c, m, "features 0x%llx not offered",
@@ -436,15 +440,20 @@ vu_msg_set_features(struct vu_conn *c, struct vu_msg *m,
 	event_idx = (f & (1ULL << VHD_F_EVENT_IDX)) != 0;
 	indirect = (f & (1ULL << VHD_F_INDIRECT_DESC)) != 0;
 	enable = (f & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES)) == 0;
+	packed = (f & (1ULL << VHD_F_RING_PACKED)) != 0;
 	for (i = 0; i < dev->info.num_queues; i++) {
 		vq = &dev->vrings[i];
 		if (vq->event_idx == event_idx && vq->indirect == indirect &&
-		    (!enable || vq->enabled))
+		    vq->packed == packed && (!enable || vq->enabled))
 			continue;
 		if (vring_stop(vq) == -1)
 			continue;
 		vq->event_idx = event_idx;
 		vq->indirect = indirect;
+		/* Addresses checked for the other layout are not valid. */
+		if (vq->packed != packed)
+			vq->addr_set = 0;
+		vq->packed = packed;
 		if (enable)
 			vq->enabled = 1;
 		vring_update(vq);

@@ -26,6 +26,7 @@
 #define FE_F_INDIRECT_DESC	28
 #define FE_F_EVENT_IDX		29
 #define FE_F_VERSION_1		32
+#define FE_F_RING_PACKED	34
 #define FE_BIT(b)		(1ull << (b))
 
 #define FE_MAX_REGIONS		32	/* local regions (ADD_MEM_REG tests) */
@@ -177,7 +178,8 @@ struct fe_queue {
 	int		 kick_fd, call_fd, err_fd;
 	uint16_t	 avail_idx;	/* next avail->idx to publish */
 	uint16_t	 last_used;	/* next used entry to consume */
-	uint16_t	 base;		/* SET_VRING_BASE value */
+	uint32_t	 base;		/* SET_VRING_BASE value (packed:
+					 * avail and used index and wrap) */
 	unsigned	 free_head;
 	unsigned	 nfree;
 	unsigned	 outstanding;
@@ -189,6 +191,25 @@ struct fe_queue {
 	uint16_t	*chain_next;	/* driver copy of each desc's next */
 	uint16_t	*free_next;	/* free list links */
 	uint64_t	 calls;		/* call eventfd wakeups seen */
+
+	/*
+	 * Packed rings (fe->packed when the queue was placed): desc points
+	 * at the descriptor ring (struct vring_packed_desc), avail and used
+	 * at the driver and device event areas.  avail_idx and last_used
+	 * still count chains posted and used (as for split rings, so tests
+	 * can compare them); the ring positions and wrap counters are here,
+	 * and per buffer id where each chain started and its post count, to
+	 * turn a GET_VRING_BASE position back into a count.
+	 */
+	int		 packed;
+	struct vring_packed_desc *pdesc;
+	struct vring_packed_event *drv_ev, *dev_ev;
+	uint16_t	 pk_next;	/* next slot to fill */
+	int		 pk_wrap;	/* its wrap counter */
+	uint16_t	 pk_used;	/* next slot to look for used */
+	int		 pk_used_wrap;
+	uint16_t	*pk_pos;	/* per id: slot | wrap << 15 */
+	uint16_t	*pk_seq;	/* per id: avail_idx at post */
 };
 
 struct fe {
@@ -201,6 +222,10 @@ struct fe {
 	uint64_t	 acked_protocol;
 	int		 reply_ack;	/* REPLY_ACK negotiated: ask for acks */
 	int		 event_idx;
+	int		 packed;	/* packed rings: negotiate
+					 * VIRTIO_F_RING_PACKED and place
+					 * queues packed (fe_new: the
+					 * environment's VHOSTD_FE_PACKED) */
 	int		 backend_fd;	/* our end of SET_BACKEND_REQ_FD */
 
 	struct fe_region regions[FE_MAX_REGIONS];
@@ -300,7 +325,8 @@ int	 fe_vring_enable(struct fe *, unsigned q, int on);
 	FE_BIT(VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) | \
 	FE_BIT(VHOST_USER_PROTOCOL_F_CONFIG) | \
 	FE_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE) | \
-	FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
+	FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | \
+	FE_BIT(VHOST_USER_PROTOCOL_F_DEVICE_STATE))
 
 /*
  * Negotiate as QEMU does: SET_OWNER, GET_FEATURES, then when offered
@@ -322,7 +348,10 @@ int	 fe_queue_init(struct fe *, unsigned q, unsigned num);
 int	 fe_start(struct fe *, unsigned num);
 /* Pause queue q as QEMU does on `stop`: SET_VRING_ENABLE 0 (with
  * PROTOCOL_FEATURES), GET_VRING_BASE; the base is kept in q->base (and
- * *base when not NULL). */
+ * *base when not NULL).  On a packed ring *base is the count of chains
+ * posted before the reported avail position (comparable to avail_idx and
+ * last_used, as for split rings), and a used position that differs from
+ * the avail one (an inexact base) is an error. */
 int	 fe_queue_pause(struct fe *, unsigned q, uint32_t *base);
 /* Swap queue q's call (SET_VRING_CALL) or kick (SET_VRING_KICK) eventfd
  * for a fresh one on a running queue, as QEMU does on MSI-X mask/unmask;
@@ -332,6 +361,33 @@ int	 fe_swap_fd(struct fe *, unsigned q, uint32_t request);
  * CALL with the same rings and eventfds, then enable.  The driver side
  * is untouched. */
 int	 fe_queue_resume(struct fe *, unsigned q);
+
+/* ------------------------------------------------------------------ */
+/* Device state (fe_state.c; QEMU 8.2's migration of back-end state).  */
+
+#define FE_STATE_SAVE	0
+#define FE_STATE_LOAD	1
+
+/*
+ * SET_DEVICE_STATE_FD with one end of a fresh pipe (the write end for a
+ * save, the read end for a load); *ours is the other end, or the fd the
+ * daemon returned instead.  *reply (may be NULL) is the raw u64.  0, 1
+ * when refused (error code in bits 0..7; *ours is -1), -1 on transport
+ * errors.
+ */
+int	 fe_state_fd(struct fe *, uint32_t direction, uint32_t phase,
+	    int *ours, uint64_t *reply);
+/* CHECK_DEVICE_STATE: 0 when *result is 0, 1 otherwise, -1 transport. */
+int	 fe_check_state(struct fe *, uint64_t *result);
+/* Read fd until EOF within timeout_ms (malloc'd *buf).  0 or -1. */
+int	 fe_state_read_all(int fd, uint8_t **buf, size_t *len,
+	    int timeout_ms);
+/* The whole save: SET_DEVICE_STATE_FD(save), read to EOF, CHECK.
+ * 0 (*buf malloc'd), 1 refused, -1 error. */
+int	 fe_state_save(struct fe *, uint8_t **buf, size_t *len);
+/* The whole load: SET_DEVICE_STATE_FD(load), write, close, CHECK.
+ * 0, 1 refused (by either request), -1 error. */
+int	 fe_state_load(struct fe *, const void *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Guest memory.                                                       */
@@ -363,15 +419,31 @@ struct fe_buf {
 int	 fe_post(struct fe *, unsigned q, const struct fe_buf *bufs,
 	    unsigned n, unsigned flags);
 /* Publish `head` in the avail ring without any bookkeeping (hand-made
- * hostile descriptors written with fe_queue(fe,q)->desc). */
+ * hostile descriptors written with fe_queue(fe,q)->desc).  Split only;
+ * fe_publish_packed is the packed one. */
 void	 fe_publish_raw(struct fe *, unsigned q, uint16_t head);
+/* Packed: write `n` hand-made descriptors at the next slots (flags get
+ * the AVAIL/USED bits of their slot; the first one is written last) with
+ * no bookkeeping; the slots are consumed. */
+void	 fe_publish_packed(struct fe *, unsigned q,
+	    const struct vring_packed_desc *d, unsigned n);
+/* Is the layout switch on (VHOSTD_FE_PACKED=1 in the environment)? */
+int	 fe_env_packed(void);
 int	 fe_kick(struct fe *, unsigned q);
 /* Kick only when EVENT_IDX says the device wants one. */
 int	 fe_kick_if_needed(struct fe *, unsigned q, uint16_t old_idx);
+/* EVENT_IDX: ask for an interrupt only once the used entry `ahead`
+ * entries after the next one to consume is written (split: used_event;
+ * packed: DESC at that slot, counting one slot per chain). */
+void	 fe_set_used_event(struct fe *, unsigned q, uint16_t ahead);
 /* Wait for the call eventfd (consumes it); 1 signalled, 0 timeout. */
 int	 fe_wait_call(struct fe *, unsigned q, int timeout_ms);
 /* Wait for the err eventfd; 1 signalled, 0 timeout. */
 int	 fe_wait_err(struct fe *, unsigned q, int timeout_ms);
+/* The device's used index as a count comparable to last_used (split:
+ * used->idx; packed: last_used plus the used descriptors written after
+ * the next one to consume). */
+uint16_t fe_used_idx(struct fe *, unsigned q);
 /* Take one used entry if any: 1 (id, len set), 0 none, -1 bad entry. */
 int	 fe_get_used(struct fe *, unsigned q, uint32_t *id, uint32_t *len);
 /* fe_get_used, waiting on the call fd up to timeout_ms: 1, 0, -1. */
@@ -403,5 +475,14 @@ struct fe_rng_stats {
 int	 fe_rng_read(struct fe *, unsigned q, void *out, size_t total,
 	    size_t chunk, unsigned depth, unsigned segs, int indirect,
 	    struct fe_rng_stats *st);
+
+/*
+ * Read `count` requests of `bs` bytes (a multiple of 512) from a blk
+ * device on queue q, `depth` in flight, over the first `sectors` sectors;
+ * each request is header, data and status (3 descriptors).  Every status
+ * must be OK.  0 or -1.  Stats as fe_rng_read (bytes: data read).
+ */
+int	 fe_blk_read(struct fe *, unsigned q, uint64_t count, uint32_t bs,
+	    unsigned depth, uint64_t sectors, struct fe_rng_stats *st);
 
 #endif /* VHOSTD_TESTS_FE_H */

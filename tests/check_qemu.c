@@ -40,6 +40,21 @@ START_TEST(check_qemu_rng)
 }
 END_TEST
 
+/* The same with packed virtqueues (packed=on, VIRTIO_F_RING_PACKED
+ * negotiated, checked in the guest): the guest reads 1 MiB. */
+START_TEST(check_qemu_rng_packed)
+{
+	char	why[1024];
+	int	rc;
+
+	ck_assert_int_eq(setenv("VHOSTD_PACKED", "1", 1), 0);
+	rc = qemu_script_run("run-rng.sh", NULL, why, sizeof(why));
+	unsetenv("VHOSTD_PACKED");
+	ck_assert_msg(rc == 0, "step run-rng.sh (packed) exited %d: %s", rc,
+	    why[0] != '\0' ? why : "no FAIL line");
+}
+END_TEST
+
 /*
  * The same with the daemon rate-limited so that the first guest's 1 MiB
  * takes ~8 s, during which the VM is paused and resumed 5 times through
@@ -72,6 +87,7 @@ check_qemu_suite(void)
 	tc = tcase_create("rng");
 	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
 	tcase_add_test(tc, check_qemu_rng);
+	tcase_add_test(tc, check_qemu_rng_packed);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("rng_pause");
 	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);

@@ -44,6 +44,21 @@ START_TEST(check_qemu_vsock_run)
 }
 END_TEST
 
+/* The same with packed virtqueues (packed=on, VIRTIO_F_RING_PACKED
+ * negotiated, checked in the guest): vsock echoes both ways. */
+START_TEST(check_qemu_vsock_run_packed)
+{
+	char	why[1024];
+	int	rc;
+
+	ck_assert_int_eq(setenv("VHOSTD_PACKED", "1", 1), 0);
+	rc = qemu_script_run("run-vsock.sh", NULL, why, sizeof(why));
+	unsetenv("VHOSTD_PACKED");
+	ck_assert_msg(rc == 0, "step run-vsock.sh (packed) exited %d: %s", rc,
+	    why[0] != '\0' ? why : "no FAIL line");
+}
+END_TEST
+
 /*
  * A guest streams 32 MiB through vsock to a host unix listener that echoes
  * them back, and checks every byte in order, while the VM is paused and
@@ -76,6 +91,7 @@ check_qemu_vsock_suite(void)
 	tc = tcase_create("vsock");
 	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
 	tcase_add_test(tc, check_qemu_vsock_run);
+	tcase_add_test(tc, check_qemu_vsock_run_packed);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("vsock_pause");
 	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);

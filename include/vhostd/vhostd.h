@@ -36,6 +36,8 @@
  *        while a frontend is connected)
  *     -> queue_start, queue_handler ..., queue_stop (the queue's worker),
  *        any number of times per connection
+ *     -> state_save / state_load (main thread, all queues stopped; a
+ *        migration, QEMU 8.2's SET_DEVICE_STATE_FD)
  *     -> reset (main thread, all queues stopped; frontend gone or reset)
  *   destroy (main thread, all queues stopped)
  *
@@ -67,6 +69,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -76,7 +80,7 @@ extern "C" {
 
 /* The ABI this header describes. */
 #define VHD_ABI_MAJOR 1
-#define VHD_ABI_MINOR 2
+#define VHD_ABI_MINOR 4
 
 /* Most workers (threads) a device may ask for; one 64-bit mask each. */
 #define VHD_MAX_WORKERS 64
@@ -88,6 +92,7 @@ extern "C" {
 #define VHD_F_INDIRECT_DESC   28
 #define VHD_F_EVENT_IDX	      29
 #define VHD_F_VERSION_1	      32
+#define VHD_F_RING_PACKED     34
 
 /* Opaque handles.  Their layout is the daemon's business. */
 struct vhd_dev;	  /* one device instance (one socket, one VM) */
@@ -95,6 +100,7 @@ struct vhd_queue; /* one virtqueue of a device */
 struct vhd_chain; /* one descriptor chain popped from a queue */
 struct vhd_watch; /* an fd watch or a timer on a worker's loop */
 struct vhd_api;	  /* the daemon's function table, below */
+struct vhd_stats_sink; /* where a stats callback reports counters */
 
 /* Log levels for api->log. */
 enum vhd_log_level {
@@ -149,7 +155,11 @@ struct vhd_device_ops {
 
 	/*
 	 * Create one device.  Called on the main thread at startup, once
-	 * per configured device.  `kv` holds the device's module keys; reject
+	 * per configured device, and at a reload for each device added or
+	 * changed (also once more to check it first, then destroyed): other
+	 * devices of the module may be serving on their workers meanwhile,
+	 * so module-wide state written here must be safe for them (set a
+	 * static `api` only while it is still NULL).  `kv` holds the device's module keys; reject
 	 * an unknown key or a bad value by returning -1 with *cause set to a
 	 * malloc'd message (the daemon frees it and prefixes the device
 	 * name).  Fill `info`.  Store private data with api->dev_set_priv.
@@ -237,7 +247,150 @@ struct vhd_device_ops {
 	 * mappings go; the queue keeps running.  NULL: nothing to do.
 	 */
 	void (*queue_quiesce)(struct vhd_dev *dev, struct vhd_queue *q);
+
+	/* ABI 1.3 (ctl; the minor is settled at merge) */
+	/*
+	 * Report the module's own counters (a vsock connection's bytes, a
+	 * console port's backlog drops, ...) for `vhostctl stats`: call
+	 * api->stats_put(sink, object, name, value) once per counter, e.g.
+	 * ("port1", "rx_bytes", 1234).  `object` names what the counter
+	 * belongs to (NULL or "" for the device itself); names are
+	 * [a-z0-9_].  Called on the worker of the device's queue 0 (the
+	 * queue's worker, api->queue_worker), so it may read the state that
+	 * worker owns without locks; never while another callback of the
+	 * device runs on that worker.
+	 * NULL: no module counters.
+	 */
+	void (*stats)(struct vhd_dev *dev, struct vhd_stats_sink *sink);
+
+	/* ABI 1.4 (devstate; the minor is settled at merge.  An older
+	 * module's table ends above: the daemon copies the table by its
+	 * size, so these read as NULL for it). */
+	/*
+	 * Device state for migration (SET_DEVICE_STATE_FD, sent by QEMU 8.2
+	 * and later).  state_save puts everything the device needs to carry
+	 * on in another vhostd process into a malloc'd buffer (*buf, *len;
+	 * the daemon frees it).  state_load restores it.  Both run on the
+	 * main thread with every queue stopped (queue_stop has run), before
+	 * the queues start again; a module whose state lives on its workers
+	 * gathers it with run_on_worker(wait).  The daemon streams the bytes
+	 * through the frontend's pipe without blocking and frames them (the
+	 * module's name, device ID, length and checksum): state_load sees
+	 * only a stream that a state_save of a module of the same name
+	 * produced, or one that lies with a correct checksum, so it checks
+	 * every count, length and range and returns -1 (logged) on anything
+	 * wrong, leaving the device as after a reset.  The daemon offers
+	 * the DEVICE_STATE protocol feature only when both are set.
+	 * Return 0 or -1.
+	 */
+	int (*state_save)(struct vhd_dev *dev, void **buf, size_t *len);
+	int (*state_load)(struct vhd_dev *dev, const void *buf, size_t len);
+	/*
+	 * GPU_SET_SOCKET: `fd` is the frontend's end of the vhost-user-gpu
+	 * protocol socket; it is the module's to keep and close when it
+	 * returns 0.  On -1 the daemon closes it and the request fails.
+	 * Main thread.  NULL: the request is refused with an error.
+	 */
+	int (*gpu_set_socket)(struct vhd_dev *dev, int fd);
 };
+
+/*
+ * Helpers for state_save / state_load: a growing byte buffer and a
+ * bounded reader, little-endian integers.  Inline, so they are not part
+ * of the ABI.  A put that cannot allocate sets `failed`; a get past the
+ * end returns -1 and leaves the value alone.
+ */
+struct vhd_state_buf {
+	uint8_t		*p;
+	size_t		 len;
+	size_t		 cap;
+	int		 failed;
+};
+
+struct vhd_state_reader {
+	const uint8_t	*p;
+	size_t		 len;
+	size_t		 off;
+};
+
+static inline void
+vhd_state_put(struct vhd_state_buf *b, const void *src, size_t len)
+{
+	uint8_t	*np;
+	size_t	 ncap;
+
+	if (b->failed)
+		return;
+	if (len > b->cap - b->len) {
+		ncap = b->cap ? b->cap : 256;
+		while (ncap - b->len < len) {
+			if (ncap > ((size_t)-1) / 2) {
+				b->failed = 1;
+				return;
+			}
+			ncap *= 2;
+		}
+		if ((np = (uint8_t *)realloc(b->p, ncap)) == NULL) {
+			b->failed = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	if (len > 0)
+		memcpy(b->p + b->len, src, len);
+	b->len += len;
+}
+
+static inline void
+vhd_state_put_u64(struct vhd_state_buf *b, uint64_t v)
+{
+	uint8_t	 le[8];
+	int	 i;
+
+	for (i = 0; i < 8; i++)
+		le[i] = (uint8_t)(v >> (8 * i));
+	vhd_state_put(b, le, sizeof le);
+}
+
+static inline int
+vhd_state_get(struct vhd_state_reader *r, void *dst, size_t len)
+{
+	if (len > r->len - r->off)
+		return (-1);
+	if (len > 0)
+		memcpy(dst, r->p + r->off, len);
+	r->off += len;
+	return (0);
+}
+
+static inline int
+vhd_state_get_u64(struct vhd_state_reader *r, uint64_t *v)
+{
+	uint8_t	 le[8];
+	uint64_t x = 0;
+	int	 i;
+
+	if (vhd_state_get(r, le, sizeof le) == -1)
+		return (-1);
+	for (i = 0; i < 8; i++)
+		x |= (uint64_t)le[i] << (8 * i);
+	*v = x;
+	return (0);
+}
+
+/* A u64 that must lie in [min, max]: -1 otherwise. */
+static inline int
+vhd_state_get_range(struct vhd_state_reader *r, uint64_t min, uint64_t max,
+    uint64_t *v)
+{
+	uint64_t x;
+
+	if (vhd_state_get_u64(r, &x) == -1 || x < min || x > max)
+		return (-1);
+	*v = x;
+	return (0);
+}
 
 /* Callback of an fd watch or timer.  Runs on the watch's worker. */
 typedef void (*vhd_watch_cb)(struct vhd_watch *w, int fd, short events,
@@ -372,6 +525,14 @@ struct vhd_api {
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 	/* ABI 1.2 and later: append new functions here. */
+
+	/* ABI 1.3 (ctl; the minor is settled at merge) */
+	/*
+	 * Hand one counter to the sink of a stats callback; see struct
+	 * vhd_device_ops.stats.  Only from within that callback.
+	 */
+	void (*stats_put)(struct vhd_stats_sink *sink, const char *object,
+	    const char *name, uint64_t value);
 };
 
 /*

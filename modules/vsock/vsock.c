@@ -375,7 +375,10 @@ vsock_create(struct vhd_dev *dev, const struct vhd_api *api,
 		info->features |= 1ULL << VSOCK_F_SEQPACKET;
 	info->config_size = 8;
 
-	vsock_api = api;
+	/* Set once: a reload creates devices while the module's other
+	 * devices run, and their workers read it. */
+	if (vsock_api == NULL)
+		vsock_api = api;
 	api->dev_set_priv(dev, vs);
 	api->log(dev, VHD_LOG_INFO, "guest cid %llu, uds %s, buffer %u, "
 	    "at most %u connections%s%s", (unsigned long long)vs->cid,
@@ -402,8 +405,14 @@ vsock_end(struct vsock *vs)
 {
 	vs->running = 0;
 	vs->rxq = vs->txq = NULL;
-	if (!vs->live)
+	vs->frozen = 0;
+	if (!vs->live) {
+		/* Connections a state load made before any queue ran. */
+		vsock_conn_free_all(vs);
+		vs->ctl_len = 0;
+		vs->ctl_head = 0;
 		return;
+	}
 	vs->live = 0;
 	vsock_group_set_live(vs, 0);
 	vsock_host_stop(vs);
@@ -721,13 +730,23 @@ vsock_queue_start(struct vhd_dev *dev, struct vhd_queue *q)
 	vs->stream_ok = (f & (1ULL << VSOCK_F_STREAM)) != 0 ||
 	    (f & (1ULL << VSOCK_F_NO_IMPLIED)) == 0;
 	vs->running = 1;
-	if (vs->live)
-		return;
-	vs->worker = api->queue_worker(q);
-	vs->live = 1;
-	if (vsock_host_start(vs) != 0)
-		api->log(dev, VHD_LOG_ERR, "no host side on %s", vs->uds_path);
-	vsock_group_set_live(vs, 1);
+	if (!vs->live) {
+		vs->worker = api->queue_worker(q);
+		vs->live = 1;
+		if (vsock_host_start(vs) != 0)
+			api->log(dev, VHD_LOG_ERR, "no host side on %s",
+			    vs->uds_path);
+		vsock_group_set_live(vs, 1);
+	}
+	/* After a state save (the migration failed) or load. */
+	vsock_state_thaw(vs);
+}
+
+/* The device's private data.  Any thread. */
+struct vsock *
+vsock_priv(struct vhd_dev *dev)
+{
+	return (vsock_api->dev_priv(dev));
 }
 
 /*
@@ -755,6 +774,29 @@ vsock_queue_stop(struct vhd_dev *dev, struct vhd_queue *q)
 	vsock_group_wake_senders(vs);
 }
 
+/* The stats callback: the connection count, and per connection its
+ * credit counters (bytes each way, modulo 2^32 as virtio counts them)
+ * and the guest bytes buffered for the host.  The device's first
+ * queue's worker, which owns the connections. */
+static void
+vsock_stats(struct vhd_dev *dev, struct vhd_stats_sink *sink)
+{
+	struct vsock		*vs = vsock_api->dev_priv(dev);
+	struct vsock_conn	*conn;
+	char			 obj[64];
+
+	if (vs == NULL)
+		return;
+	vs->api->stats_put(sink, NULL, "connections", vs->nconns);
+	LIST_FOREACH(conn, &vs->conns, all) {
+		snprintf(obj, sizeof obj, "conn guest:%u host:%u",
+		    conn->peer_port, conn->local_port);
+		vs->api->stats_put(sink, obj, "to_guest_bytes", conn->tx_cnt);
+		vs->api->stats_put(sink, obj, "to_host_bytes", conn->fwd_cnt);
+		vs->api->stats_put(sink, obj, "buffered_bytes", conn->out.len);
+	}
+}
+
 static const struct vhd_device_ops vsock_ops = {
 	.size = sizeof(struct vhd_device_ops),
 	.create = vsock_create,
@@ -765,6 +807,11 @@ static const struct vhd_device_ops vsock_ops = {
 	.get_config = vsock_get_config,
 	.set_config = vsock_set_config,
 	.reset = vsock_reset,
+	/* ABI 1.3 (ctl) */
+	.stats = vsock_stats,
+	/* ABI 1.4 (devstate) */
+	.state_save = vsock_state_save,
+	.state_load = vsock_state_load,
 };
 
 VHD_MODULE("vsock", "1.0", "virtio socket device (hybrid unix socket host "

@@ -23,6 +23,8 @@
 #   VHOSTD_LOG_LEVEL        pass --log-level=LEVEL to vhostd (debugging)
 #   VHOSTD_KEEP_TMP=1       keep the temporary directory
 #   VHOSTD_QEMU_APPEND      extra kernel arguments (e.g. loglevel=7)
+#   VHOSTD_PACKED=1         packed virtqueues (packed=on), checked in guest
+#                           1 (feature bit 34 of both disks); see packed.sh
 #   QEMU                    QEMU binary (default qemu-system-x86_64)
 #   CC                      C compiler for the static guest helper (cc)
 #
@@ -41,6 +43,8 @@ SRC_DIR=${VHOSTD_SRC_DIR:-$(cd "$SCRIPT_DIR/../.." && pwd)}
 export VHOSTD_BUILD_DIR="$BUILD_DIR"
 # shellcheck source=tests/qemu/lib.sh
 . "$SCRIPT_DIR/lib.sh"
+# shellcheck source=tests/qemu/packed.sh
+. "$SCRIPT_DIR/packed.sh"
 QEMU=${QEMU:-qemu-system-x86_64}
 QEMU_TIMEOUT=${VHOSTD_QEMU_TIMEOUT:-180}
 CC=${CC:-cc}
@@ -95,6 +99,7 @@ write_guest1() {
 SERIAL=$SERIAL
 ROSUM=$ROSUM
 EOF
+	packed_guest_check 0x0002 >>"$1"
 	cat >>"$1" <<'EOF'
 say_fail() {
 	echo "VHOSTD-BLK-FAIL $*"
@@ -214,7 +219,7 @@ EOF
 # Boot guest $1 running script file $2 (with $3 = stopcont, the host
 # stops and continues it meanwhile); sets GUEST_SECS.
 run_guest() {
-	local dir initrd t0 t1 rc
+	local dir initrd t0 t1 rc why
 	dir=$TMP/guest$1
 	mkdir -p "$dir/root/bin"
 	cp "$2" "$dir/root/test.sh"
@@ -235,9 +240,9 @@ run_guest() {
 	    -numa node,memdev=mem -nodefaults -no-user-config \
 	    -display none -serial stdio -no-reboot \
 	    -chardev socket,id=c0,path="$TMP/blk0.sock" \
-	    -device vhost-user-blk-pci,chardev=c0,num-queues=2 \
+	    -device vhost-user-blk-pci,chardev=c0,num-queues=2$PACKED_PROPS \
 	    -chardev socket,id=c1,path="$TMP/blk1.sock" \
-	    -device vhost-user-blk-pci,chardev=c1,num-queues=1 \
+	    -device vhost-user-blk-pci,chardev=c1,num-queues=1$PACKED_PROPS \
 	    -kernel "$KERNEL" -initrd "$initrd" \
 	    -append "console=ttyS0 quiet panic=-1 ${VHOSTD_QEMU_APPEND:-}" \
 	    </dev/null >"$dir/serial.log" 2>"$dir/qemu.err" &
@@ -264,6 +269,9 @@ run_guest() {
 	grep -q '^VHOSTD-GUEST-EXIT 0$' "$dir/console.txt" ||
 	    fail "guest test did not exit 0"
 	[ "$rc" -eq 0 ] || fail "QEMU exited with status $rc"
+	if [ "$1" = 1 ]; then
+		why=$(packed_host_check "$dir/console.txt" 2) || fail "$why"
+	fi
 	GUEST_SUM=$(sed -n 's/^VHOSTD-BLK-SUM //p' "$dir/console.txt")
 	echo "run-blk.sh: guest $1 OK in ${GUEST_SECS}s:" \
 	    "$(sed -n 's/^VHOSTD-BLK-INFO //p' "$dir/console.txt")"

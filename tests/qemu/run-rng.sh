@@ -28,7 +28,9 @@
 #   VHOSTD_LOG_LEVEL        pass --log-level=LEVEL to vhostd (debugging)
 #   VHOSTD_KEEP_TMP=1       keep the temporary directory
 #   VHOSTD_QEMU_APPEND      extra kernel arguments (e.g. loglevel=7)
-#   VHOSTD_RNG_PROPS        extra vhost-user-rng-pci properties (packed=on)
+#   VHOSTD_RNG_PROPS        extra vhost-user-rng-pci properties
+#   VHOSTD_PACKED=1         packed virtqueues (packed=on), checked in the
+#                           guest (feature bit 34); see packed.sh
 #   QEMU                    QEMU binary (default qemu-system-x86_64)
 #   RNG_DEVICE=builtin      debug mode: QEMU's own virtio-rng-pci, no vhostd
 #   VHOSTD_QEMU_PAUSES      pauses in mode pause (default 5)
@@ -58,6 +60,8 @@ PAUSES=${VHOSTD_QEMU_PAUSES:-5}
 QEMU=${QEMU:-qemu-system-x86_64}
 QEMU_TIMEOUT=${VHOSTD_QEMU_TIMEOUT:-120}
 RNG_DEVICE=${RNG_DEVICE:-vhost-user}
+# shellcheck source=tests/qemu/packed.sh
+. "$SCRIPT_DIR/packed.sh"
 BYTES1=1048576
 BYTES2=65536
 
@@ -107,6 +111,7 @@ want=$1
 piece=$3
 progress=${4:-}
 EOF
+	packed_guest_check 0x0004 >>"$2"
 	cat >>"$2" <<'EOF'
 say_fail() {
 	echo "VHOSTD-RNG-FAIL $*"
@@ -150,7 +155,7 @@ rng_progress() {
 # Boot guest number $1 reading $2 bytes, paused and resumed $3 times (0: no
 # pauses, one read); sets GUEST_SECS and READ_SECS.
 run_guest() {
-	local dir initrd t0 t1 rc dev times rate pause_ok
+	local dir initrd t0 t1 rc dev times rate pause_ok why
 	dir=$TMP/guest$1
 	GUEST_DIR=$dir
 	mkdir -p "$dir/root"
@@ -166,11 +171,11 @@ run_guest() {
 	cat "$INITRD_BASE" "$dir/test.cpio" >"$initrd" ||
 	    fail "cannot build the initrd"
 	if [ "$RNG_DEVICE" = builtin ]; then
-		dev="-device virtio-rng-pci"
+		dev="-device virtio-rng-pci$PACKED_PROPS"
 	else
 		dev="-chardev socket,id=c0,path=$TMP/rng.sock"
 		dev="$dev -device vhost-user-rng-pci,chardev=c0"
-		dev="$dev${VHOSTD_RNG_PROPS:+,$VHOSTD_RNG_PROPS}"
+		dev="$dev$PACKED_PROPS${VHOSTD_RNG_PROPS:+,$VHOSTD_RNG_PROPS}"
 	fi
 	t0=$(now)
 	# shellcheck disable=SC2086 # $dev holds several arguments.
@@ -213,6 +218,7 @@ run_guest() {
 	    fail "no 'VHOSTD-RNG-OK $2' on the guest console (QEMU status $rc)"
 	grep -q '^VHOSTD-GUEST-EXIT 0$' "$dir/console.txt" ||
 	    fail "guest test did not exit 0"
+	why=$(packed_host_check "$dir/console.txt" 1) || fail "$why"
 	[ "$rc" -eq 0 ] || fail "QEMU exited with status $rc"
 	[ "$pause_ok" = 1 ] || fail "$PAUSE_ERR"
 	times=$(sed -n 's/^VHOSTD-RNG-TIME //p' "$dir/console.txt")

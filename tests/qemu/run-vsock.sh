@@ -36,7 +36,7 @@
 #
 # Environment: as run-rng.sh (VHOSTD_BUILD_DIR, VHOSTD_QEMU_CACHE,
 # VHOSTD_QEMU_TIMEOUT, VHOSTD_LOG_LEVEL, VHOSTD_KEEP_TMP,
-# VHOSTD_QEMU_APPEND, QEMU; VHOSTD_QEMU_PAUSES, VM_PAUSE_SECS and
+# VHOSTD_QEMU_APPEND, QEMU, VHOSTD_PACKED; VHOSTD_QEMU_PAUSES, VM_PAUSE_SECS and
 # VM_STALL_SECS in mode pause), plus VSOCK_BYTES (default 8 MiB each way,
 # 32 MiB echoed in mode pause), VSOCK_PAUSES (mode basic, default 10),
 # VSOCK_ECHO_RATE (mode pause, bytes/s, default 4 MiB), VSOCK_SEQPACKET=0
@@ -54,6 +54,8 @@ export VHOSTD_BUILD_DIR=$BUILD_DIR
 # shellcheck source=tests/qemu/lib.sh
 . "$SCRIPT_DIR/lib.sh"
 MODE=${1:-basic}
+# shellcheck source=tests/qemu/packed.sh
+. "$SCRIPT_DIR/packed.sh"
 QEMU=${QEMU:-qemu-system-x86_64}
 QEMU_TIMEOUT=${VHOSTD_QEMU_TIMEOUT:-180}
 case $MODE in
@@ -105,6 +107,9 @@ write_guest_script_pause() {
 #!/bin/sh
 # Guest side of run-vsock.sh pause: stream $BYTES bytes to host port 5001
 # and check their echo while the host pauses and resumes the VM.
+EOF
+	packed_guest_check 0x0013 >>"$1"
+	cat >>"$1" <<EOF
 echo "VSOCK-GUEST-READY"
 /bin/vsock-test echo 2 5001 $BYTES
 EOF
@@ -124,6 +129,7 @@ write_guest_script() {
 BYTES=$BYTES
 SEQ=$SEQ
 EOF
+	packed_guest_check 0x0013 >>"$1"
 	cat >>"$1" <<'EOF'
 rc=0
 /bin/vsock-test recv 1234 "$BYTES" >/tmp/recv.log 2>&1 &
@@ -261,7 +267,7 @@ timeout --foreground -k 5 "$QEMU_TIMEOUT" "$QEMU" -M pc -accel tcg -m 256 \
     -display none -serial stdio -no-reboot \
     -monitor "unix:$TMP/mon.sock,server=on,wait=off" \
     -chardev "socket,id=c0,path=$TMP/vhost.sock" \
-    -device vhost-user-vsock-pci,chardev=c0 \
+    -device vhost-user-vsock-pci,chardev=c0$PACKED_PROPS \
     -kernel "$KERNEL" -initrd "$TMP/initrd" \
     -append "console=ttyS0 quiet panic=-1 ${VHOSTD_QEMU_APPEND:-}" \
     </dev/null >"$TMP/serial.log" 2>"$TMP/qemu.err" &
@@ -311,6 +317,7 @@ WANT_OK=3
 [ "$(grep -c '^VSOCK-OK' "$TMP/console.txt")" -ge "$WANT_OK" ] ||
     fail "fewer than $WANT_OK VSOCK-OK lines from the guest"
 [ "$QRC" -eq 0 ] || fail "QEMU exited with status $QRC"
+why=$(packed_host_check "$TMP/console.txt" 1) || fail "$why"
 
 STEP="host results"
 if [ "$MODE" = pause ]; then
