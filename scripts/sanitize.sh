@@ -30,7 +30,7 @@ fi
 jobs=$(nproc 2>/dev/null || echo 2)
 
 asan_tests=${SAN_ASAN_TESTS:-"tests/check_guest_mem tests/check_vring \
-tests/check_vring_packed tests/check_packed_hostile tests/check_vu_msg tests/check_conf tests/check_module tests/check_rng \
+tests/check_vring_packed tests/check_packed_hostile tests/check_vu_msg tests/check_conf tests/check_module tests/check_rng tests/check_rng_pool \
 tests/check_integration tests/check_lifecycle_core tests/check_hostile \
 tests/check_console \
 tests/check_console_fe tests/check_console_tty tests/check_lifecycle \

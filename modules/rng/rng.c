@@ -231,6 +231,7 @@ rng_free(struct rng *r)
 {
 	if (r->fd != -1)
 		close(r->fd);
+	rng_pool_wipe(&r->pool);
 	free(r->source);
 	free(r);
 }
@@ -261,6 +262,7 @@ rng_create(struct vhd_dev *dev, const struct vhd_api *api,
 	r->api = api;
 	r->dev = dev;
 	r->fd = -1;
+	rng_pool_init(&r->pool, rng_pool_getrandom);
 
 	for (i = 0; i < nkv; i++) {
 		for (k = 0; k < sizeof(rng_keys) / sizeof(rng_keys[0]); k++) {
@@ -332,6 +334,7 @@ rng_reset(struct vhd_dev *dev)
 
 	r->period_open = 0;
 	r->budget = 0;
+	rng_pool_wipe(&r->pool);
 }
 
 /* Open a new period with a full budget.  Queue's worker. */
@@ -503,7 +506,9 @@ rng_fill(struct rng *r, struct vhd_chain *c, size_t want, size_t *done)
 		if (n <= 0)
 			return (*done != 0 ? RNG_FILL_OK : RNG_FILL_BADCHAIN);
 		n = rng_iov_trim(iov, n, want - *done);
-		if (r->fd == -1)
+		if (r->fd == -1 && want <= RNG_POOL_SMALL)
+			got = rng_pool_copy(&r->pool, iov, n);
+		else if (r->fd == -1)
 			got = rng_fill_getrandom(iov, n);
 		else
 			got = rng_fill_file(r, iov, n);

@@ -9,6 +9,8 @@
 
 #include <vhostd/vhostd.h>
 
+#include "rng_pool.h"
+
 #define RNG_DEVICE_ID		4
 #define RNG_QUEUE_SIZE		1024
 #define RNG_PERIOD_MAX		65536	/* ms: QEMU's and vhost-device-rng's */
@@ -63,6 +65,7 @@ struct rng {
 	int			 period_open;
 	uint64_t		 period_start;	/* ns, CLOCK_MONOTONIC */
 	uint64_t		 budget;	/* bytes left in this period */
+	struct rng_pool		 pool;		/* getrandom: small requests */
 };
 
 /* The daemon's function table (one per process). */
