@@ -80,6 +80,8 @@ static struct serve		*control_serve;
 static char			*control_path;
 static int			 control_fd = -1;
 static struct event		*control_ev;
+/* Accepting paused after running out of fds (one-second timer). */
+static struct event		*control_pause_ev;
 static struct control_client_list control_clients =
     TAILQ_HEAD_INITIALIZER(control_clients);
 static unsigned			 control_nclients;
@@ -412,6 +414,15 @@ control_peer_ok(int fd)
 	return (0);
 }
 
+/* Accepting was paused after running out of fds: resume. */
+static void
+control_accept_resume_cb(evutil_socket_t fd __unused, short events __unused,
+    void *arg __unused)
+{
+	if (control_ev != NULL && event_add(control_ev, NULL) == -1)
+		log_warnx("control: cannot resume accepting");
+}
+
 /* A client connects. */
 static void
 control_accept_cb(evutil_socket_t lfd, short events __unused,
@@ -419,14 +430,30 @@ control_accept_cb(evutil_socket_t lfd, short events __unused,
 {
 	struct control_client	*c;
 	struct timeval		 tv = { CONTROL_TIMEOUT_S, 0 };
+	struct timeval		 pause = { 1, 0 };
 	int			 fd;
 
 	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd == -1) {
-		if (errno != EAGAIN && errno != EINTR &&
-		    errno != ECONNABORTED)
+		switch (errno) {
+		case EAGAIN:
+		case EINTR:
+		case ECONNABORTED:
+			return;
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			/* Level-triggered: the pending connection would
+			 * wake us at once, over and over.  Pause. */
+			log_warn("control: accept (pausing for 1 s)");
+			event_del(control_ev);
+			evtimer_add(control_pause_ev, &pause);
+			return;
+		default:
 			log_warn("control: accept");
-		return;
+			return;
+		}
 	}
 	if (!control_peer_ok(fd)) {
 		/* Best effort: the socket is fresh, the line fits. */
@@ -533,7 +560,10 @@ control_start(struct serve *s, const char *path, uid_t uid, gid_t gid,
 	}
 	control_ev = event_new(s->base, fd, EV_READ | EV_PERSIST,
 	    control_accept_cb, NULL);
-	if (control_ev == NULL || event_add(control_ev, NULL) == -1)
+	control_pause_ev = evtimer_new(s->base, control_accept_resume_cb,
+	    NULL);
+	if (control_ev == NULL || control_pause_ev == NULL ||
+	    event_add(control_ev, NULL) == -1)
 		fatalx("control: cannot watch the socket");
 	control_serve = s;
 	control_fd = fd;
@@ -553,6 +583,9 @@ control_stop(void)
 	if (control_ev != NULL)
 		event_free(control_ev);
 	control_ev = NULL;
+	if (control_pause_ev != NULL)
+		event_free(control_pause_ev);
+	control_pause_ev = NULL;
 	if (control_fd != -1) {
 		close(control_fd);
 		unlink(control_path);

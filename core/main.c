@@ -163,7 +163,8 @@ main_usage(FILE *out)
 "  --no-seccomp           do not confine vhostd to the system calls it\n"
 "                         needs (the seccomp filter is on by default)\n"
 "  --control=PATH         the control socket for vhostctl (default\n"
-"                         " CONTROL_DEFAULT_PATH ", \"none\": no socket)\n"
+"                         $VHOSTD_CONTROL, else " CONTROL_DEFAULT_PATH ";\n"
+"                         \"none\": no socket)\n"
 "  --workers=N            devices share a pool of N worker threads (1 to\n"
 "                         %d) instead of starting their own\n"
 "  -h, --help             print this help and exit\n"
@@ -600,6 +601,9 @@ main_control(struct serve *s, const struct main_args *a)
 	int		 dflt = 0;
 
 	path = a->control != NULL ? a->control : s->conf->control_path;
+	if (path == NULL && (path = getenv("VHOSTD_CONTROL")) != NULL &&
+	    *path == '\0')
+		path = NULL;
 	if (path == NULL) {
 		path = CONTROL_DEFAULT_PATH;
 		dflt = 1;

@@ -298,6 +298,7 @@ fe_daemon_child(struct fe_daemon *d, char *const argv[], pid_t parent)
 {
 	int		fd, maxfd;
 	sigset_t	set;
+	char		ctl[600];
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
@@ -336,6 +337,10 @@ fe_daemon_child(struct fe_daemon *d, char *const argv[], pid_t parent)
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
+	/* A control socket of its own, not the system's /run/vhostd/control
+	 * (a --control or config key still wins). */
+	if (snprintf(ctl, sizeof ctl, "%s/control", d->dir) < (int)sizeof ctl)
+		setenv("VHOSTD_CONTROL", ctl, 1);
 	execv(argv[0], argv);
 	dprintf(2, "fe: exec %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
