@@ -320,16 +320,18 @@ inflight_packed_start(struct vring *vq, const char **err)
 		avail = (uint16_t)(avail - n);
 		aw = !aw;
 	}
+	if (nres > 0)
+		log_info("%s: queue %u: %u requests (%u slots) in flight at "
+		    "the last stop, served again first", vring_name(vq),
+		    vq->index, nres, slots);
+	/* After a back-end death QEMU's base is stale: ours is right. */
 	if (vq->used_idx != u || vq->used_wrap != w ||
 	    vq->last_avail_idx != avail || vq->avail_wrap != aw)
-		log_info("%s: queue %u: %u requests (%u slots) in flight at "
-		    "the last stop; ring position avail %u/%d used %u/%d "
-		    "(not %u/%d %u/%d)", vring_name(vq), vq->index, nres,
-		    slots, avail, aw, u, w, vq->last_avail_idx,
-		    vq->avail_wrap, vq->used_idx, vq->used_wrap);
-	else if (nres > 0)
-		log_info("%s: queue %u: resubmitting %u requests in flight",
-		    vring_name(vq), vq->index, nres);
+		log_info("%s: queue %u: ring position avail %u/%d used %u/%d "
+		    "from the inflight region (SET_VRING_BASE said %u/%d "
+		    "%u/%d)", vring_name(vq), vq->index, avail, aw, u, w,
+		    vq->last_avail_idx, vq->avail_wrap, vq->used_idx,
+		    vq->used_wrap);
 	vq->used_idx = u;
 	vq->used_wrap = w;
 	vq->last_avail_idx = avail;
