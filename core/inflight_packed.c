@@ -153,6 +153,14 @@ inflight_packed_init(struct vring *vq, struct inflight_queue *iq)
 	atomic_signal_fence(memory_order_release);
 	inflight_store16(h + INFLIGHT_PK_H_VERSION, INFLIGHT_VERSION);
 	iq->counter = 1;
+	/* Chains taken before there was a region cannot be recorded:
+	 * after a kill they are taken from the ring again (as for split
+	 * rings), which blk's requests allow. */
+	if (vq->last_avail_idx != vq->used_idx ||
+	    vq->avail_wrap != vq->used_wrap)
+		log_info("%s: queue %u: chains in flight before the inflight "
+		    "region existed are not tracked", vring_name(vq),
+		    vq->index);
 }
 
 /*

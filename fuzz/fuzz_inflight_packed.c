@@ -15,8 +15,9 @@
  *               driver area at 0x8000, the device area at 0x8004
  * Oracle: no crash or sanitizer report; a failed start resubmits nothing;
  * after our own writes the second start always succeeds, finds the ring
- * positions we left, and resubmits exactly the chains we held, in the
- * order we took them.
+ * positions we left (the avail one only when no chain was in flight
+ * before the region existed), and resubmits exactly the chains we held,
+ * in the order we took them.
  */
 
 #include <sys/types.h>
@@ -109,7 +110,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t		 base;
 	size_t			 rsize, n;
 	unsigned		 nheld = 0, i, pops = 0, left;
-	int			 uwrap, awrap, rc;
+	int			 uwrap, awrap, rc, untracked;
 	uint8_t			 how;
 
 	if (size < FUZZ_HDR)
@@ -142,6 +143,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (iq.resubmit == NULL || iq.pk_next == NULL || iq.pk_last == NULL)
 		abort();
 
+	/* A fresh region cannot know chains the base says were taken
+	 * before it: the avail position is then not recovered exactly. */
+	untracked = (rg[8] | rg[9]) == 0 && (base >> 16) != 0 &&
+	    (base & 0xffff) != base >> 16;
 	rc = fuzz_inflight_start(&vq, &iq, num, base);
 	if (rc != 0) {
 		if (rc == -1 && iq.nresubmit != 0)
@@ -191,8 +196,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fuzz_inflight_start(&vq, &iq, num, 0x80008000u) != 0)
 		abort();
 	if (vq.used_idx != used || vq.used_wrap != uwrap ||
-	    vq.last_avail_idx != avail || vq.avail_wrap != awrap ||
-	    iq.nresubmit != nheld + left)
+	    (!untracked && (vq.last_avail_idx != avail ||
+	    vq.avail_wrap != awrap)) || iq.nresubmit != nheld + left)
 		abort();
 	for (i = 0; i < nheld && left == 0; i++) {
 		err = NULL;
