@@ -49,56 +49,9 @@ struct inflight_region {
  * page in program order as far as the compiler is concerned (relaxed
  * atomics plus the signal fences below); no other thread reads them while
  * we run, and a killed process's stores are all in the page, so no
- * hardware ordering is needed beyond that.
+ * hardware ordering is needed beyond that.  The accessors are in
+ * inflight.h.
  */
-
-/* Load a 16-bit little-endian word of the region. */
-static uint16_t
-inflight_load16(const uint8_t *p)
-{
-	return (le16toh(atomic_load_explicit(
-	    (_Atomic uint16_t *)(uintptr_t)p, memory_order_relaxed)));
-}
-
-/* Store a 16-bit little-endian word of the region. */
-static void
-inflight_store16(uint8_t *p, uint16_t v)
-{
-	atomic_store_explicit((_Atomic uint16_t *)(void *)p, htole16(v),
-	    memory_order_relaxed);
-}
-
-/* Load a 64-bit little-endian word of the region. */
-static uint64_t
-inflight_load64(const uint8_t *p)
-{
-	return (le64toh(atomic_load_explicit(
-	    (_Atomic uint64_t *)(uintptr_t)p, memory_order_relaxed)));
-}
-
-/* Store a 64-bit little-endian word of the region. */
-static void
-inflight_store64(uint8_t *p, uint64_t v)
-{
-	atomic_store_explicit((_Atomic uint64_t *)(void *)p, htole64(v),
-	    memory_order_relaxed);
-}
-
-/* Load an entry's inflight byte. */
-static uint8_t
-inflight_load8(const uint8_t *p)
-{
-	return (atomic_load_explicit((_Atomic uint8_t *)(uintptr_t)p,
-	    memory_order_relaxed));
-}
-
-/* Store an entry's inflight byte. */
-static void
-inflight_store8(uint8_t *p, uint8_t v)
-{
-	atomic_store_explicit((_Atomic uint8_t *)(void *)p, v,
-	    memory_order_relaxed);
-}
 
 /* The entry of descriptor `i` of a queue. */
 static uint8_t *
@@ -107,11 +60,19 @@ inflight_desc(const struct inflight_queue *iq, uint16_t i)
 	return (iq->base + INFLIGHT_HDR_SIZE + (size_t)i * INFLIGHT_DESC_SIZE);
 }
 
+/* Do the acked features make the rings packed (the region's layout)? */
+static int
+inflight_layout_packed(struct device *dev)
+{
+	return ((atomic_load(&dev->acked_features) &
+	    (1ULL << VHD_F_RING_PACKED)) != 0);
+}
+
 /* Check the queue count and size of a GET/SET_INFLIGHT_FD request and
- * compute the region size.  0 or -1 with *cause. */
+ * compute the region size for the layout.  0 or -1 with *cause. */
 static int
 inflight_check_geometry(struct device *dev, const struct inflight_msg *m,
-    uint64_t *size, char **cause)
+    int packed, uint64_t *size, char **cause)
 {
 	if (m->num_queues < 1 || m->num_queues > dev->info.num_queues) {
 		xasprintf(cause, "%u queues (the device has 1..%u)",
@@ -123,7 +84,10 @@ inflight_check_geometry(struct device *dev, const struct inflight_msg *m,
 		    m->queue_size, dev->info.max_queue_size);
 		return (-1);
 	}
-	*size = INFLIGHT_QUEUE_SIZE(m->queue_size) * m->num_queues;
+	if (packed)
+		*size = INFLIGHT_PK_QUEUE_SIZE(m->queue_size) * m->num_queues;
+	else
+		*size = INFLIGHT_QUEUE_SIZE(m->queue_size) * m->num_queues;
 	return (0);
 }
 
@@ -132,13 +96,15 @@ int
 inflight_get_fd(struct device *dev, const struct inflight_msg *req,
     struct inflight_msg *reply, char **cause)
 {
-	uint64_t	 size;
+	uint64_t	 size, per;
 	uint8_t		*map, *h;
 	unsigned	 q;
-	int		 fd;
+	int		 fd, packed = inflight_layout_packed(dev);
 
-	if (inflight_check_geometry(dev, req, &size, cause) == -1)
+	if (inflight_check_geometry(dev, req, packed, &size, cause) == -1)
 		return (-1);
+	per = packed ? INFLIGHT_PK_QUEUE_SIZE(req->queue_size) :
+	    INFLIGHT_QUEUE_SIZE(req->queue_size);
 	fd = memfd_create("vhostd-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd == -1) {
 		xasprintf(cause, "memfd_create: %s", strerror(errno));
@@ -154,9 +120,15 @@ inflight_get_fd(struct device *dev, const struct inflight_msg *req,
 		xasprintf(cause, "mmap: %s", strerror(errno));
 		goto fail;
 	}
+	/* A packed header stays at version 0 until its queue first
+	 * starts: only then are the ring's indices known (the queue may
+	 * have run before this request), and the first start writes them
+	 * (inflight_packed.c). */
 	for (q = 0; q < req->num_queues; q++) {
-		h = map + q * INFLIGHT_QUEUE_SIZE(req->queue_size);
-		inflight_store16(h + INFLIGHT_H_VERSION, INFLIGHT_VERSION);
+		h = map + q * per;
+		if (!packed)
+			inflight_store16(h + INFLIGHT_H_VERSION,
+			    INFLIGHT_VERSION);
 		inflight_store16(h + INFLIGHT_H_DESC_NUM, req->queue_size);
 	}
 	munmap(map, (size_t)size);
@@ -170,8 +142,9 @@ inflight_get_fd(struct device *dev, const struct inflight_msg *req,
 	reply->mmap_offset = 0;
 	reply->num_queues = req->num_queues;
 	reply->queue_size = req->queue_size;
-	log_debug("%s: %s: %u queues of %u, %llu bytes", __func__, dev->name,
-	    req->num_queues, req->queue_size, (unsigned long long)size);
+	log_debug("%s: %s: %u %s queues of %u, %llu bytes", __func__,
+	    dev->name, req->num_queues, packed ? "packed" : "split",
+	    req->queue_size, (unsigned long long)size);
 	return (fd);
 
 fail:
@@ -191,8 +164,11 @@ inflight_region_free(struct inflight_region *rg)
 		guest_fault_unregister(rg->slot);
 	if (rg->map != NULL)
 		munmap(rg->map, rg->map_len);
-	for (i = 0; i < rg->nqueues; i++)
+	for (i = 0; i < rg->nqueues; i++) {
 		free(rg->q[i].resubmit);
+		free(rg->q[i].pk_next);
+		free(rg->q[i].pk_last);
+	}
 	free(rg->q);
 	free(rg);
 }
@@ -233,14 +209,15 @@ inflight_set_fd(struct device *dev, const struct inflight_msg *req, int fd,
 	long			 page = sysconf(_SC_PAGESIZE);
 	void			*map;
 	unsigned		 i;
+	int			 packed = inflight_layout_packed(dev);
 
-	if (inflight_check_geometry(dev, req, &size, cause) == -1)
+	if (inflight_check_geometry(dev, req, packed, &size, cause) == -1)
 		return (-1);
 	if (req->mmap_size != size) {
 		xasprintf(cause, "region of %llu bytes, expected %llu for %u "
-		    "queues of %u", (unsigned long long)req->mmap_size,
+		    "%s queues of %u", (unsigned long long)req->mmap_size,
 		    (unsigned long long)size, req->num_queues,
-		    req->queue_size);
+		    packed ? "packed" : "split", req->queue_size);
 		return (-1);
 	}
 	if (page <= 0)
@@ -297,11 +274,17 @@ inflight_set_fd(struct device *dev, const struct inflight_msg *req, int fd,
 	guest_fault_set_owner(rg->slot, dev);
 	rg->q = xcalloc(rg->nqueues, sizeof *rg->q);
 	for (i = 0; i < rg->nqueues; i++) {
-		rg->q[i].base = (uint8_t *)map +
-		    i * INFLIGHT_QUEUE_SIZE(rg->qsize);
+		rg->q[i].base = (uint8_t *)map + i * (size / rg->nqueues);
 		rg->q[i].size = rg->qsize;
 		rg->q[i].resubmit = xcalloc(rg->qsize,
 		    sizeof *rg->q[i].resubmit);
+		rg->q[i].packed = packed;
+		if (packed) {
+			rg->q[i].pk_next = xcalloc(rg->qsize,
+			    sizeof *rg->q[i].pk_next);
+			rg->q[i].pk_last = xcalloc(rg->qsize,
+			    sizeof *rg->q[i].pk_last);
+		}
 	}
 	inflight_free(dev);
 	dev->inflight = rg;
@@ -309,8 +292,8 @@ inflight_set_fd(struct device *dev, const struct inflight_msg *req, int fd,
 		dev->vrings[i].iq = i < rg->nqueues ? &rg->q[i] : NULL;
 		vring_update(&dev->vrings[i]);
 	}
-	log_info("%s: inflight region of %u queues of %u descriptors",
-	    dev->name, rg->nqueues, rg->qsize);
+	log_info("%s: inflight region of %u %s queues of %u descriptors",
+	    dev->name, rg->nqueues, packed ? "packed" : "split", rg->qsize);
 	return (0);
 }
 
@@ -352,12 +335,15 @@ inflight_queue_start(struct vring *vq, const char **err)
 	if (iq == NULL)
 		return (0);
 	iq->nresubmit = iq->next = 0;
-	/* The spec's packed layout is another one: not tracked (yet). */
-	if (vq->packed) {
-		log_info("%s: queue %u: packed ring, inflight tracking off",
-		    vring_name(vq), vq->index);
-		return (0);
+	/* The layout was fixed by the features at SET_INFLIGHT_FD. */
+	if (vq->packed != iq->packed) {
+		*err = vq->packed ? "inflight region has the split layout, "
+		    "the queue is packed" : "inflight region has the packed "
+		    "layout, the queue is split";
+		return (-1);
 	}
+	if (vq->packed)
+		return (inflight_packed_start(vq, err));
 	version = inflight_load16(iq->base + INFLIGHT_H_VERSION);
 	desc_num = inflight_load16(iq->base + INFLIGHT_H_DESC_NUM);
 	if (version == 0) {
@@ -537,11 +523,17 @@ inflight_push_end(struct vring *vq, uint16_t head)
 
 /* A popped chain goes back unserved.  Worker. */
 void
-inflight_unmark(struct vring *vq, uint16_t head)
+inflight_unmark(struct vring *vq, struct vring_chain *c)
 {
 	struct inflight_queue	*iq = vq->iq;
 
-	if (iq == NULL || vq->packed || head >= iq->size)
+	if (iq == NULL)
 		return;
-	inflight_store8(inflight_desc(iq, head) + INFLIGHT_D_INFLIGHT, 0);
+	if (vq->packed) {
+		inflight_packed_unmark(vq, c);
+		return;
+	}
+	if (c->head >= iq->size)
+		return;
+	inflight_store8(inflight_desc(iq, c->head) + INFLIGHT_D_INFLIGHT, 0);
 }

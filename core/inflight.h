@@ -1,6 +1,6 @@
 /*
  * Inflight I/O tracking (the INFLIGHT_SHMFD protocol feature) for split
- * rings: a shared region the frontend keeps across back-end restarts, in
+ * and packed rings (packed: inflight_packed.c): a shared region the frontend keeps across back-end restarts, in
  * which the back-end records which descriptor chains it has taken and not
  * yet completed, so a new back-end after a crash can serve them again.
  *
@@ -37,6 +37,12 @@
  * against shrinking where it can be, and the mapping is registered with
  * guest_fault (a shrunk file breaks the device, not the daemon).
  *
+ * Packed rings have their own layout (the spec's QueueRegionPacked, see
+ * inflight_packed.c): which one a region holds is decided by the
+ * features acked when GET/SET_INFLIGHT_FD arrive (QEMU sends SET_FEATURES
+ * first), and a queue whose layout is not the region's breaks the device
+ * when it starts.
+ *
  * Threads: the region is set and dropped on the main thread with every
  * ring of the device stopped; while a ring runs, only its worker touches
  * its part of the region.
@@ -45,13 +51,18 @@
 #ifndef VHOSTD_INFLIGHT_H
 #define VHOSTD_INFLIGHT_H
 
+#include <endian.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "compat.h"
 
 struct device;
+struct guest_mem;
 struct vring;
+struct vring_chain;
+struct vring_packed_desc;
 
 /* Bytes of one queue's part of the region (header + entries, rounded up
  * to 64 as libvhost-user does). */
@@ -60,6 +71,12 @@ struct vring;
 #define INFLIGHT_ALIGN		64
 #define INFLIGHT_QUEUE_SIZE(qs)						\
 	((((uint64_t)INFLIGHT_HDR_SIZE + (uint64_t)INFLIGHT_DESC_SIZE *	\
+	(qs)) + INFLIGHT_ALIGN - 1) & ~(uint64_t)(INFLIGHT_ALIGN - 1))
+/* Packed layout: a 32-byte header and 32-byte entries. */
+#define INFLIGHT_PK_HDR_SIZE	32
+#define INFLIGHT_PK_DESC_SIZE	32
+#define INFLIGHT_PK_QUEUE_SIZE(qs)					\
+	((((uint64_t)INFLIGHT_PK_HDR_SIZE + (uint64_t)INFLIGHT_PK_DESC_SIZE * \
 	(qs)) + INFLIGHT_ALIGN - 1) & ~(uint64_t)(INFLIGHT_ALIGN - 1))
 /* The version a header has once initialised (0: fresh region). */
 #define INFLIGHT_VERSION	1
@@ -77,7 +94,8 @@ struct inflight_msg {
 /* One entry to resubmit. */
 struct inflight_entry {
 	uint64_t	counter;
-	uint16_t	head;
+	uint16_t	head;		/* split: descriptor; packed: entry */
+	uint16_t	num;		/* packed: ring slots, as checked */
 };
 
 /* The tracking state of one queue: its part of the region and the
@@ -89,6 +107,17 @@ struct inflight_queue {
 	struct inflight_entry *resubmit; /* in counter order */
 	unsigned	 nresubmit;
 	unsigned	 next;		/* next one to hand out */
+
+	/* Packed layout (inflight_packed.c).  The links are our own copy,
+	 * written through to the region and never read back from it
+	 * while the ring runs: the frontend can change the region at any
+	 * time. */
+	int		 packed;	/* the region's layout */
+	uint16_t	*pk_next;	/* size entries: list links */
+	uint16_t	*pk_last;	/* per head entry: its last */
+	uint16_t	 pk_free;	/* free list head */
+	uint16_t	 pk_first;	/* chain being walked: head entry */
+	uint16_t	 pk_cur;	/* and its latest entry */
 };
 
 /*
@@ -128,6 +157,75 @@ void	 inflight_pop(struct vring *, uint16_t head);
 void	 inflight_push_begin(struct vring *, uint16_t head);
 void	 inflight_push_end(struct vring *, uint16_t head);
 /* A popped chain goes back to the avail ring unserved (rewind). */
-void	 inflight_unmark(struct vring *, uint16_t head);
+void	 inflight_unmark(struct vring *, struct vring_chain *);
+
+/*
+ * Packed rings (inflight_packed.c), called from vring_packed.c and
+ * inflight.c.  Worker.
+ */
+/* Recovery at queue start (inflight_queue_start's packed half). */
+int	 inflight_packed_start(struct vring *, const char **err);
+/* Descriptor k of the chain being walked: copy it to the next free
+ * entry.  0, or -1 with *err (no free entry: more descriptors in flight
+ * than the ring has). */
+int	 inflight_packed_desc(struct vring *, unsigned k,
+	    const struct vring_packed_desc *, const char **err);
+/* The walked chain was taken: mark it in flight. */
+void	 inflight_packed_pop(struct vring *, struct vring_chain *);
+/* Build the chain of the next entry to resubmit from the region's copy
+ * (head, ndesc, segments).  0, or -1 with *err. */
+int	 inflight_packed_resubmit(struct vring *, struct vring_chain *,
+	    const struct guest_mem *, uint16_t entry, const char **err);
+/* Before the used descriptor of `c` is written / after it is published
+ * (vq->used_idx and used_wrap are then past it). */
+void	 inflight_packed_push_begin(struct vring *, struct vring_chain *,
+	    uint16_t used_idx, int used_wrap);
+void	 inflight_packed_push_end(struct vring *, struct vring_chain *,
+	    uint16_t used_idx, int used_wrap);
+void	 inflight_packed_unmark(struct vring *, struct vring_chain *);
+
+/* Shared-region word access (relaxed atomics, little endian): see
+ * inflight.c for why no more ordering than the signal fences. */
+static inline uint16_t
+inflight_load16(const uint8_t *p)
+{
+	return (le16toh(atomic_load_explicit(
+	    (_Atomic uint16_t *)(uintptr_t)p, memory_order_relaxed)));
+}
+
+static inline void
+inflight_store16(uint8_t *p, uint16_t v)
+{
+	atomic_store_explicit((_Atomic uint16_t *)(void *)p, htole16(v),
+	    memory_order_relaxed);
+}
+
+static inline uint64_t
+inflight_load64(const uint8_t *p)
+{
+	return (le64toh(atomic_load_explicit(
+	    (_Atomic uint64_t *)(uintptr_t)p, memory_order_relaxed)));
+}
+
+static inline void
+inflight_store64(uint8_t *p, uint64_t v)
+{
+	atomic_store_explicit((_Atomic uint64_t *)(void *)p, htole64(v),
+	    memory_order_relaxed);
+}
+
+static inline uint8_t
+inflight_load8(const uint8_t *p)
+{
+	return (atomic_load_explicit((_Atomic uint8_t *)(uintptr_t)p,
+	    memory_order_relaxed));
+}
+
+static inline void
+inflight_store8(uint8_t *p, uint8_t v)
+{
+	atomic_store_explicit((_Atomic uint8_t *)(void *)p, v,
+	    memory_order_relaxed);
+}
 
 #endif /* VHOSTD_INFLIGHT_H */

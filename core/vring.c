@@ -401,7 +401,7 @@ vring_reclaim(struct vring *vq)
 		    "the used ring is not in guest memory", vring_name(vq),
 		    vq->index, n);
 	for (i = 1; vq->iq != NULL && i <= k; i++)
-		inflight_unmark(vq, at[i]->head);
+		inflight_unmark(vq, at[i]);
 	if (vq->packed && k > 0)
 		vring_packed_unpop(vq, at[k]);
 	else

@@ -54,6 +54,7 @@ struct device;
 struct event;
 struct guest_mem;
 struct inflight_queue;
+struct vring_packed_desc;
 struct worker;
 
 /* Largest ring size accepted (virtio split ring limit). */
@@ -91,6 +92,8 @@ struct vring_chain {
 	uint16_t		 ndesc;		/* packed: ring slots used */
 	uint16_t		 pk_pos;	/* packed: avail index and
 						 * wrap (bit 15) at pop */
+	uint16_t		 if_entry;	/* packed: inflight region
+						 * entry of its head */
 	struct vring_chain	*next_free;
 };
 
@@ -305,6 +308,11 @@ struct vring_chain *vring_packed_pop(struct vring *,
 void	 vring_packed_push_used(struct vring *, struct vring_chain *,
 	    uint32_t);
 int	 vring_packed_rewind(struct vring *, struct vring_chain *);
+/* One descriptor of a chain (a ring slot or the region's copy of one):
+ * add its buffer, or walk its indirect table.  *end: the chain ends here.
+ * 0, or -1 with *err. */
+int	 vring_packed_walk_desc(struct vring_chain *, const struct guest_mem *,
+	    const struct vring_packed_desc *, int *end, const char **err);
 /* Reclaim: make `c` (held, the oldest of the rewound tail) the next to
  * pop again. */
 void	 vring_packed_unpop(struct vring *, struct vring_chain *);

@@ -710,7 +710,7 @@ vring_rewind(struct vring *vq, struct vring_chain *c)
 	    c->avail_pos != (uint16_t)(vq->last_avail_idx - 1))
 		return (-1);
 	if (vq->iq != NULL)
-		inflight_unmark(vq, c->head);
+		inflight_unmark(vq, c);
 	vq->last_avail_idx--;
 	vring_chain_put(vq, c);
 	return (0);

@@ -39,6 +39,7 @@
 
 #include "device.h"
 #include "guest_mem.h"
+#include "inflight.h"
 #include "log.h"
 #include "vhost_user.h"
 #include "vring.h"
@@ -205,12 +206,38 @@ vring_packed_walk_indirect(struct vring_chain *c, const struct guest_mem *mem,
 	return (0);
 }
 
+/* One descriptor of a chain: its buffer, or its indirect table (which
+ * ends the chain).  *end when the chain ends here.  0, or -1 with *err. */
+int
+vring_packed_walk_desc(struct vring_chain *c, const struct guest_mem *mem,
+    const struct vring_packed_desc *d, int *end, const char **err)
+{
+	struct vring_desc	 s;
+
+	if (d->flags & VRING_DESC_F_INDIRECT) {
+		if (!c->vq->indirect) {
+			*err = "indirect descriptor without "
+			    "VIRTIO_F_INDIRECT_DESC";
+			return (-1);
+		}
+		*end = 1;
+		return (vring_packed_walk_indirect(c, mem, d, err));
+	}
+	s.addr = d->addr;
+	s.len = d->len;
+	s.flags = d->flags & (VRING_DESC_F_WRITE | VRING_DESC_F_NEXT);
+	s.next = 0;
+	*end = !(d->flags & VRING_DESC_F_NEXT);
+	return (vring_chain_add(c, mem, &s, err));
+}
+
 /*
  * Walk the chain at the avail position into `c`: consecutive slots while
  * NEXT is set (over the end of the ring), or an indirect table.  Sets
  * *id (from the last descriptor, where the driver puts the buffer id),
- * *ndesc (ring slots used) and the position and wrap after it.  0, or -1
- * with *err.
+ * *ndesc (ring slots used) and the position and wrap after it.  With an
+ * inflight region each slot is copied to it as walked.  0, or -1 with
+ * *err.
  */
 static int
 vring_packed_walk(struct vring *vq, struct vring_chain *c,
@@ -219,12 +246,11 @@ vring_packed_walk(struct vring *vq, struct vring_chain *c,
 {
 	const uint8_t			*ring = vq->desc;
 	struct vring_packed_desc	 d;
-	struct vring_desc		 s;
 	unsigned			 count = 0;
 	uint16_t			 i = vq->last_avail_idx;
-	int				 wrap = vq->avail_wrap;
+	int				 wrap = vq->avail_wrap, end = 0;
 
-	for (;;) {
+	while (!end) {
 		if (++count > vq->num) {
 			*err = "descriptor chain longer than the queue";
 			return (-1);
@@ -235,24 +261,11 @@ vring_packed_walk(struct vring *vq, struct vring_chain *c,
 			i = 0;
 			wrap = !wrap;
 		}
-		if (d.flags & VRING_DESC_F_INDIRECT) {
-			if (!vq->indirect) {
-				*err = "indirect descriptor without "
-				    "VIRTIO_F_INDIRECT_DESC";
-				return (-1);
-			}
-			if (vring_packed_walk_indirect(c, mem, &d, err) == -1)
-				return (-1);
-			break;
-		}
-		s.addr = d.addr;
-		s.len = d.len;
-		s.flags = d.flags & (VRING_DESC_F_WRITE | VRING_DESC_F_NEXT);
-		s.next = 0;
-		if (vring_chain_add(c, mem, &s, err) == -1)
+		if (vq->iq != NULL && inflight_packed_desc(vq, count - 1, &d,
+		    err) == -1)
 			return (-1);
-		if (!(d.flags & VRING_DESC_F_NEXT))
-			break;
+		if (vring_packed_walk_desc(c, mem, &d, &end, err) == -1)
+			return (-1);
 	}
 	if (d.id >= vq->num) {
 		*err = "buffer id out of range";
@@ -266,6 +279,54 @@ vring_packed_walk(struct vring *vq, struct vring_chain *c,
 }
 
 /*
+ * Take the next chain inflight recovery resubmits, built from the
+ * region's copy of its descriptors (the ring slots may have been
+ * overwritten by used descriptors since): not from the avail position,
+ * never rewound.  Worker, ring mapped.
+ */
+static struct vring_chain *
+vring_packed_pop_resubmit(struct vring *vq, const struct guest_mem *mem,
+    uint16_t entry, const char **err)
+{
+	struct vring_chain	*c;
+
+	if (vq->pool_size != vq->num) {
+		if (vq->inflight != 0) {
+			*err = "queue size changed with chains in flight";
+			return (NULL);
+		}
+		vring_pool_prepare(vq);
+	}
+	if ((c = vq->free_chains) == NULL) {
+		*err = "bad resubmitted chain";
+		return (NULL);
+	}
+	c->vq = vq;
+	c->nsegs = c->nread = 0;
+	c->rlen = c->wlen = 0;
+	if (inflight_packed_resubmit(vq, c, mem, entry, err) == -1) {
+		if (*err == vring_err_removed) {
+			vring_pause(vq, "a buffer");
+			*err = NULL;
+		}
+		return (NULL);
+	}
+	inflight_resubmit_take(vq);
+	vq->free_chains = c->next_free;
+	c->next_free = NULL;
+	c->in_use = 1;
+	c->resubmitted = 1;
+	c->deferred = 0;
+	c->avail_pos = vq->pop_seq;
+	c->pk_pos = 0;
+	vq->inflight++;
+	STATS_SET(vq->stats.inflight, vq->inflight);
+	STATS_ADD(vq->stats.chains, 1);
+	STATS_ADD(vq->stats.bytes_in, c->rlen);
+	return (c);
+}
+
+/*
  * Take the next available chain, or NULL when the ring is empty or on
  * error (*err set).  Worker, or a test with no worker.
  */
@@ -274,7 +335,7 @@ vring_packed_pop(struct vring *vq, const struct guest_mem *mem,
     const char **err)
 {
 	struct vring_chain	*c;
-	uint16_t		 flags, id, ndesc, next_idx;
+	uint16_t		 flags, id, ndesc, next_idx, entry;
 	int			 next_wrap;
 
 	*err = NULL;
@@ -294,6 +355,10 @@ vring_packed_pop(struct vring *vq, const struct guest_mem *mem,
 		*err = "ring index out of range for the queue size";
 		return (NULL);
 	}
+	/* Inflight recovery: the chains a previous instance took come
+	 * first. */
+	if (vq->iq != NULL && inflight_resubmit_peek(vq, &entry))
+		return (vring_packed_pop_resubmit(vq, mem, entry, err));
 	flags = vring_packed_load16((const uint8_t *)vq->desc +
 	    (size_t)vq->last_avail_idx * VRING_PACKED_DESC_SIZE +
 	    VRING_PACKED_OFF_FLAGS);
@@ -333,6 +398,7 @@ vring_packed_pop(struct vring *vq, const struct guest_mem *mem,
 	vq->free_chains = c->next_free;
 	c->next_free = NULL;
 	c->in_use = 1;
+	c->resubmitted = 0;
 	c->head = id;
 	c->ndesc = ndesc;
 	c->pk_pos = (uint16_t)(vq->last_avail_idx |
@@ -343,6 +409,8 @@ vring_packed_pop(struct vring *vq, const struct guest_mem *mem,
 	vq->avail_wrap = next_wrap;
 	vq->inflight++;
 	vq->last_popped = c;
+	if (vq->iq != NULL)
+		inflight_packed_pop(vq, c);
 	return (c);
 }
 
@@ -354,7 +422,16 @@ vring_packed_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 	uint8_t		*ent;
 	uint32_t	 next;
 	uint16_t	 flags;
+	int		 wrap;
 
+	next = (uint32_t)vq->used_idx + c->ndesc;
+	wrap = vq->used_wrap;
+	if (next >= vq->num) {
+		next -= vq->num;
+		wrap = !wrap;
+	}
+	if (vq->iq != NULL)
+		inflight_packed_push_begin(vq, c, (uint16_t)next, wrap);
 	ent = (uint8_t *)vq->desc + (size_t)vq->used_idx *
 	    VRING_PACKED_DESC_SIZE;
 	vring_packed_store32(ent + VRING_PACKED_OFF_LEN, len);
@@ -368,12 +445,10 @@ vring_packed_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 	 */
 	atomic_thread_fence(memory_order_release);
 	vring_packed_store16(ent + VRING_PACKED_OFF_FLAGS, flags);
-	next = (uint32_t)vq->used_idx + c->ndesc;
-	if (next >= vq->num) {
-		next -= vq->num;
-		vq->used_wrap = !vq->used_wrap;
-	}
 	vq->used_idx = (uint16_t)next;
+	vq->used_wrap = wrap;
+	if (vq->iq != NULL)
+		inflight_packed_push_end(vq, c, (uint16_t)next, wrap);
 	vq->pushed = 1;
 	/* More than a ring's worth since the last interrupt: the offset
 	 * test below can no longer tell, interrupt. */
@@ -388,8 +463,10 @@ int
 vring_packed_rewind(struct vring *vq, struct vring_chain *c)
 {
 	if (c == NULL || c != vq->last_popped || !c->in_use || c->deferred ||
-	    c->avail_pos != (uint16_t)(vq->pop_seq - 1))
+	    c->resubmitted || c->avail_pos != (uint16_t)(vq->pop_seq - 1))
 		return (-1);
+	if (vq->iq != NULL)
+		inflight_packed_unmark(vq, c);
 	vring_packed_unpop(vq, c);
 	vring_chain_put(vq, c);
 	return (0);

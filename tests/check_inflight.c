@@ -4,7 +4,8 @@
  * region in plain memory.  A "restart" is a fresh struct vring on the same
  * guest memory and region, with the base QEMU sends after a back-end
  * death (used->idx).  Hostile regions must be refused with an error and
- * resubmit nothing.
+ * resubmit nothing.  check_inflight_packed.c does the same for packed
+ * rings.
  */
 
 #include <sys/types.h>
@@ -383,6 +384,7 @@ inflight_suite(void)
 	tcase_add_test(tc, test_inflight_hostile_batch_head);
 	tcase_add_test(tc, test_inflight_hostile_too_many);
 	suite_add_tcase(s, tc);
+
 	return (s);
 }
 

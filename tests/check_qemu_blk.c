@@ -73,6 +73,21 @@ START_TEST(check_qemu_blk_restart)
 }
 END_TEST
 
+/* The same with packed virtqueues (packed=on): QEMU cannot tell the new
+ * back-end the ring positions, the packed inflight region does. */
+START_TEST(check_qemu_blk_restart_packed)
+{
+	char	why[1024];
+	int	rc;
+
+	ck_assert_int_eq(setenv("VHOSTD_PACKED", "1", 1), 0);
+	rc = qemu_script_run("run-blk.sh", "restart", why, sizeof(why));
+	unsetenv("VHOSTD_PACKED");
+	ck_assert_msg(rc == 0, "step run-blk.sh (restart, packed) exited %d: "
+	    "%s", rc, why[0] != '\0' ? why : "no FAIL line");
+}
+END_TEST
+
 /* Client mode: QEMU listens (server=on), vhostd connects, and reconnects
  * by itself after 3 SIGKILLs during the guest's I/O loop. */
 START_TEST(check_qemu_blk_client)
@@ -106,6 +121,7 @@ check_qemu_blk_suite(void)
 	tc = tcase_create("restart");
 	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
 	tcase_add_test(tc, check_qemu_blk_restart);
+	tcase_add_test(tc, check_qemu_blk_restart_packed);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("client");
 	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);

@@ -35,7 +35,9 @@
 #   VHOSTD_KEEP_TMP=1       keep the temporary directory
 #   VHOSTD_QEMU_APPEND      extra kernel arguments (e.g. loglevel=7)
 #   VHOSTD_PACKED=1         packed virtqueues (packed=on), checked in guest
-#                           1 (feature bit 34 of both disks); see packed.sh
+#                           1 (feature bit 34 of both disks) and guest 4
+#                           (restart, client: inflight tracking of packed
+#                           rings); see packed.sh
 #   QEMU                    QEMU binary (default qemu-system-x86_64)
 #   CC                      C compiler for the static guest helper (cc)
 #
@@ -295,8 +297,9 @@ if dmesg | grep -i -q -e "I/O error" -e "blk_update_request"; then
 	say_fail "kernel: $(dmesg | grep -i -e 'I/O error' | head -n 1)"
 fi
 echo "VHOSTD-BLK-INFO 8 parallel write/verify workers"
-echo "VHOSTD-BLK-OK"
 EOF
+	packed_guest_check 0x0002 >>"$1"
+	echo 'echo "VHOSTD-BLK-OK"' >>"$1"
 }
 
 # Kill vhostd with SIGKILL and restart it $1 times while guest 4 (QEMU
@@ -352,11 +355,11 @@ run_guest() {
 	if [ "${3:-}" = killrestart ] && [ "$CLIENT" = 1 ]; then
 		set -- "$1" "$2" "$3" \
 		    -chardev socket,id=c0,path="$TMP/vmm0.sock",server=on,wait=off \
-		    -device vhost-user-blk-pci,chardev=c0,num-queues=1
+		    -device vhost-user-blk-pci,chardev=c0,num-queues=1$PACKED_PROPS
 	elif [ "${3:-}" = killrestart ]; then
 		set -- "$1" "$2" "$3" \
 		    -chardev socket,id=c0,path="$TMP/blk0.sock",reconnect=1 \
-		    -device vhost-user-blk-pci,chardev=c0,num-queues=1
+		    -device vhost-user-blk-pci,chardev=c0,num-queues=1$PACKED_PROPS
 	else
 		set -- "$1" "$2" "${3:-}" \
 		    -chardev socket,id=c0,path="$TMP/blk0.sock" \
@@ -407,6 +410,8 @@ run_guest() {
 	[ "$rc" -eq 0 ] || fail "QEMU exited with status $rc"
 	if [ "$1" = 1 ]; then
 		why=$(packed_host_check "$dir/console.txt" 2) || fail "$why"
+	elif [ "$1" = 4 ]; then
+		why=$(packed_host_check "$dir/console.txt" 1) || fail "$why"
 	fi
 	GUEST_SUM=$(sed -n 's/^VHOSTD-BLK-SUM //p' "$dir/console.txt")
 	echo "run-blk.sh: guest $num OK in ${GUEST_SECS}s:" \
@@ -539,7 +544,8 @@ if [ -n "$MODE" ]; then
 	    awk '{ n += $1 } END { print n + 0 }') verified rounds);" \
 	    "$(log_count 'in flight at the last stop') restarts" \
 	    "resubmitted requests in flight," \
-	    "$(log_count 'connected to') client connections"
+	    "$(log_count 'from the inflight region') took the ring" \
+	    "position from it, $(log_count 'connected to') client connections"
 	STEP="SIGTERM"
 	stop_daemon
 	[ "$(log_count 'device broken')" -eq 0 ] || fail "a device broke"
