@@ -26,6 +26,7 @@
 #include "api.h"
 #include "conf.h"
 #include "device.h"
+#include "dirty_log.h"
 #include "guest_fault.h"	/* sigbus: guest_fault_explain */
 #include "guest_mem.h"
 #include "log.h"
@@ -53,13 +54,16 @@ static unsigned		 device_nleft;
 #define DEVICE_CORE_FEATURES						\
 	((1ULL << VHD_F_VERSION_1) | (1ULL << VHD_F_INDIRECT_DESC) |	\
 	(1ULL << VHD_F_EVENT_IDX) | (1ULL << VHD_F_NOTIFY_ON_EMPTY) |	\
+	(1ULL << VHOST_F_LOG_ALL) |					\
 	(1ULL << VHOST_USER_F_PROTOCOL_FEATURES))
 #define DEVICE_CORE_PROTOCOL_FEATURES					\
 	((1ULL << VHOST_USER_PROTOCOL_F_MQ) |				\
 	(1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK) |			\
 	(1ULL << VHOST_USER_PROTOCOL_F_BACKEND_REQ) |			\
 	(1ULL << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |		\
-	(1ULL << VHOST_USER_PROTOCOL_F_RESET_DEVICE))
+	(1ULL << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |			\
+	(1ULL << VHOST_USER_PROTOCOL_F_LOG_SHMFD) |			\
+	(1ULL << VHOST_USER_PROTOCOL_F_STATUS))
 
 static struct device *device_create_mod(struct event_base *, const char *,
 		    struct module *, const struct vhd_device_ops *,
@@ -667,6 +671,8 @@ device_reset(struct device *dev)
 	dev->acked_protocol_features = 0;
 	atomic_store(&dev->broken, 0);
 	vu_backend_close(dev);
+	dirty_log_clear(dev);
+	dev->status = 0;
 	device_set_mem(dev, NULL);
 	device_mem_holes_clear(dev);
 	device_reset_module(dev);
@@ -719,8 +725,10 @@ device_destroy(struct device *dev)
 	}
 	if (dev->vrings != NULL)
 		device_reset(dev);
-	else
+	else {
+		dirty_log_clear(dev);
 		device_set_mem(dev, NULL);
+	}
 	for (i = 0; i < dev->nworkers; i++) {
 		if (dev->workers[i] != NULL)
 			worker_stop(dev->workers[i]);

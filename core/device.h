@@ -16,6 +16,7 @@
 #include "compat.h"
 
 struct conf_device;
+struct dirty_log;
 struct event;
 struct event_base;
 struct guest_mem;
@@ -84,6 +85,11 @@ struct device {
 		uint64_t	 gpa;
 		uint64_t	 size;
 	}			 holes[DEVICE_MAX_HOLES];
+
+	/* The dirty log for migration (dirty_log.h), published like mem. */
+	struct dirty_log	*_Atomic log;
+	/* The virtio status byte of SET_STATUS (main thread). */
+	uint8_t			 status;
 
 	TAILQ_ENTRY(device)	 entry;
 };

@@ -31,6 +31,7 @@
 #include <event2/event.h>
 
 #include "device.h"
+#include "dirty_log.h"
 #include "guest_mem.h"
 #include "log.h"
 #include "vhost_user.h"
@@ -487,6 +488,7 @@ vring_pop(struct vring *vq, const struct guest_mem *mem, const char **err)
 		/* Ask for a kick when the guest adds the next buffer. */
 		vring_store16((uint8_t *)vq->used + 4 + 8 * (size_t)vq->num,
 		    vq->last_avail_idx);
+		dirty_log_used(vq, 4 + 8 * (uint64_t)vq->num, 2);
 		/*
 		 * Full fence: our avail_event store must be visible before
 		 * we read avail->idx again.  Otherwise the guest may publish
@@ -587,9 +589,11 @@ vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 {
 	uint8_t		*used, *ent;
 	uint16_t	 old;
+	unsigned	 slot;
 
 	used = vq->used;
-	ent = used + 4 + 8 * (size_t)(vq->used_idx % vq->num);
+	slot = vq->used_idx % vq->num;
+	ent = used + 4 + 8 * (size_t)slot;
 	vring_store32(ent, c->head);
 	vring_store32(ent + 4, len);
 	/*
@@ -601,6 +605,8 @@ vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 	old = vq->used_idx;
 	vq->used_idx++;
 	vring_store16(used + 2, vq->used_idx);
+	/* Migration: the buffers, the entry and the index are dirty. */
+	dirty_log_push(vq, c, len, slot);
 	/* If used_idx wrapped past signalled_used, the saved value no
 	 * longer tells need_event anything (libvhost-user). */
 	if ((int16_t)(vq->used_idx - vq->signalled_used) <
@@ -671,6 +677,7 @@ void
 vring_used_flags_clear(struct vring *vq)
 {
 	vring_store16(vq->used, 0);
+	dirty_log_used(vq, 0, 2);
 }
 
 /* Has the used index passed `event` going from old_idx to new_idx? */

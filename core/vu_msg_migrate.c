@@ -1,0 +1,94 @@
+/*
+ * Migration requests: the dirty log (SET_LOG_BASE, SET_LOG_FD; the
+ * mechanism is dirty_log.c) and the device status byte (SET_STATUS,
+ * GET_STATUS).  Main thread.
+ */
+
+#include <sys/types.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device.h"
+#include "dirty_log.h"
+#include "log.h"
+#include "vhost_user.h"
+#include "vu_conn_priv.h"
+
+/* The SET_LOG_BASE payload with LOG_SHMFD. */
+struct vu_msg_log {
+	uint64_t	mmap_size;
+	uint64_t	mmap_offset;
+};
+
+/*
+ * SET_LOG_BASE: map the shared log from the attached memfd and publish
+ * it; the rings keep running.  QEMU reads a reply whether or not
+ * REPLY_ACK was negotiated (vhost_user_set_log_base): a u64 0 on
+ * success, an empty payload on failure (the old log stays).
+ */
+int
+vu_msg_set_log_base(struct vu_conn *c, struct vu_msg *m, struct vu_reply *r)
+{
+	struct vu_msg_log	 lg;
+	char			*cause = NULL;
+	int			 fd;
+
+	memcpy(&lg, m->payload.bytes, sizeof lg);
+	if (m->nfds != 1)
+		return (vu_msg_fail(c, m, "no log fd attached"));
+	fd = m->fds[0];
+	m->fds[0] = -1;
+	m->nfds = 0;
+	if (dirty_log_set_base(c->dev, fd, lg.mmap_size, lg.mmap_offset,
+	    &cause) == -1) {
+		vu_msg_fail(c, m, "%s", cause);
+		free(cause);
+		return (-1);
+	}
+	vu_msg_reply_u64(r, 0);
+	return (0);
+}
+
+/* SET_LOG_FD: an eventfd signalled after the log is written (the spec's
+ * log "call" fd; QEMU never sends it). */
+int
+vu_msg_set_log_fd(struct vu_conn *c, struct vu_msg *m,
+    struct vu_reply *r __unused)
+{
+	int	 fd = m->fds[0];
+
+	m->fds[0] = -1;
+	m->nfds = 0;
+	dirty_log_set_fd(c->dev, fd);
+	return (0);
+}
+
+/*
+ * SET_STATUS: remember the virtio status byte.  It changes nothing else:
+ * QEMU 7.2 sends 0 when it stops the device (before GET_VRING_BASE) and
+ * the rings' state must survive that; a reset comes as RESET_DEVICE.
+ */
+int
+vu_msg_set_status(struct vu_conn *c, struct vu_msg *m,
+    struct vu_reply *r __unused)
+{
+	uint64_t	 v = vu_msg_u64(m);
+
+	if (v > UINT8_MAX)
+		return (vu_msg_fail(c, m, "status 0x%llx is not a byte",
+		    (unsigned long long)v));
+	c->dev->status = (uint8_t)v;
+	log_debug("%s: status 0x%02x", c->dev->name, c->dev->status);
+	return (0);
+}
+
+/* GET_STATUS: the status byte last set. */
+int
+vu_msg_get_status(struct vu_conn *c, struct vu_msg *m __unused,
+    struct vu_reply *r)
+{
+	vu_msg_reply_u64(r, c->dev->status);
+	return (0);
+}
