@@ -189,6 +189,9 @@ struct fe_queue {
 	uint16_t	*chain_next;	/* driver copy of each desc's next */
 	uint16_t	*free_next;	/* free list links */
 	uint64_t	 calls;		/* call eventfd wakeups seen */
+	uint32_t	 addr_flags;	/* SET_VRING_ADDR flags; with
+					 * VHOST_VRING_F_LOG the used ring
+					 * is log_guest_addr */
 };
 
 struct fe {
@@ -300,7 +303,9 @@ int	 fe_vring_enable(struct fe *, unsigned q, int on);
 	FE_BIT(VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) | \
 	FE_BIT(VHOST_USER_PROTOCOL_F_CONFIG) | \
 	FE_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE) | \
-	FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
+	FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | \
+	FE_BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD) | \
+	FE_BIT(VHOST_USER_PROTOCOL_F_STATUS))
 
 /*
  * Negotiate as QEMU does: SET_OWNER, GET_FEATURES, then when offered

@@ -728,6 +728,9 @@ fe_queue_setup(struct fe *fe, unsigned qi, unsigned num)
 	a.desc_user_addr = (uint64_t)(uintptr_t)q->desc;
 	a.used_user_addr = (uint64_t)(uintptr_t)q->used;
 	a.avail_user_addr = (uint64_t)(uintptr_t)q->avail;
+	a.flags = q->addr_flags;
+	if (q->addr_flags & (1u << VHOST_VRING_F_LOG))
+		a.log_guest_addr = q->used_gpa;
 	if ((r = fe_request(fe, VHOST_USER_SET_VRING_ADDR, &a, sizeof a, NULL,
 	    0, NULL, ~0u)) != 0)
 		return (r);
