@@ -179,7 +179,7 @@ dirty_log_set_base(struct device *dev, int fd, uint64_t size,
 	cur = atomic_load(&dev->log);
 	if (cur != NULL && cur->call_fd >= 0)
 		dl->call_fd = dup(cur->call_fd);
-	log_debug("%s: dirty log of %llu bytes", dev->name,
+	log_info("%s: dirty log of %llu bytes", dev->name,
 	    (unsigned long long)size);
 	dirty_log_publish(dev, dl);
 	return (0);
