@@ -100,14 +100,15 @@ progress() {
 	    2>/dev/null | tr -d '\000' | head -n 1
 }
 
-# The round number in the progress sector (-1 before the first).
+# The round number in the progress sector (-1 before the first); fails
+# the test when the guest reported a failure there.
 round() {
 	local p
 	p=$(progress)
 	case "$p" in
-	"ROUND "*) echo "${p#ROUND }" ;;
+	"ROUND "*) ROUND=${p#ROUND } ;;
 	FAIL*) fail "guest: $p" ;;
-	*) echo -1 ;;
+	*) ROUND=-1 ;;
 	esac
 }
 
@@ -116,7 +117,8 @@ wait_round() {
 	local i r
 	i=0
 	while :; do
-		r=$(round)
+		round
+		r=$ROUND
 		[ "$r" -gt "$1" ] && return 0
 		kill -0 "$CUR_PID" 2>/dev/null ||
 		    fail "QEMU exited; the guest was at round $r"
@@ -170,8 +172,8 @@ start_qemu() {
 migrate() {
 	local i st t0
 	t0=$(now)
-	hmp "$1" "migrate_set_parameter max-bandwidth 4G" >/dev/null
-	hmp "$1" "migrate_set_parameter downtime-limit 5000" >/dev/null
+	hmp "$1" "migrate_set_parameter max-bandwidth ${VHOSTD_MIG_BW:-4G}" >/dev/null
+	hmp "$1" "migrate_set_parameter downtime-limit ${VHOSTD_MIG_DOWNTIME:-800}" >/dev/null
 	hmp "$1" "migrate -d unix:$2" >"$TMP/migrate.out"
 	grep -qi error "$TMP/migrate.out" &&
 	    fail "migrate: $(cat "$TMP/migrate.out")"
@@ -189,6 +191,10 @@ migrate() {
 		completed)
 			hmp "$1" "info migrate" >"$TMP/info-migrate.$n"
 			SYNCS=$(sed -n 's/^dirty sync count: *//p' \
+			    "$TMP/info-migrate.$n" | head -n 1)
+			LIVE=$(sed -n 's/^precopy ram: *//p' \
+			    "$TMP/info-migrate.$n" | head -n 1)
+			DOWN=$(sed -n 's/^downtime ram: *//p' \
 			    "$TMP/info-migrate.$n" | head -n 1)
 			break ;;
 		failed|cancelled) fail "migration $st: $(hmp "$1" \
@@ -282,7 +288,8 @@ CUR_MON=$TMP/q0.mon
 CUR_PID=$QPID
 CUR_DEV=blk0
 wait_round 1 120
-echo "$NAME: guest running (round $(round)) after" \
+round
+echo "$NAME: guest running (round $ROUND) after" \
     "$(elapsed "$T0" "$(now)")s"
 
 n=1
@@ -303,16 +310,18 @@ while [ "$n" -le "$MIGRATIONS" ]; do
 		[ "$i" -lt 100 ] || fail "no incoming socket from QEMU $n"
 		sleep 0.1
 	done
-	before=$(round)
+	round
+	before=$ROUND
 	migrate "$CUR_MON" "$TMP/mig$n.sock"
 	hmp "$CUR_MON" quit >/dev/null
 	wait "$CUR_PID" 2>/dev/null
-	after=$(round)
+	round
+	after=$ROUND
 	CUR_PID=$NEW_PID
 	wait_round $((after + 2)) 60
 	echo "$NAME: migration $n to $DEV in ${MIG_SECS}s, $SYNCS dirty" \
-	    "syncs (guest rounds" \
-	    "$before -> $after at switch-over, now $(round))"
+	    "syncs, RAM $LIVE live + $DOWN stopped (guest rounds" \
+	    "$before -> $after at switch-over, now $ROUND)"
 	CUR_MON=$TMP/q$n.mon
 	CUR_PID=$NEW_PID
 	CUR_DEV=$DEV

@@ -96,7 +96,7 @@ blk_test_zeroes(const char *dev, uint64_t off, uint64_t len)
 #define MIG_PROGRESS	(8 * MIG_MB + 4096)
 #define MIG_OWN		(16 * MIG_MB)
 #define MIG_NOWN	16
-#define MIG_NBUF	8
+#define MIG_NBUF	32
 
 /* Word `w` (4-byte index in the file) of the pattern. */
 static uint32_t
@@ -155,20 +155,22 @@ blk_test_mig_fail(int fd, unsigned char *sec, const char *fmt, uint32_t r,
 }
 
 /*
- * The guest loop of the migration test, until the host writes "STOP":
- * each round reads 1 MiB of the pattern into one of MIG_NBUF buffers
- * (first filled with 0xee by the CPU, so a device write the migration
- * lost leaves 0xee behind) and then checks every buffer read so far;
- * writes an own block with a pattern of the round and reads it back; and
- * re-reads an older own block.  The round number goes to the progress
- * sector, where the host watches it.
+ * The guest loop of the migration test, until the host writes "STOP".
+ * Each round the device reads 1 MiB of the pattern into one of MIG_NBUF
+ * buffers, from another offset than that buffer's last read, and then
+ * every buffer is checked.  The CPU never writes the buffers: only the
+ * device's writes change them, so a device write the dirty log missed
+ * leaves the buffer's previous contents on the destination, from the
+ * wrong offset.  Each round also writes an own block with a pattern of
+ * the round, reads it back, and re-reads an older one.  The round number
+ * goes to the progress sector, where the host watches it.
  */
 static int
 blk_test_mig(const char *dev)
 {
 	unsigned char	*buf[MIG_NBUF], *wb, *rb, *sec;
 	uint64_t	 boff[MIG_NBUF], i, w;
-	uint32_t	 gen[MIG_NOWN], r, *p;
+	uint32_t	 gen[MIG_NOWN], visits[MIG_NBUF], r, *p;
 	unsigned	 b, k, j;
 	int		 fd;
 
@@ -180,6 +182,7 @@ blk_test_mig(const char *dev)
 		if (posix_memalign((void **)&buf[b], 4096, MIG_MB) != 0)
 			return (1);
 		boff[b] = UINT64_MAX;
+		visits[b] = 0;
 	}
 	if (posix_memalign((void **)&wb, 4096, MIG_MB) != 0 ||
 	    posix_memalign((void **)&rb, 4096, MIG_MB) != 0 ||
@@ -191,18 +194,19 @@ blk_test_mig(const char *dev)
 	fflush(stdout);
 	for (r = 0;; r++) {
 		b = r % MIG_NBUF;
-		memset(buf[b], 0xee, MIG_MB);
-		boff[b] = ((uint64_t)r * 3 * MIG_MB / 2) % (MIG_PAT_LEN -
-		    MIG_MB);
-		boff[b] &= ~(uint64_t)4095;
+		/* 29 offsets 256 KiB apart; the next visit of a buffer
+		 * always reads another one. */
+		boff[b] = (uint64_t)((b * 7 + visits[b]++ * 3) % 29) *
+		    (256 * 1024);
 		if (pread(fd, buf[b], MIG_MB, (off_t)boff[b]) != MIG_MB)
 			return (blk_test_mig_fail(fd, sec, "pattern read at "
 			    "%llu: %llu", r, boff[b], (uint64_t)errno));
+		/* One word every 256 bytes of every buffer read so far. */
 		for (j = 0; j < MIG_NBUF; j++) {
 			if (boff[j] == UINT64_MAX)
 				continue;
 			p = (uint32_t *)(void *)buf[j];
-			for (i = 0; i < MIG_MB / 4; i++) {
+			for (i = 0; i < MIG_MB / 4; i += 64) {
 				w = boff[j] / 4 + i;
 				if (p[i] != blk_test_pat(w))
 					return (blk_test_mig_fail(fd, sec,
