@@ -31,6 +31,7 @@
 #include "guest_mem.h"
 #include "log.h"
 #include "module.h"
+#include "postcopy.h"
 #include "privsep.h"
 #include "vhost_user.h"
 #include "vring.h"
@@ -203,6 +204,9 @@ device_validate(struct device *dev, const struct conf_device *cd,
 
 	dev->features = info->features | DEVICE_CORE_FEATURES;
 	dev->protocol_features = DEVICE_CORE_PROTOCOL_FEATURES;
+	if (postcopy_available())
+		dev->protocol_features |=
+		    1ULL << VHOST_USER_PROTOCOL_F_PAGEFAULT;
 	if (info->config_size > 0 && dev->ops->get_config != NULL)
 		dev->protocol_features |= 1ULL << VHOST_USER_PROTOCOL_F_CONFIG;
 	if (dev->ops->get_shared_object != NULL)
@@ -246,6 +250,7 @@ device_setup(const char *name, struct module *mod,
 	dev->name = xstrdup(name);
 	dev->mod = mod;		/* before create: api->log names it */
 	dev->listen_fd = -1;
+	dev->pc_ufd = -1;
 	atomic_init(&dev->mem, NULL);
 	atomic_init(&dev->acked_features, 0);
 	atomic_init(&dev->broken, 0);
@@ -672,6 +677,7 @@ device_reset(struct device *dev)
 	atomic_store(&dev->broken, 0);
 	vu_backend_close(dev);
 	dirty_log_clear(dev);
+	postcopy_end(dev);
 	dev->status = 0;
 	device_set_mem(dev, NULL);
 	device_mem_holes_clear(dev);

@@ -90,6 +90,10 @@ struct device {
 	struct dirty_log	*_Atomic log;
 	/* The virtio status byte of SET_STATUS (main thread). */
 	uint8_t			 status;
+	/* Postcopy (postcopy.h; main thread): our userfaultfd or -1, and
+	 * whether POSTCOPY_LISTEN came. */
+	int			 pc_ufd;
+	int			 pc_listen;
 
 	TAILQ_ENTRY(device)	 entry;
 };

@@ -129,6 +129,13 @@ int	 vu_msg_set_status(struct vu_conn *, struct vu_msg *,
 	    struct vu_reply *);
 int	 vu_msg_get_status(struct vu_conn *, struct vu_msg *,
 	    struct vu_reply *);
+int	 vu_msg_postcopy_advise(struct vu_conn *, struct vu_msg *,
+	    struct vu_reply *);
+int	 vu_msg_postcopy_listen(struct vu_conn *, struct vu_msg *,
+	    struct vu_reply *);
+int	 vu_msg_postcopy_end(struct vu_conn *, struct vu_msg *,
+	    struct vu_reply *);
+int	 vu_msg_postcopy_ack(struct vu_conn *, struct vu_msg *);
 
 /* vu_msg_vring.c */
 int	 vu_msg_set_vring_num(struct vu_conn *, struct vu_msg *,

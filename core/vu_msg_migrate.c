@@ -1,7 +1,8 @@
 /*
  * Migration requests: the dirty log (SET_LOG_BASE, SET_LOG_FD; the
- * mechanism is dirty_log.c) and the device status byte (SET_STATUS,
- * GET_STATUS).  Main thread.
+ * mechanism is dirty_log.c), the device status byte (SET_STATUS,
+ * GET_STATUS) and postcopy (POSTCOPY_ADVISE, LISTEN, END and the
+ * table acknowledgement; postcopy.c).  Main thread.
  */
 
 #include <sys/types.h>
@@ -13,6 +14,7 @@
 #include "device.h"
 #include "dirty_log.h"
 #include "log.h"
+#include "postcopy.h"
 #include "vhost_user.h"
 #include "vu_conn_priv.h"
 
@@ -90,5 +92,73 @@ vu_msg_get_status(struct vu_conn *c, struct vu_msg *m __unused,
     struct vu_reply *r)
 {
 	vu_msg_reply_u64(r, c->dev->status);
+	return (0);
+}
+
+/* POSTCOPY_ADVISE: reply with a userfaultfd and an empty payload (QEMU
+ * refuses a reply with a payload). */
+int
+vu_msg_postcopy_advise(struct vu_conn *c, struct vu_msg *m,
+    struct vu_reply *r)
+{
+	char	*cause = NULL;
+	int	 fd;
+
+	if ((fd = postcopy_advise(c->dev, &cause)) == -1) {
+		vu_msg_fail(c, m, "%s", cause);
+		free(cause);
+		return (-1);
+	}
+	r->fd = fd;
+	r->size = 0;
+	return (0);
+}
+
+/* POSTCOPY_LISTEN: QEMU waits for the ack (NEED_REPLY). */
+int
+vu_msg_postcopy_listen(struct vu_conn *c, struct vu_msg *m,
+    struct vu_reply *r __unused)
+{
+	char	*cause = NULL;
+
+	if (postcopy_listen(c->dev, &cause) == -1) {
+		vu_msg_fail(c, m, "%s", cause);
+		free(cause);
+		return (-1);
+	}
+	return (0);
+}
+
+/* POSTCOPY_END: leave postcopy (ack with NEED_REPLY). */
+int
+vu_msg_postcopy_end(struct vu_conn *c, struct vu_msg *m __unused,
+    struct vu_reply *r __unused)
+{
+	postcopy_end(c->dev);
+	return (0);
+}
+
+/*
+ * The acknowledgement QEMU sends after the memory-region messages of a
+ * postcopy table change: the ADD_MEM_REG request code with a u64 0 and
+ * no fd, and no reply expected.  Now the regions are registered for
+ * faults.
+ */
+int
+vu_msg_postcopy_ack(struct vu_conn *c, struct vu_msg *m)
+{
+	char	*cause = NULL;
+
+	if (!postcopy_listening(c->dev))
+		return (vu_msg_fail(c, m, "a postcopy acknowledgement outside "
+		    "postcopy"));
+	if (vu_msg_u64(m) != 0)
+		return (vu_msg_fail(c, m, "postcopy acknowledgement %llu",
+		    (unsigned long long)vu_msg_u64(m)));
+	if (postcopy_register(c->dev, &cause) == -1) {
+		vu_msg_fail(c, m, "%s", cause);
+		free(cause);
+		return (-1);
+	}
 	return (0);
 }
