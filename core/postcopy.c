@@ -114,7 +114,7 @@ postcopy_register(struct device *dev, char **cause)
 	struct guest_region		*rg;
 	struct uffdio_register		 reg;
 	uintptr_t			 start, end, pg;
-	unsigned			 i;
+	unsigned			 i, n = 0;
 
 	if (!dev->pc_listen) {
 		xasprintf(cause, "not in postcopy (no POSTCOPY_LISTEN)");
@@ -140,9 +140,10 @@ postcopy_register(struct device *dev, char **cause)
 			return (-1);
 		}
 		rg->pc_registered = 1;
-		log_debug("%s: postcopy: region at 0x%llx registered",
-		    dev->name, (unsigned long long)rg->gpa);
+		n++;
 	}
+	log_info("%s: postcopy: %u regions registered for faults", dev->name,
+	    n);
 	return (0);
 }
 

@@ -6,7 +6,9 @@
  * reads a known pattern into memory buffers, re-checks them every round,
  * and writes and re-reads its own blocks.  A device write the dirty log
  * misses shows up in the guest as a stale buffer right after the
- * switch-over.  setup.sh (the kernel and initramfs cache) runs first.
+ * switch-over.  The same again with postcopy (the PAGEFAULT protocol
+ * feature, a userfaultfd the daemon registers its mappings with).
+ * setup.sh (the kernel and initramfs cache) runs first.
  */
 
 #include <check.h>
@@ -39,6 +41,20 @@ START_TEST(check_qemu_migrate_precopy)
 }
 END_TEST
 
+/* Postcopy: each migration switches to postcopy at once; the blk
+ * device's accesses to pages not yet migrated fault and are served. */
+START_TEST(check_qemu_migrate_postcopy)
+{
+	char	why[1024];
+	int	rc;
+
+	setenv("VHOSTD_MIG_MODE", "postcopy", 1);
+	rc = qemu_script_run("run-blk-migrate.sh", why, sizeof(why));
+	ck_assert_msg(rc == 0, "step run-blk-migrate.sh (postcopy) exited "
+	    "%d: %s", rc, why[0] != '\0' ? why : "no FAIL line");
+}
+END_TEST
+
 /* Build the "qemu_migrate" suite. */
 static Suite *
 check_qemu_migrate_suite(void)
@@ -54,6 +70,7 @@ check_qemu_migrate_suite(void)
 	tc = tcase_create("migrate");
 	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
 	tcase_add_test(tc, check_qemu_migrate_precopy);
+	tcase_add_test(tc, check_qemu_migrate_postcopy);
 	suite_add_tcase(s, tc);
 	return (s);
 }
