@@ -13,6 +13,11 @@
  *     only;
  *   - blk (GET_ID and the status byte through chain_write, reads through
  *     chain_iov): the same;
+ *   - postcopy as QEMU 7.2 drives a destination: ADVISE gives a
+ *     userfaultfd, ADD_MEM_REG after LISTEN is answered with the daemon's
+ *     address, the table ack registers the regions (the harness then
+ *     serves a fault itself), END; LISTEN before ADVISE and an ack
+ *     outside postcopy are refused;
  *   - hostile: a log too small for the memory map, no fd, an offset past
  *     the end of the file, an unsealable fd are refused (the daemon lives
  *     and the device still serves); SET_LOG_BASE before any memory is
@@ -22,7 +27,10 @@
 
 #include <sys/types.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+
+#include <linux/userfaultfd.h>
 
 #include <check.h>
 #include <fcntl.h>
@@ -516,6 +524,126 @@ START_TEST(test_log_fd_status)
 }
 END_TEST
 
+/* Postcopy on a destination, as QEMU 7.2 sends it; the harness plays
+ * QEMU's fault thread for one page. */
+START_TEST(test_postcopy)
+{
+	struct d			 d;
+	struct fe_msg			 reply;
+	struct vhost_user_mem_reg_msg	 rm;
+	struct uffd_msg			 um;
+	struct uffdio_copy		 cp;
+	struct fe			*fe;
+	uint8_t				*page;
+	uint64_t			 zero = 0, ack, daemon_host;
+	char				 link[64], target[128];
+	int				 idx, ufd, r, i;
+	ssize_t				 n;
+
+	d_start(&d, "postcopy");
+	fe = d.fe;
+	ck_assert(fe->acked_protocol & FE_BIT(VHOST_USER_PROTOCOL_F_PAGEFAULT));
+	/* Out of order: refused, nothing breaks. */
+	ck_assert_int_eq(fe_request_ack(fe, VHOST_USER_POSTCOPY_LISTEN, NULL,
+	    0, NULL, 0, &ack), 1);
+	ck_assert_uint_eq(ack, 1);
+	ck_assert_int_eq(fe_request_ack(fe, VHOST_USER_ADD_MEM_REG, &zero,
+	    sizeof zero, NULL, 0, &ack), 1);
+	ck_assert_uint_eq(ack, 1);
+	ck_assert_int_eq(fe_daemon_wait_log(d.dm, "acknowledgement outside "
+	    "postcopy", 1, D_WAIT_MS), 0);
+
+	/* ADVISE: an empty payload and a userfaultfd. */
+	ck_assert_int_eq(fe_sock_send(fe->fd, VHOST_USER_POSTCOPY_ADVISE,
+	    VHOST_USER_VERSION, 0, NULL, 0, NULL, 0), 0);
+	r = fe_sock_recv(fe->fd, &reply, D_WAIT_MS);
+	ck_assert_int_eq(r, 1);
+	ck_assert_uint_eq(reply.hdr.request, VHOST_USER_POSTCOPY_ADVISE);
+	ck_assert_uint_eq(reply.hdr.size, 0);
+	ck_assert_int_eq(reply.nfds, 1);
+	ufd = reply.fds[0];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", ufd);
+	n = readlink(link, target, sizeof target - 1);
+	ck_assert_int_gt(n, 0);
+	target[n] = '\0';
+	ck_assert_msg(strstr(target, "userfaultfd") != NULL, "fd is %s",
+	    target);
+	ck_assert_int_eq(fe_request_ack(fe, VHOST_USER_POSTCOPY_LISTEN, NULL,
+	    0, NULL, 0, &ack), 0);
+	ck_assert_uint_eq(ack, 0);
+
+	/* A new region, as QEMU sends it in postcopy (no NEED_REPLY): the
+	 * reply carries the daemon's address of it. */
+	idx = fe_region_add(fe, 64ull << 20, 1ull << 20, 0);
+	ck_assert_int_ge(idx, 0);
+	memset(&rm, 0, sizeof rm);
+	rm.region.guest_phys_addr = 64ull << 20;
+	rm.region.memory_size = 1ull << 20;
+	rm.region.userspace_addr = (uint64_t)(uintptr_t)fe->regions[idx].host;
+	ck_assert_int_eq(fe_sock_send(fe->fd, VHOST_USER_ADD_MEM_REG,
+	    VHOST_USER_VERSION, sizeof rm, &rm, sizeof rm,
+	    &fe->regions[idx].fd, 1), 0);
+	ck_assert_int_eq(fe_sock_recv(fe->fd, &reply, D_WAIT_MS), 1);
+	ck_assert_uint_eq(reply.hdr.request, VHOST_USER_ADD_MEM_REG);
+	ck_assert_uint_eq(reply.hdr.size, sizeof rm);
+	memcpy(&rm, reply.payload, sizeof rm);
+	daemon_host = rm.region.userspace_addr;
+	ck_assert_uint_eq(rm.region.guest_phys_addr, 64ull << 20);
+	ck_assert(daemon_host != 0 &&
+	    daemon_host != (uint64_t)(uintptr_t)fe->regions[idx].host);
+	fe->regions[idx].present = 1;
+	/* The acknowledgement: registers the regions, no reply. */
+	ck_assert_int_eq(fe_sock_send(fe->fd, VHOST_USER_ADD_MEM_REG,
+	    VHOST_USER_VERSION, sizeof zero, &zero, sizeof zero, NULL, 0), 0);
+	ck_assert_int_eq(fe_daemon_wait_log(d.dm, "regions registered for "
+	    "faults", 1, D_WAIT_MS), 0);
+
+	/* The device writes into a page of the new region that was never
+	 * touched: its worker faults, we (QEMU) place the page, and the
+	 * request completes with the device's data on top. */
+	{
+		struct fe_buf	 b;
+		uint32_t	 id, len;
+
+		b.gpa = (64ull << 20) + 8 * D_PAGE;
+		b.len = 64;
+		b.write = 1;
+		ck_assert_int_ge(fe_post(fe, 0, &b, 1, 0), 0);
+		page = NULL;
+		for (i = 0; i < D_WAIT_MS / 10; i++) {
+			n = read(ufd, &um, sizeof um);
+			if (n == (ssize_t)sizeof um)
+				break;
+			usleep(10000);
+		}
+		ck_assert_int_eq(n, (ssize_t)sizeof um);
+		ck_assert_uint_eq(um.event, UFFD_EVENT_PAGEFAULT);
+		ck_assert_uint_eq(um.arg.pagefault.address & ~(D_PAGE - 1),
+		    daemon_host + 8 * D_PAGE);
+		page = aligned_alloc(D_PAGE, D_PAGE);
+		ck_assert(page != NULL);
+		memset(page, 0x5a, D_PAGE);
+		memset(&cp, 0, sizeof cp);
+		cp.dst = daemon_host + 8 * D_PAGE;
+		cp.src = (uint64_t)(uintptr_t)page;
+		cp.len = D_PAGE;
+		ck_assert_int_eq(ioctl(ufd, UFFDIO_COPY, &cp), 0);
+		free(page);
+		ck_assert_int_eq(fe_wait_used(fe, 0, &id, &len, D_WAIT_MS), 1);
+		ck_assert_uint_eq(len, 64);
+		ck_assert_uint_eq(fe->regions[idx].host[8 * D_PAGE + 64], 0x5a);
+	}
+
+	ck_assert_int_eq(fe_request_ack(fe, VHOST_USER_POSTCOPY_END, NULL, 0,
+	    NULL, 0, &ack), 0);
+	ck_assert_uint_eq(ack, 0);
+	ck_assert_int_eq(fe_daemon_wait_log(d.dm, "postcopy ended", 1,
+	    D_WAIT_MS), 0);
+	close(ufd);
+	d_stop(&d, 0);
+}
+END_TEST
+
 /* The dirty_log suite. */
 static Suite *
 dirty_log_suite(void)
@@ -530,6 +658,7 @@ dirty_log_suite(void)
 	tcase_add_test(tc, test_remap);
 	tcase_add_test(tc, test_blk);
 	tcase_add_test(tc, test_log_fd_status);
+	tcase_add_test(tc, test_postcopy);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("hostile");
