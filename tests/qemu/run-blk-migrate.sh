@@ -359,7 +359,7 @@ if [ "$BACKEND" = vhostd ] && [ "$MODE" = postcopy ]; then
 	[ "$(log_count 'regions registered for faults')" -ge "$MIGRATIONS" ] ||
 	    fail "vhostd registered its memory for postcopy faults only" \
 	    "$(log_count 'regions registered for faults') times"
-	[ "$(grep -c '^postcopy ram: *[1-9]' "$TMP"/info-migrate.*)" -ge \
+	[ "$(cat "$TMP"/info-migrate.* | grep -c '^postcopy ram: *[1-9]')" -ge \
 	    "$MIGRATIONS" ] || fail "not every migration went to postcopy"
 fi
 kill -TERM "$DAEMON_PID"
