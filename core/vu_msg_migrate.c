@@ -7,9 +7,13 @@
 
 #include <sys/types.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "device.h"
 #include "dirty_log.h"
@@ -59,8 +63,23 @@ int
 vu_msg_set_log_fd(struct vu_conn *c, struct vu_msg *m,
     struct vu_reply *r __unused)
 {
-	int	 fd = m->fds[0];
+	char	 path[64], link[64];
+	ssize_t	 n;
+	int	 fd = m->fds[0], flags;
 
+	/* As the ring fds: an eventfd, non-blocking, so a worker never
+	 * blocks on it (a pipe could fill). */
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	n = readlinkat(AT_FDCWD, path, link, sizeof link - 1);
+	if (n >= 0) {
+		link[n] = '\0';
+		if (strcmp(link, "anon_inode:[eventfd]") != 0)
+			return (vu_msg_fail(c, m, "log fd is not an eventfd "
+			    "(%s)", link));
+	}
+	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
+		return (vu_msg_fail(c, m, "log fd: %s", strerror(errno)));
 	m->fds[0] = -1;
 	m->nfds = 0;
 	dirty_log_set_fd(c->dev, fd);

@@ -143,6 +143,7 @@ d_start(struct d *d, const char *name)
 	int		 r;
 
 	memset(d, 0, sizeof *d);
+	fe_start_protocol_extra = FE_MIGRATION_PROTOCOL;
 	d->dm = fe_daemon_new(name);
 	ck_assert_msg(d->dm != NULL, "fe_daemon_new: %s", fe_error());
 	snprintf(d->sock, sizeof d->sock, "%s",
@@ -352,6 +353,7 @@ START_TEST(test_blk)
 	struct d_log	 lg;
 	uint64_t	 data;
 
+	fe_start_protocol_extra = FE_MIGRATION_PROTOCOL;
 	bt_start(&t, "log_blk", NULL, BT_IMG_SECTORS, NULL);
 	bt_connect(&t, 1);
 	d_log_new(&lg, D_LOGSIZE, 0);
@@ -442,8 +444,8 @@ START_TEST(test_hostile_grown)
 	ck_assert_int_eq(fe_daemon_start(dm, args, socks, D_START_MS), 0);
 	fe = fe_new(socks[0], NULL, 0);
 	ck_assert(fe != NULL);
-	ck_assert_int_eq(fe_negotiate(fe, FE_WANT_FEATURES, FE_WANT_PROTOCOL),
-	    0);
+	ck_assert_int_eq(fe_negotiate(fe, FE_WANT_FEATURES, FE_WANT_PROTOCOL |
+	    FE_MIGRATION_PROTOCOL), 0);
 	d_log_new(&lg, D_LOGSIZE, 0);
 	/* 576 bytes cover 18 MiB: the default layout, nothing more. */
 	ck_assert_int_eq(d_set_base(fe, lg.fd, 576, 0), 0);
@@ -467,6 +469,7 @@ START_TEST(test_hostile_grown)
 	fe_free(fe);
 
 	/* LOG_ALL with no log at all: the same, on the next frontend. */
+	fe_start_protocol_extra = FE_MIGRATION_PROTOCOL;
 	fe2 = fe_new(socks[0], NULL, 0);
 	ck_assert(fe2 != NULL);
 	r = fe_start(fe2, D_QSIZE);

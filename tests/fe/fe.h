@@ -303,10 +303,14 @@ int	 fe_vring_enable(struct fe *, unsigned q, int on);
 	FE_BIT(VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) | \
 	FE_BIT(VHOST_USER_PROTOCOL_F_CONFIG) | \
 	FE_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE) | \
-	FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | \
-	FE_BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD) | \
+	FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
+/* The migration protocol features (check_dirty_log adds them to what
+ * fe_start asks for through fe_start_protocol_extra). */
+#define FE_MIGRATION_PROTOCOL	(FE_BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD) | \
 	FE_BIT(VHOST_USER_PROTOCOL_F_STATUS) | \
 	FE_BIT(VHOST_USER_PROTOCOL_F_PAGEFAULT))
+/* Protocol features fe_start asks for besides FE_WANT_PROTOCOL (0). */
+extern uint64_t fe_start_protocol_extra;
 
 /*
  * Negotiate as QEMU does: SET_OWNER, GET_FEATURES, then when offered

@@ -740,13 +740,17 @@ fe_queue_setup(struct fe *fe, unsigned qi, unsigned num)
 	return (fe_vring_fd(fe, VHOST_USER_SET_VRING_CALL, qi, q->call_fd));
 }
 
+/* Protocol features fe_start asks for besides FE_WANT_PROTOCOL. */
+uint64_t	 fe_start_protocol_extra;
+
 /* Negotiate, send memory, set up and enable queue 0. */
 int
 fe_start(struct fe *fe, unsigned num)
 {
 	int	r;
 
-	if ((r = fe_negotiate(fe, FE_WANT_FEATURES, FE_WANT_PROTOCOL)) != 0)
+	if ((r = fe_negotiate(fe, FE_WANT_FEATURES, FE_WANT_PROTOCOL |
+	    fe_start_protocol_extra)) != 0)
 		return (r);
 	if ((r = fe_set_mem_table(fe, NULL, 0)) != 0)
 		return (r);
