@@ -26,6 +26,7 @@
 #include "dirty_log.h"
 #include "log.h"
 #include "module.h"
+#include "stats.h"
 #include "vring.h"
 #include "vu_conn.h"
 #include "worker.h"
@@ -546,6 +547,8 @@ static const struct vhd_api api_table = {
 	.dev_fail = api_dev_fail,
 	.parse_u64 = api_parse_u64,
 	.log_ratelimited = api_log_ratelimited,
+	/* ABI 1.3 (ctl) */
+	.stats_put = stats_sink_put,
 };
 
 /* The daemon's function table.  Any thread. */

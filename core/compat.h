@@ -14,6 +14,9 @@
 #ifndef __unused
 #define __unused __attribute__((__unused__))
 #endif
+#ifndef __noinline
+#define __noinline __attribute__((__noinline__))
+#endif
 #define __must_check __attribute__((__warn_unused_result__))
 #define FALLTHROUGH  __attribute__((__fallthrough__))
 #define NOTREACHED   __builtin_unreachable()

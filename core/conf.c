@@ -1,9 +1,12 @@
 /*
  * The configuration: building a `struct conf`, parsing the config file
- * (a small tokenizer and a recursive-descent parser in the manner of the
- * OpenBSD daemons' parse.y), and the checks of the whole configuration.
+ * (a recursive-descent parser in the manner of the OpenBSD daemons'
+ * parse.y: the top level and the global statements here, the tokenizer in
+ * conf_lex.c, device blocks in conf_block.c), and the checks of the whole
+ * configuration.
  *
- * Every error is printed to stderr as "file:line: message" and counted;
+ * Every error is printed to stderr (to the log on a reload) as
+ * "file:line: message" and counted;
  * the parser recovers at the end of the line (or of the block) so one run
  * reports every error.  All input is bounded: the file size, every token,
  * the include depth.  Main thread only.
@@ -26,71 +29,15 @@
 #include <vhostd/vhostd.h>
 
 #include "conf.h"
+#include "conf_priv.h"
 #include "log.h"
 #include "module.h"
 #include "privsep.h"
 #include "xmalloc.h"
 
-#define CONF_FILE_MAX		(1024 * 1024)	/* bytes in one file */
-#define CONF_TOKEN_MAX		1024		/* bytes in one token */
-#define CONF_INCLUDE_DEPTH	8		/* nested includes */
-#define CONF_NAME_MAX		64		/* device name length */
-#define CONF_ERROR_MAX		(CONF_TOKEN_MAX + 512)
-
-enum conf_token {
-	CONF_T_EOF,
-	CONF_T_NEWLINE,
-	CONF_T_WORD,
-	CONF_T_STRING,
-	CONF_T_LBRACE,
-	CONF_T_RBRACE,
-	CONF_T_ERROR,
-};
-
-/* How a token is named in error messages (words and strings by text). */
-static const char *conf_token_names[] = {
-	[CONF_T_EOF] = "end of file",
-	[CONF_T_NEWLINE] = "end of line",
-	[CONF_T_WORD] = "word",
-	[CONF_T_STRING] = "string",
-	[CONF_T_LBRACE] = "'{'",
-	[CONF_T_RBRACE] = "'}'",
-	[CONF_T_ERROR] = "bad token",
-};
-
-struct conf_parser {
-	struct conf		*conf;
-	int			 errors;
-	unsigned		 depth;		/* include depth */
-};
-
-/* One file being parsed; includes form a chain through `parent`. */
-struct conf_file {
-	struct conf_parser	*p;
-	struct conf_file	*parent;
-	const char		*name;		/* as printed in errors */
-	char			*real;		/* realpath, for cycles */
-	const char		*text;
-	size_t			 len;
-	size_t			 pos;
-	unsigned		 line;
-	int			 quiet;		/* skipping: no lex errors */
-
-	/* The current token. */
-	int			 peeked;
-	enum conf_token		 tok;
-	unsigned		 tok_line;
-	char			 tok_text[CONF_TOKEN_MAX + 1];
-};
-
-/* A keyword of the top level or of a device block. */
-struct conf_keyword {
-	const char	*name;
-	void		(*parse)(struct conf_file *, struct conf_device *,
-			    const char *);
-};
-
-static void	conf_parse_device(struct conf_file *, struct conf_device *,
+static void	conf_parse_control(struct conf_file *, struct conf_device *,
+		    const char *);
+static void	conf_parse_workers(struct conf_file *, struct conf_device *,
 		    const char *);
 static void	conf_parse_include(struct conf_file *, struct conf_device *,
 		    const char *);
@@ -98,37 +45,46 @@ static void	conf_parse_log_level(struct conf_file *, struct conf_device *,
 		    const char *);
 static void	conf_parse_module_dir(struct conf_file *, struct conf_device *,
 		    const char *);
-static void	conf_parse_module(struct conf_file *, struct conf_device *,
-		    const char *);
-static void	conf_parse_queue_mask(struct conf_file *, struct conf_device *,
-		    const char *);
-static void	conf_parse_socket(struct conf_file *, struct conf_device *,
-		    const char *);
-static void	conf_parse_socket_mode(struct conf_file *,
-		    struct conf_device *, const char *);
-static void	conf_parse_socket_owner(struct conf_file *,
-		    struct conf_device *, const char *);
 static int	conf_parse_buffer(struct conf_parser *, struct conf_file *,
 		    const char *, const char *, size_t);
 
 /* Top-level keywords, sorted for bsearch. */
 static const struct conf_keyword conf_global_keywords[] = {
+	{ "control", conf_parse_control },
 	{ "device", conf_parse_device },
 	{ "include", conf_parse_include },
 	{ "log-level", conf_parse_log_level },
 	{ "module-dir", conf_parse_module_dir },
+	{ "workers", conf_parse_workers },
 };
 
-/* The core keys of a device block, sorted for bsearch; every other key
- * is a module key. */
-static const struct conf_keyword conf_device_keywords[] = {
-	{ "module", conf_parse_module },
-	{ "queue-mask", conf_parse_queue_mask },
-	{ "socket", conf_parse_socket },
-	{ "socket-group", conf_parse_socket_owner },
-	{ "socket-mode", conf_parse_socket_mode },
-	{ "socket-owner", conf_parse_socket_owner },
-};
+
+/* Where errors go: stderr, or the log once the daemon serves (a
+ * reload's errors). */
+static int	conf_to_log;
+
+/* Send configuration errors to the log (1) or to stderr (0). */
+void
+conf_errors_to_log(int on)
+{
+	conf_to_log = on;
+}
+
+/* Print one configuration error line. */
+void
+conf_report(const char *fmt, ...)
+{
+	char	 msg[CONF_ERROR_MAX + 64];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (conf_to_log)
+		log_line(LOG_LEVEL_ERR, "%s", msg);
+	else
+		fprintf(stderr, "%s\n", msg);
+}
 
 /* Initialise an empty configuration. */
 void
@@ -167,7 +123,58 @@ conf_clear(struct conf *conf)
 	}
 	free(conf->source);
 	free(conf->module_dir);
+	free(conf->control_path);
 	conf_init(conf);
+}
+
+/* Compare two optional strings. */
+static int
+conf_str_equal(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a == b);
+	return (strcmp(a, b) == 0);
+}
+
+/* Do two device blocks say the same?  Where they are (file and line)
+ * does not count: another block added above must not change this one. */
+int
+conf_device_equal(const struct conf_device *a, const struct conf_device *b)
+{
+	const struct conf_kv	*ka, *kb;
+
+	if (!conf_str_equal(a->name, b->name) ||
+	    !conf_str_equal(a->module, b->module) ||
+	    !conf_str_equal(a->socket, b->socket) ||
+	    a->socket_mode != b->socket_mode ||
+	    !conf_str_equal(a->socket_owner, b->socket_owner) ||
+	    !conf_str_equal(a->socket_group, b->socket_group) ||
+	    a->nmasks != b->nmasks || memcmp(a->masks, b->masks,
+	    a->nmasks * sizeof a->masks[0]) != 0)
+		return (0);
+	ka = TAILQ_FIRST(&a->options);
+	kb = TAILQ_FIRST(&b->options);
+	while (ka != NULL && kb != NULL) {
+		if (strcmp(ka->key, kb->key) != 0 ||
+		    strcmp(ka->value, kb->value) != 0)
+			return (0);
+		ka = TAILQ_NEXT(ka, entry);
+		kb = TAILQ_NEXT(kb, entry);
+	}
+	return (ka == NULL && kb == NULL);
+}
+
+/* Find a device block by name, or NULL. */
+struct conf_device *
+conf_device_find(struct conf *conf, const char *name)
+{
+	struct conf_device	*cd;
+
+	TAILQ_FOREACH(cd, &conf->devices, entry) {
+		if (strcmp(cd->name, name) == 0)
+			return (cd);
+	}
+	return (NULL);
 }
 
 /* Append a new device with default settings. */
@@ -265,7 +272,7 @@ bad:
 }
 
 /* Append the comma-separated masks in `s` to cd; 0 or -1 with *cause. */
-static int
+int
 conf_masks_add(struct conf_device *cd, const char *s, char **cause)
 {
 	const char	*p = s, *comma;
@@ -328,7 +335,7 @@ conf_check_error(int *errors, const char *where, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s: %s\n", where, msg);
+	conf_report("%s: %s", where, msg);
 	(*errors)++;
 }
 
@@ -412,531 +419,6 @@ conf_check(struct conf *conf)
 	return (errors);
 }
 
-/* Print a "file:line: message" error and count it. */
-static void __printflike(3, 4)
-conf_error(struct conf_file *f, unsigned line, const char *fmt, ...)
-{
-	char	 msg[CONF_ERROR_MAX];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "%s:%u: %s\n", f->name, line, msg);
-	f->p->errors++;
-}
-
-/* Report a tokenizer error unless the parser is skipping a bad line. */
-static void __printflike(2, 3)
-conf_lex_error(struct conf_file *f, const char *fmt, ...)
-{
-	char	 msg[CONF_ERROR_MAX];
-	va_list	 ap;
-
-	if (f->quiet)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	conf_error(f, f->line, "%s", msg);
-}
-
-/* Is c allowed in a bare word? */
-static int
-conf_lex_wordchar(int c)
-{
-	/* strchr finds the terminator for c == 0. */
-	return (c != '\0' && (isalnum(c) || strchr("_./:,=+-", c) != NULL));
-}
-
-/* Describe a byte for an error message. */
-static const char *
-conf_lex_char(int c, char *buf, size_t size)
-{
-	if (isprint(c))
-		snprintf(buf, size, "'%c'", c);
-	else
-		snprintf(buf, size, "byte 0x%02x", (unsigned)c);
-	return (buf);
-}
-
-/* Read a double-quoted string (the opening quote is at f->pos). */
-static enum conf_token
-conf_lex_string(struct conf_file *f)
-{
-	size_t	 n = 0;
-	int	 c, toolong = 0, bad = 0;
-	char	 desc[16];
-
-	f->pos++;
-	for (;;) {
-		if (f->pos >= f->len || f->text[f->pos] == '\n') {
-			conf_lex_error(f, "unterminated string");
-			return (CONF_T_ERROR);
-		}
-		c = (unsigned char)f->text[f->pos++];
-		if (c == '"')
-			break;
-		if (c == '\\') {
-			if (f->pos >= f->len || f->text[f->pos] == '\n')
-				continue;	/* reported as unterminated */
-			c = (unsigned char)f->text[f->pos++];
-			if (c != '"' && c != '\\') {
-				if (!bad)
-					conf_lex_error(f, "unknown escape "
-					    "'\\' + %s in string (only \\\" "
-					    "and \\\\)", conf_lex_char(c, desc,
-					    sizeof desc));
-				bad = 1;
-				continue;
-			}
-		} else if (c == '\0' || (c < 0x20 && c != '\t') || c == 0x7f) {
-			if (!bad)
-				conf_lex_error(f, "%s in string",
-				    conf_lex_char(c, desc, sizeof desc));
-			bad = 1;
-			continue;
-		}
-		if (n < CONF_TOKEN_MAX)
-			f->tok_text[n++] = (char)c;
-		else
-			toolong = 1;
-	}
-	f->tok_text[n] = '\0';
-	if (toolong) {
-		conf_lex_error(f, "string longer than %d bytes",
-		    CONF_TOKEN_MAX);
-		return (CONF_T_ERROR);
-	}
-	return (bad ? CONF_T_ERROR : CONF_T_STRING);
-}
-
-/* Read a bare word (its first byte is at f->pos). */
-static enum conf_token
-conf_lex_word(struct conf_file *f)
-{
-	size_t	 n = 0;
-	int	 toolong = 0;
-
-	while (f->pos < f->len &&
-	    conf_lex_wordchar((unsigned char)f->text[f->pos])) {
-		if (n < CONF_TOKEN_MAX)
-			f->tok_text[n++] = f->text[f->pos];
-		else
-			toolong = 1;
-		f->pos++;
-	}
-	f->tok_text[n] = '\0';
-	if (toolong) {
-		conf_lex_error(f, "word longer than %d bytes", CONF_TOKEN_MAX);
-		return (CONF_T_ERROR);
-	}
-	return (CONF_T_WORD);
-}
-
-/* Scan the next token into f->tok. */
-static void
-conf_lex_scan(struct conf_file *f)
-{
-	int	 c;
-	char	 desc[16];
-
-	f->tok_text[0] = '\0';
-	for (;;) {
-		if (f->pos >= f->len) {
-			f->tok = CONF_T_EOF;
-			f->tok_line = f->line;
-			return;
-		}
-		c = (unsigned char)f->text[f->pos];
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\f' ||
-		    c == '\v') {
-			f->pos++;
-			continue;
-		}
-		if (c != '#')
-			break;
-		while (f->pos < f->len && f->text[f->pos] != '\n' &&
-		    f->text[f->pos] != '\0')
-			f->pos++;
-	}
-	f->tok_line = f->line;
-	if (c == '\n') {
-		f->pos++;
-		f->line++;
-		f->tok = CONF_T_NEWLINE;
-	} else if (c == '{' || c == '}') {
-		f->pos++;
-		f->tok = c == '{' ? CONF_T_LBRACE : CONF_T_RBRACE;
-	} else if (c == '"')
-		f->tok = conf_lex_string(f);
-	else if (conf_lex_wordchar(c))
-		f->tok = conf_lex_word(f);
-	else {
-		f->pos++;
-		conf_lex_error(f, "unexpected %s",
-		    conf_lex_char(c, desc, sizeof desc));
-		f->tok = CONF_T_ERROR;
-	}
-}
-
-/* Look at the next token without consuming it. */
-static enum conf_token
-conf_lex_peek(struct conf_file *f)
-{
-	if (!f->peeked) {
-		conf_lex_scan(f);
-		f->peeked = 1;
-	}
-	return (f->tok);
-}
-
-/* Consume and return the next token. */
-static enum conf_token
-conf_lex_get(struct conf_file *f)
-{
-	enum conf_token	 t;
-
-	t = conf_lex_peek(f);
-	f->peeked = 0;
-	return (t);
-}
-
-/* Describe the current token for an error message. */
-static const char *
-conf_lex_desc(struct conf_file *f, char *buf, size_t size)
-{
-	if (f->tok == CONF_T_WORD)
-		snprintf(buf, size, "'%s'", f->tok_text);
-	else if (f->tok == CONF_T_STRING)
-		snprintf(buf, size, "\"%s\"", f->tok_text);
-	else
-		snprintf(buf, size, "%s", conf_token_names[f->tok]);
-	return (buf);
-}
-
-/*
- * Skip the rest of a bad statement, quietly: up to the end of the line,
- * through whole brace blocks opened on the way (`depth` of them are open
- * already), and inside a block up to (not over) its closing brace.
- */
-static void
-conf_skip(struct conf_file *f, int in_block, unsigned depth)
-{
-	enum conf_token	 t;
-
-	f->quiet = 1;
-	for (;;) {
-		t = conf_lex_peek(f);
-		if (t == CONF_T_EOF)
-			break;
-		if (t == CONF_T_NEWLINE && depth == 0) {
-			conf_lex_get(f);
-			break;
-		}
-		if (t == CONF_T_RBRACE) {
-			if (depth == 0 && in_block)
-				break;
-			if (depth > 0)
-				depth--;
-		} else if (t == CONF_T_LBRACE)
-			depth++;
-		conf_lex_get(f);
-	}
-	f->quiet = 0;
-}
-
-/* Expect the end of a statement: a newline, the end of the file, or
- * (in a block) its closing brace; 0, or -1 after reporting. */
-static int
-conf_parse_end(struct conf_file *f, int in_block, const char *key)
-{
-	enum conf_token	 t;
-	char		 desc[CONF_TOKEN_MAX + 8];
-
-	t = conf_lex_peek(f);
-	if (t == CONF_T_NEWLINE) {
-		conf_lex_get(f);
-		return (0);
-	}
-	if (t == CONF_T_EOF || (in_block && t == CONF_T_RBRACE))
-		return (0);
-	if (t != CONF_T_ERROR)
-		conf_error(f, f->tok_line, "%s: unexpected %s (one statement "
-		    "per line)", key, conf_lex_desc(f, desc, sizeof desc));
-	conf_skip(f, in_block, 0);
-	return (-1);
-}
-
-/* Read the single value of `key` and the end of the statement into
- * *value (malloc'd); 0, or -1 after reporting. */
-static int
-conf_parse_value(struct conf_file *f, int in_block, const char *key,
-    char **value)
-{
-	enum conf_token	 t;
-	char		 desc[CONF_TOKEN_MAX + 8];
-
-	*value = NULL;
-	t = conf_lex_peek(f);
-	if (t != CONF_T_WORD && t != CONF_T_STRING) {
-		if (t != CONF_T_ERROR)
-			conf_error(f, f->tok_line, "%s: missing value (found "
-			    "%s)", key, conf_lex_desc(f, desc, sizeof desc));
-		conf_skip(f, in_block, 0);
-		return (-1);
-	}
-	conf_lex_get(f);
-	*value = xstrdup(f->tok_text);
-	if (conf_parse_end(f, in_block, key) != 0) {
-		free(*value);
-		*value = NULL;
-		return (-1);
-	}
-	return (0);
-}
-
-/* Compare a key with a keyword table entry (bsearch). */
-static int
-conf_keyword_cmp(const void *key, const void *entry)
-{
-	const struct conf_keyword	*kw = entry;
-
-	return (strcmp(key, kw->name));
-}
-
-/* Format "file:line" for the current token. */
-static char *
-conf_where(struct conf_file *f, unsigned line)
-{
-	char	*where;
-
-	xasprintf(&where, "%s:%u", f->name, line);
-	return (where);
-}
-
-/* module NAME (in a device block). */
-static void
-conf_parse_module(struct conf_file *f, struct conf_device *cd,
-    const char *key)
-{
-	unsigned	 line = f->tok_line;
-	char		*value, *where;
-
-	if (conf_parse_value(f, 1, key, &value) != 0)
-		return;
-	if (cd->module != NULL)
-		conf_error(f, line, "device \"%s\": duplicate module",
-		    cd->name);
-	else {
-		where = conf_where(f, line);
-		conf_device_set_module(cd, value, where);
-		free(where);
-	}
-	free(value);
-}
-
-/* socket PATH (in a device block). */
-static void
-conf_parse_socket(struct conf_file *f, struct conf_device *cd,
-    const char *key)
-{
-	unsigned	 line = f->tok_line;
-	char		*value, *where;
-
-	if (conf_parse_value(f, 1, key, &value) != 0)
-		return;
-	if (cd->socket != NULL)
-		conf_error(f, line, "device \"%s\": duplicate socket",
-		    cd->name);
-	else {
-		where = conf_where(f, line);
-		conf_device_set_socket(cd, value, where);
-		free(where);
-	}
-	free(value);
-}
-
-/* socket-mode OCTAL (in a device block). */
-static void
-conf_parse_socket_mode(struct conf_file *f, struct conf_device *cd,
-    const char *key)
-{
-	unsigned	 line = f->tok_line;
-	char		*value;
-	size_t		 i, len;
-	unsigned	 mode = 0;
-
-	if (conf_parse_value(f, 1, key, &value) != 0)
-		return;
-	len = strlen(value);
-	for (i = 0; i < len; i++) {
-		if (value[i] < '0' || value[i] > '7')
-			break;
-		mode = mode * 8 + (unsigned)(value[i] - '0');
-		if (mode > 0777)
-			break;
-	}
-	if (len == 0 || i != len)
-		conf_error(f, line, "device \"%s\": bad socket-mode '%s': an "
-		    "octal mode from 0 to 0777 such as 0600", cd->name, value);
-	else
-		cd->socket_mode = (mode_t)mode;
-	free(value);
-}
-
-/* socket-owner USER / socket-group GROUP (in a device block): a name or
- * a number, checked here and applied when the socket is bound. */
-static void
-conf_parse_socket_owner(struct conf_file *f, struct conf_device *cd,
-    const char *key)
-{
-	unsigned	 line = f->tok_line;
-	char		*value, *cause = NULL, **dst;
-	uid_t		 uid;
-	gid_t		 gid;
-	int		 rc;
-
-	if (conf_parse_value(f, 1, key, &value) != 0)
-		return;
-	if (strcmp(key, "socket-owner") == 0) {
-		rc = privsep_user(value, &uid, NULL, &cause);
-		dst = &cd->socket_owner;
-	} else {
-		rc = privsep_group(value, &gid, &cause);
-		dst = &cd->socket_group;
-	}
-	if (rc != 0) {
-		conf_error(f, line, "device \"%s\": %s: %s", cd->name, key,
-		    cause);
-		free(cause);
-		free(value);
-		return;
-	}
-	free(*dst);
-	*dst = value;
-}
-
-/* queue-mask MASK... (in a device block): one mask per worker. */
-static void
-conf_parse_queue_mask(struct conf_file *f, struct conf_device *cd,
-    const char *key)
-{
-	unsigned	 line = f->tok_line;
-	enum conf_token	 t;
-	char		*cause;
-	int		 dup = cd->nmasks != 0, n = 0;
-
-	cd->nmasks = 0;
-	for (;;) {
-		t = conf_lex_peek(f);
-		if (t != CONF_T_WORD && t != CONF_T_STRING)
-			break;
-		conf_lex_get(f);
-		n++;
-		if (conf_masks_add(cd, f->tok_text, &cause) != 0) {
-			conf_error(f, line, "device \"%s\": %s", cd->name,
-			    cause);
-			free(cause);
-			cd->nmasks = 0;
-			conf_skip(f, 1, 0);
-			return;
-		}
-	}
-	if (conf_parse_end(f, 1, key) != 0)
-		return;
-	if (n == 0)
-		conf_error(f, line, "device \"%s\": queue-mask: missing value",
-		    cd->name);
-	else if (dup)
-		conf_error(f, line, "device \"%s\": duplicate queue-mask",
-		    cd->name);
-}
-
-/* device NAME { ... }: a device block. */
-static void
-conf_parse_device(struct conf_file *f, struct conf_device *unused __unused,
-    const char *key)
-{
-	const struct conf_keyword	*kw;
-	struct conf_device		*cd;
-	enum conf_token			 t;
-	unsigned			 line = f->tok_line, kline;
-	char				 desc[CONF_TOKEN_MAX + 8];
-	char				*where, *name, *value, *okey;
-
-	t = conf_lex_peek(f);
-	if (t != CONF_T_WORD && t != CONF_T_STRING) {
-		if (t != CONF_T_ERROR)
-			conf_error(f, line, "%s: missing name (found %s)", key,
-			    conf_lex_desc(f, desc, sizeof desc));
-		conf_skip(f, 0, 0);
-		return;
-	}
-	conf_lex_get(f);
-	name = xstrdup(f->tok_text);
-	where = conf_where(f, line);
-	cd = conf_device_new(f->p->conf, name, where);
-	free(where);
-
-	t = conf_lex_get(f);
-	if (t != CONF_T_LBRACE) {
-		if (t != CONF_T_ERROR)
-			conf_error(f, line, "device \"%s\": expected '{' "
-			    "(found %s)", name, conf_lex_desc(f, desc,
-			    sizeof desc));
-		/* A forgotten brace: parse the lines below as the block. */
-		if (t != CONF_T_NEWLINE) {
-			conf_skip(f, 0, 0);
-			free(name);
-			return;
-		}
-	}
-
-	for (;;) {
-		t = conf_lex_get(f);
-		if (t == CONF_T_EOF) {
-			conf_error(f, f->tok_line, "device \"%s\": missing '}' "
-			    "(block opened at line %u)", name, line);
-			break;
-		}
-		if (t == CONF_T_NEWLINE)
-			continue;
-		if (t == CONF_T_RBRACE) {
-			conf_parse_end(f, 0, "'}'");
-			break;
-		}
-		if (t == CONF_T_ERROR) {
-			conf_skip(f, 1, 0);
-			continue;
-		}
-		if (t != CONF_T_WORD) {
-			conf_error(f, f->tok_line, "device \"%s\": expected a "
-			    "key (found %s)", name, conf_lex_desc(f, desc,
-			    sizeof desc));
-			conf_skip(f, 1, t == CONF_T_LBRACE ? 1 : 0);
-			continue;
-		}
-		kline = f->tok_line;
-		kw = bsearch(f->tok_text, conf_device_keywords,
-		    nitems(conf_device_keywords), sizeof *kw,
-		    conf_keyword_cmp);
-		if (kw != NULL) {
-			kw->parse(f, cd, kw->name);
-			continue;
-		}
-		/* Any other key is the module's; it checks it. */
-		okey = xstrdup(f->tok_text);
-		if (conf_parse_value(f, 1, okey, &value) == 0) {
-			where = conf_where(f, kline);
-			conf_device_option(cd, okey, value, where);
-			free(where);
-			free(value);
-		}
-		free(okey);
-	}
-	free(name);
-}
 
 /* Read a whole regular file of at most CONF_FILE_MAX bytes; the text
  * (malloc'd, not NUL-terminated) or NULL with *cause. */
@@ -1088,6 +570,49 @@ conf_parse_module_dir(struct conf_file *f,
 	f->p->conf->module_dir = value;
 }
 
+/* control PATH: the control socket ("none": no control socket). */
+static void
+conf_parse_control(struct conf_file *f, struct conf_device *unused __unused,
+    const char *key)
+{
+	unsigned	 line = f->tok_line;
+	char		*value;
+
+	if (conf_parse_value(f, 0, key, &value) != 0)
+		return;
+	if (*value == '\0' || (*value != '/' && strcmp(value, "none") != 0) ||
+	    strlen(value) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		conf_error(f, line, "control: '%s': expected an absolute path "
+		    "shorter than %zu bytes, or none", value,
+		    sizeof(((struct sockaddr_un *)0)->sun_path));
+		free(value);
+		return;
+	}
+	free(f->p->conf->control_path);
+	f->p->conf->control_path = value;
+}
+
+/* workers N: a shared pool of N worker threads. */
+static void
+conf_parse_workers(struct conf_file *f, struct conf_device *unused __unused,
+    const char *key)
+{
+	unsigned	 line = f->tok_line;
+	char		*value, *end;
+	unsigned long	 n;
+
+	if (conf_parse_value(f, 0, key, &value) != 0)
+		return;
+	n = strtoul(value, &end, 10);
+	if (!isdigit((unsigned char)*value) || *end != '\0' || n < 1 ||
+	    n > CONF_WORKERS_MAX)
+		conf_error(f, line, "workers: '%s': expected a number from 1 "
+		    "to %d", value, CONF_WORKERS_MAX);
+	else
+		f->p->conf->workers = (unsigned)n;
+	free(value);
+}
+
 /* Parse the statements of one file's text; returns the error count so
  * far.  `f` must be zeroed except for parent and real. */
 static int
@@ -1123,7 +648,8 @@ conf_parse_buffer(struct conf_parser *p, struct conf_file *f,
 				continue;
 			}
 			conf_error(f, f->tok_line, "unknown keyword '%s' "
-			    "(device, include, log-level or module-dir)",
+			    "(control, device, include, log-level, module-dir "
+			    "or workers)",
 			    f->tok_text);
 		} else
 			conf_error(f, f->tok_line, "unexpected %s",
@@ -1167,7 +693,7 @@ conf_parse_file(struct conf *conf, const char *path)
 	int	 errors;
 
 	if ((text = conf_read(path, &len, &cause)) == NULL) {
-		fprintf(stderr, "%s: %s\n", path, cause);
+		conf_report("%s: %s", path, cause);
 		free(cause);
 		return (1);
 	}

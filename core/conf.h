@@ -41,8 +41,13 @@ struct conf {
 	char			*source;	/* top file or "command line" */
 	char			*module_dir;	/* NULL: default */
 	int			 log_level;	/* -1: not set */
+	unsigned		 workers;	/* pool size, 0: none */
+	char			*control_path;	/* NULL: default */
 	struct conf_device_list	 devices;
 };
+
+/* Most workers of a shared pool (`workers N`). */
+#define CONF_WORKERS_MAX	64
 
 void	 conf_init(struct conf *);
 void	 conf_clear(struct conf *);
@@ -66,6 +71,14 @@ int	 conf_parse_string(struct conf *, const char *name, const char *text);
 /* Whole-configuration checks (duplicate names or sockets, missing module
  * or socket, bad module names); prints errors, returns their count. */
 int	 conf_check(struct conf *);
+/* Do two device blocks say the same (everything but where they are)? */
+int	 conf_device_equal(const struct conf_device *,
+	    const struct conf_device *);
+/* Find a device block by name, or NULL. */
+struct conf_device *conf_device_find(struct conf *, const char *name);
+/* Configuration errors to the log (reload) or to stderr (startup). */
+void	 conf_errors_to_log(int);
+void	 conf_report(const char *fmt, ...) __printflike(1, 2);
 /* Parse "0x3,0x4" style queue masks into cd; 0 or -1 with *cause. */
 int	 conf_parse_masks(struct conf_device *, const char *, char **cause);
 

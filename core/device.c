@@ -32,7 +32,9 @@
 #include "log.h"
 #include "module.h"
 #include "postcopy.h"
+#include "pool.h"
 #include "privsep.h"
+#include "sd_listen.h"
 #include "vhost_user.h"
 #include "vring.h"
 #include "vu_conn.h"
@@ -56,6 +58,7 @@ static unsigned		 device_nleft;
 	((1ULL << VHD_F_VERSION_1) | (1ULL << VHD_F_INDIRECT_DESC) |	\
 	(1ULL << VHD_F_EVENT_IDX) | (1ULL << VHD_F_NOTIFY_ON_EMPTY) |	\
 	(1ULL << VHOST_F_LOG_ALL) |					\
+	(1ULL << VHD_F_RING_PACKED) |					\
 	(1ULL << VHOST_USER_F_PROTOCOL_FEATURES))
 #define DEVICE_CORE_PROTOCOL_FEATURES					\
 	((1ULL << VHOST_USER_PROTOCOL_F_MQ) |				\
@@ -413,6 +416,18 @@ device_listen(struct device *dev, const struct conf_device *cd,
 	}
 	memcpy(sun.sun_path, dev->socket_path, strlen(dev->socket_path));
 
+	/* Socket activation: the manager bound it, set its mode and owner
+	 * (SocketMode=, SocketUser=) and owns the path (sd_listen.c). */
+	switch (sd_listen_take(dev->name, dev->socket_path, &fd, cause)) {
+	case -1:
+		return (-1);
+	case 1:
+		dev->listen_activated = 1;
+		goto watch;
+	default:
+		break;
+	}
+
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		xasprintf(cause, "%s: socket: %s", dev->name, strerror(errno));
@@ -450,6 +465,7 @@ device_listen(struct device *dev, const struct conf_device *cd,
 		unlink(sun.sun_path);
 		goto fail;
 	}
+watch:
 	dev->listen_fd = fd;
 	dev->listen_ev = event_new(dev->base, fd, EV_READ | EV_PERSIST,
 	    device_accept_cb, dev);
@@ -558,7 +574,14 @@ device_create_mod(struct event_base *base, const char *name,
 
 	dev->nworkers = dev->info.num_workers;
 	dev->workers = xcalloc(dev->nworkers, sizeof *dev->workers);
-	for (i = 0; i < dev->nworkers; i++) {
+	/* ctl: with a shared pool the device starts no threads. */
+	if (pool_size() > 0) {
+		if (pool_place(dev->workers, dev->nworkers, cd->nmasks != 0,
+		    dev->name, cause) == -1)
+			goto fail;
+		dev->pooled = 1;
+	}
+	for (i = 0; !dev->pooled && i < dev->nworkers; i++) {
 		xasprintf(&wname, "%s/w%u", dev->name, i);
 		dev->workers[i] = worker_start(wname, &wcause);
 		free(wname);
@@ -578,7 +601,8 @@ device_create_mod(struct event_base *base, const char *name,
 
 	if (device_listen(dev, cd, cause) == -1)
 		goto fail;
-	log_info("%s: listening on %s", dev->name, dev->socket_path);
+	log_info("%s: listening on %s%s", dev->name, dev->socket_path,
+	    dev->listen_activated ? " (socket activation)" : "");
 	return (dev);
 
 fail:
@@ -711,7 +735,8 @@ device_destroy(struct device *dev)
 		event_free(dev->listen_ev);
 	if (dev->accept_pause_ev != NULL)
 		event_free(dev->accept_pause_ev);
-	if (dev->listen_fd >= 0) {
+	if (dev->listen_fd >= 0 && !(dev->listen_activated &&
+	    sd_listen_release(dev->listen_fd))) {
 		close(dev->listen_fd);
 		unlink(dev->socket_path);
 	}
@@ -723,7 +748,7 @@ device_destroy(struct device *dev)
 		    "allocated", dev->name);
 		if (device_nleft < nitems(device_left))
 			device_left[device_nleft++] = dev;
-		for (i = 0; i < dev->nworkers; i++) {
+		for (i = 0; !dev->pooled && i < dev->nworkers; i++) {
 			if (dev->workers[i] != NULL)
 				worker_stop(dev->workers[i]);
 		}
@@ -735,7 +760,15 @@ device_destroy(struct device *dev)
 		dirty_log_clear(dev);
 		device_set_mem(dev, NULL);
 	}
-	for (i = 0; i < dev->nworkers; i++) {
+	for (i = 0; dev->pooled && i < dev->nworkers; i++) {
+		/* Pool workers live on: let them finish what they were
+		 * handed for this device before it goes. */
+		if (dev->workers[i] != NULL)
+			(void)worker_sync(dev->workers[i]);
+	}
+	if (dev->pooled)
+		pool_release(dev->workers, dev->nworkers);
+	for (i = 0; !dev->pooled && i < dev->nworkers; i++) {
 		if (dev->workers[i] != NULL)
 			worker_stop(dev->workers[i]);
 	}
@@ -775,10 +808,10 @@ device_fail(struct device *dev, const char *fmt, ...)
 	guest_fault_explain(dev, reason, sizeof reason);
 	log_warnx("%s: device broken: %s", dev->name, reason);
 
-	if (dev->vrings == NULL)
-		return;
 	pthread_mutex_lock(&dev->err_lock);
-	for (i = 0; i < dev->info.num_queues; i++) {
+	/* ctl: kept for vhostctl show and stats. */
+	snprintf(dev->broken_reason, sizeof dev->broken_reason, "%s", reason);
+	for (i = 0; dev->vrings != NULL && i < dev->info.num_queues; i++) {
 		/* EAGAIN: a notification is already pending. */
 		if (dev->vrings[i].err_fd >= 0 &&
 		    eventfd_write(dev->vrings[i].err_fd, 1) == -1 &&

@@ -40,6 +40,7 @@ struct device {
 
 	char			*socket_path;
 	int			 listen_fd;
+	int			 listen_activated; /* sd_listen.c's fd */
 	struct event		*listen_ev;
 	struct vu_conn		*conn;		/* the frontend, or NULL */
 
@@ -94,6 +95,10 @@ struct device {
 	 * whether POSTCOPY_LISTEN came. */
 	int			 pc_ufd;
 	int			 pc_listen;
+	/* ctl: why it broke last (device_fail), under err_lock; its
+	 * workers belong to the shared pool (pool.c), not to it. */
+	char			 broken_reason[256];
+	int			 pooled;
 
 	TAILQ_ENTRY(device)	 entry;
 };

@@ -2,7 +2,18 @@
  * Logging.  OpenBSD's log.c API, made thread-safe: each line is built in a
  * stack buffer and emitted with a single write(2) (or syslog(3) call), and
  * the thread's name is kept in thread-local storage.
+ *
+ * Three destinations: stderr (the default), syslog(3) (--syslog), and the
+ * journal (--log=journal, or by itself when $JOURNAL_STREAM says stderr
+ * is a journal stream): stderr lines prefixed "<N>" with the syslog
+ * priority, which journald strips and records (sd-daemon(3)).  syslog's
+ * socket is opened at log_init (LOG_NDELAY), before the seccomp filter;
+ * should syslogd restart, glibc reconnects with socket(2) and connect(2),
+ * which the filter allows.
  */
+
+#include <sys/types.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -20,19 +31,57 @@
 #define LOG_LINE_MAX 1024
 
 static atomic_int		 log_level = LOG_LEVEL_INFO;
-static int			 log_syslog;
+static int			 log_dest = LOG_DEST_STDERR;
 static _Thread_local char	 log_thread_name[32] = "main";
 
 static const char *log_level_names[] = { "error", "warning", "info", "debug" };
 
-/* Set the level and the destination (stderr or syslog). */
+static const char *log_dest_names[] = { "stderr", "syslog", "journal" };
+
+/* Set the level and the destination (enum log_dest).  Main thread, before
+ * other threads start. */
 void
-log_init(int level, int use_syslog)
+log_init(int level, int dest)
 {
 	log_setlevel(level);
-	log_syslog = use_syslog;
-	if (use_syslog)
+	if (dest < LOG_DEST_STDERR || dest > LOG_DEST_JOURNAL)
+		dest = LOG_DEST_STDERR;
+	log_dest = dest;
+	if (dest == LOG_DEST_SYSLOG)
 		openlog("vhostd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+/* LOG_DEST_JOURNAL when $JOURNAL_STREAM ("DEV:INODE") is our stderr, as
+ * sd-daemon(3) and systemd.exec(5) advise checking. */
+int
+log_dest_default(void)
+{
+	const char		*s;
+	struct stat		 st;
+	unsigned long long	 dev, ino;
+
+	if ((s = getenv("JOURNAL_STREAM")) == NULL)
+		return (LOG_DEST_STDERR);
+	if (sscanf(s, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) == -1)
+		return (LOG_DEST_STDERR);
+	if ((unsigned long long)st.st_dev != dev ||
+	    (unsigned long long)st.st_ino != ino)
+		return (LOG_DEST_STDERR);
+	return (LOG_DEST_JOURNAL);
+}
+
+/* Parse a destination name ("stderr", "syslog", "journal"), -1 if none. */
+int
+log_dest_parse(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(log_dest_names); i++) {
+		if (strcasecmp(name, log_dest_names[i]) == 0)
+			return ((int)i);
+	}
+	return (-1);
 }
 
 /* Set the most verbose level printed. */
@@ -92,7 +141,7 @@ log_vlog(int level, const char *fmt, va_list ap)
 	if (level > LOG_LEVEL_DEBUG)
 		level = LOG_LEVEL_DEBUG;
 
-	if (log_syslog) {
+	if (log_dest == LOG_DEST_SYSLOG) {
 		n = snprintf(line, sizeof line, "[%s] ", log_thread_name);
 		if (n < 0 || (size_t)n >= sizeof line)
 			n = 0;
@@ -100,9 +149,13 @@ log_vlog(int level, const char *fmt, va_list ap)
 		syslog(prio[level], "%s", line);
 		return;
 	}
-	n = snprintf(line, sizeof line, "vhostd[%s]: %s%s", log_thread_name,
-	    level == LOG_LEVEL_ERR ? "error: " :
-	    level == LOG_LEVEL_WARN ? "warning: " : "", "");
+	if (log_dest == LOG_DEST_JOURNAL)
+		n = snprintf(line, sizeof line, "<%d>[%s] ", prio[level],
+		    log_thread_name);
+	else
+		n = snprintf(line, sizeof line, "vhostd[%s]: %s",
+		    log_thread_name, level == LOG_LEVEL_ERR ? "error: " :
+		    level == LOG_LEVEL_WARN ? "warning: " : "");
 	if (n < 0 || (size_t)n >= sizeof line)
 		n = 0;
 	m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);

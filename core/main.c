@@ -25,11 +25,16 @@
 #include <vhostd/vhostd.h>
 
 #include "conf.h"
+#include "control.h"
 #include "device.h"
 #include "guest_fault.h"
 #include "log.h"
 #include "module.h"
+#include "pool.h"
 #include "privsep.h"
+#include "sd_listen.h"
+#include "sd_notify.h"
+#include "serve.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -47,6 +52,9 @@ enum {
 	MAIN_OPT_GROUP,
 	MAIN_OPT_NO_SECCOMP,
 	MAIN_OPT_VM,
+	MAIN_OPT_LOG,
+	MAIN_OPT_CONTROL,
+	MAIN_OPT_WORKERS,
 };
 
 static const struct option main_options[] = {
@@ -63,12 +71,15 @@ static const struct option main_options[] = {
 	{ "log-level", required_argument, NULL, MAIN_OPT_LOG_LEVEL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "syslog", no_argument, NULL, MAIN_OPT_SYSLOG },
+	{ "log", required_argument, NULL, MAIN_OPT_LOG },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, MAIN_OPT_VERSION },
 	{ "user", required_argument, NULL, MAIN_OPT_USER },
 	{ "group", required_argument, NULL, MAIN_OPT_GROUP },
 	{ "no-seccomp", no_argument, NULL, MAIN_OPT_NO_SECCOMP },
 	{ "vm", required_argument, NULL, MAIN_OPT_VM },
+	{ "control", required_argument, NULL, MAIN_OPT_CONTROL },
+	{ "workers", required_argument, NULL, MAIN_OPT_WORKERS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -85,12 +96,14 @@ struct main_args {
 	int		 check;
 	int		 list;
 	int		 log_level;		/* -1: not given */
-	int		 syslog;
+	int		 log_dest;		/* -1: not given */
 	const char	*user;			/* --user: drop to it */
 	const char	*group;			/* --group */
 	int		 no_seccomp;
 	const char	**vms;			/* --vm KEY=V,KEY=V,... */
 	size_t		 nvms;
+	const char	*control;		/* --control=PATH */
+	unsigned	 workers;		/* --workers=N, 0: not given */
 };
 
 static void	main_check_ids(const struct main_args *);
@@ -135,11 +148,18 @@ main_usage(FILE *out)
 "  --log-level=LEVEL      error, warning, info (default) or debug\n"
 "  -v, --verbose          the same as --log-level=debug\n"
 "  --syslog               log to syslog instead of stderr\n"
+"  --log=DEST             stderr, syslog or journal (stderr with <N>\n"
+"                         priority prefixes; the default when\n"
+"                         $JOURNAL_STREAM is stderr, as under systemd)\n"
 "  --user=USER            once the sockets are bound, run as USER (name or\n"
 "                         uid) with its primary group and no other groups\n"
 "  --group=GROUP          run as GROUP (name or gid) instead\n"
 "  --no-seccomp           do not confine vhostd to the system calls it\n"
 "                         needs (the seccomp filter is on by default)\n"
+"  --control=PATH         the control socket for vhostctl (default\n"
+"                         " CONTROL_DEFAULT_PATH ", \"none\": no socket)\n"
+"  --workers=N            devices share a pool of N worker threads (1 to\n"
+"                         %d) instead of starting their own\n"
 "  -h, --help             print this help and exit\n"
 "  --version              print the version and exit\n"
 "\n"
@@ -155,7 +175,7 @@ main_usage(FILE *out)
 "  qemu-system-x86_64 ... \\\n"
 "      -chardev socket,id=rng0,path=/run/vhostd/rng.sock \\\n"
 "      -device vhost-user-rng-pci,chardev=rng0\n",
-	    VHD_MAX_WORKERS, SYSCONF_DIR, MODULE_DIR);
+	    VHD_MAX_WORKERS, SYSCONF_DIR, MODULE_DIR, CONF_WORKERS_MAX);
 }
 
 /* Report a command-line error and exit 1. */
@@ -198,6 +218,7 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 
 	memset(a, 0, sizeof *a);
 	a->log_level = -1;
+	a->log_dest = -1;
 	while ((ch = getopt_long(argc, argv, "c:hno:s:v", main_options,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -245,7 +266,12 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 			a->log_level = LOG_LEVEL_DEBUG;
 			break;
 		case MAIN_OPT_SYSLOG:
-			a->syslog = 1;
+			a->log_dest = LOG_DEST_SYSLOG;
+			break;
+		case MAIN_OPT_LOG:
+			if ((a->log_dest = log_dest_parse(optarg)) == -1)
+				main_badusage("--log: unknown destination "
+				    "'%s' (stderr, syslog or journal)", optarg);
 			break;
 		case MAIN_OPT_USER:
 			a->user = optarg;
@@ -255,6 +281,16 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 			break;
 		case MAIN_OPT_NO_SECCOMP:
 			a->no_seccomp = 1;
+			break;
+		case MAIN_OPT_CONTROL:
+			if (*optarg != '/' && strcmp(optarg, "none") != 0)
+				main_badusage("--control: '%s': expected an "
+				    "absolute path or none", optarg);
+			a->control = optarg;
+			break;
+		case MAIN_OPT_WORKERS:
+			a->workers = main_number("--workers", optarg, 1,
+			    CONF_WORKERS_MAX);
 			break;
 		case MAIN_OPT_VM:
 			a->vms = xreallocarray(a->vms, a->nvms + 1,
@@ -526,6 +562,62 @@ main_check(struct conf *conf, const char *module_dir)
 	return (0);
 }
 
+/* SIGHUP: reload the configuration.  Main thread. */
+static void
+main_sighup_cb(evutil_socket_t sig __unused, short events __unused,
+    void *arg)
+{
+	char	*cause = NULL;
+
+	log_info("SIGHUP: reloading");
+	(void)control_reload(arg, &cause);
+	free(cause);
+}
+
+/* Start the control socket: the configured path, else the default; a
+ * default that cannot be had (another vhostd holds it) is only a
+ * warning.  0 or -1 (logged). */
+static int
+main_control(struct serve *s, const struct main_args *a)
+{
+	const char	*path;
+	uid_t		 uid = (uid_t)PRIVSEP_NOID;
+	gid_t		 gid = (gid_t)PRIVSEP_NOID;
+	char		*cause;
+	int		 dflt = 0;
+
+	path = a->control != NULL ? a->control : s->conf->control_path;
+	if (path == NULL) {
+		path = CONTROL_DEFAULT_PATH;
+		dflt = 1;
+	}
+	if (strcmp(path, "none") == 0)
+		return (0);
+	/* The daemon's user (after --user) may use it too. */
+	if (a->user != NULL && privsep_user(a->user, &uid, &gid, &cause) ==
+	    -1) {
+		log_line(LOG_LEVEL_ERR, "%s", cause);
+		free(cause);
+		return (-1);
+	}
+	if (a->group != NULL && privsep_group(a->group, &gid, &cause) == -1) {
+		log_line(LOG_LEVEL_ERR, "%s", cause);
+		free(cause);
+		return (-1);
+	}
+	if (control_start(s, path, uid, gid, &cause) == -1) {
+		if (dflt) {
+			log_warnx("%s; serving without one", cause);
+			free(cause);
+			return (0);
+		}
+		log_line(LOG_LEVEL_ERR, "%s", cause);
+		free(cause);
+		return (-1);
+	}
+	return (0);
+}
+
 /* SIGINT or SIGTERM: leave the main loop.  Main thread. */
 static void
 main_signal_cb(evutil_socket_t sig, short events __unused, void *arg)
@@ -533,6 +625,7 @@ main_signal_cb(evutil_socket_t sig, short events __unused, void *arg)
 	struct event_base	*base = arg;
 
 	log_info("shutting down on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	sdn_stopping();
 	event_base_loopbreak(base);
 }
 
@@ -542,14 +635,19 @@ static int
 main_serve(struct conf *conf, const char *module_dir,
     const struct main_args *a)
 {
-	struct device_list	 devices = TAILQ_HEAD_INITIALIZER(devices);
+	struct serve		 s;
 	struct conf_device	*cd;
 	struct device		*dev;
 	struct event_base	*base;
-	struct event		*sigint = NULL, *sigterm = NULL;
+	struct event		*sigint = NULL, *sigterm = NULL, *sighup = NULL;
 	char			*cause;
+	unsigned		 ndevices = 0;
 	int			 status = 1;
+	unsigned		 i, workers;
 
+	/* Before any thread starts: both unset environment variables. */
+	sdn_init();
+	sd_listen_init();
 	if (evthread_use_pthreads() != 0)
 		fatalx("libevent: cannot use pthreads");
 	if ((base = event_base_new()) == NULL)
@@ -566,6 +664,26 @@ main_serve(struct conf *conf, const char *module_dir,
 	    evsignal_add(sigint, NULL) != 0 || evsignal_add(sigterm, NULL) != 0)
 		fatalx("libevent: cannot watch SIGINT and SIGTERM");
 
+	/* ctl: what reload and the control socket work on. */
+	memset(&s, 0, sizeof s);
+	s.base = base;
+	TAILQ_INIT(&s.devices);
+	s.conf = conf;
+	s.config_path = a->config;
+	s.module_dir_arg = a->module_dir;
+	s.log_level_arg = a->log_level;
+	s.module_dir = xstrdup(module_dir);
+	sighup = evsignal_new(base, SIGHUP, main_sighup_cb, &s);
+	if (sighup == NULL || evsignal_add(sighup, NULL) != 0)
+		fatalx("libevent: cannot watch SIGHUP");
+	workers = a->workers != 0 ? a->workers : conf->workers;
+	if (workers != 0 && pool_start(base, workers, reload_pool_stuck, &s,
+	    &cause) == -1) {
+		log_line(LOG_LEVEL_ERR, "%s", cause);
+		free(cause);
+		goto out;
+	}
+
 	log_debug("%s: module directory %s", __func__, module_dir);
 	TAILQ_FOREACH(cd, &conf->devices, entry) {
 		dev = device_create(base, cd, module_dir, &cause);
@@ -576,7 +694,12 @@ main_serve(struct conf *conf, const char *module_dir,
 			    "nothing");
 			goto out;
 		}
-		TAILQ_INSERT_TAIL(&devices, dev, entry);
+		TAILQ_INSERT_TAIL(&s.devices, dev, entry);
+		ndevices++;
+	}
+	if (main_control(&s, a) == -1) {
+		log_line(LOG_LEVEL_ERR, "startup failed: serving nothing");
+		goto out;
 	}
 
 	/* Everything that needs privileges is done: modules are loaded,
@@ -589,22 +712,52 @@ main_serve(struct conf *conf, const char *module_dir,
 		goto out;
 	}
 
+	/* Every socket listens: tell the service manager (sd_notify.c). */
+	sd_listen_warn_unused();
+	(void)sdn_watchdog_start(base);
+	sdn_status("serving %u device%s", ndevices, ndevices == 1 ? "" : "s");
+	sdn_ready();
+
 	if (event_base_dispatch(base) == -1)
 		log_line(LOG_LEVEL_ERR, "main loop failed");
 	else
 		status = 0;
 
 out:
-	while ((dev = TAILQ_FIRST(&devices)) != NULL) {
-		TAILQ_REMOVE(&devices, dev, entry);
+	control_stop();
+	while ((dev = TAILQ_FIRST(&s.devices)) != NULL) {
+		TAILQ_REMOVE(&s.devices, dev, entry);
 		device_destroy(dev);
 	}
+	pool_stop();
+	/* The configuration in use goes back to main(); the ones reloads
+	 * replaced are freed here. */
+	if (s.conf != conf) {
+		conf_clear(conf);
+		*conf = *s.conf;
+		TAILQ_INIT(&conf->devices);
+		TAILQ_CONCAT(&conf->devices, &s.conf->devices, entry);
+		free(s.conf);
+		s.old[0] = NULL;	/* that was `conf` itself */
+	}
+	for (i = 0; i < s.nold; i++) {
+		if (s.old[i] != NULL) {
+			conf_clear(s.old[i]);
+			free(s.old[i]);
+		}
+	}
+	free(s.old);
+	free(s.module_dir);
+	if (sighup != NULL)
+		event_free(sighup);
 	/* A worker left running may be inside a module or guest memory:
 	 * keep them all. */
 	if (worker_abandoned() == 0) {
 		module_unload_all();
 		guest_fault_fini();
 	}
+	sdn_fini();
+	sd_listen_fini();
 	event_free(sigterm);
 	event_free(sigint);
 	event_base_free(base);
@@ -663,7 +816,8 @@ main(int argc, char **argv)
 		log_init(level, 0);
 		status = main_check(&conf, module_dir);
 	} else {
-		log_init(level, a.syslog);
+		log_init(level, a.log_dest != -1 ? a.log_dest :
+		    log_dest_default());
 		status = main_serve(&conf, module_dir, &a);
 	}
 	conf_clear(&conf);

@@ -124,6 +124,13 @@ module_find(const char *name)
 	return (NULL);
 }
 
+/* Is module `name` loaded already?  Main thread. */
+int
+module_is_loaded(const char *name)
+{
+	return (module_find(name) != NULL);
+}
+
 /* Append a hint to a dlerror() text, if one fits. */
 static const char *
 module_dlerror_hint(const char *err)

@@ -28,6 +28,8 @@ struct module {
 /* The directory modules come from when none is configured: the build
  * tree's modules when running from the build tree, else the installed one. */
 const char	*module_default_dir(void);
+/* Is module `name` loaded already?  Main thread. */
+int		 module_is_loaded(const char *name);
 /* A plain name: [A-Za-z0-9_-]+, no path components, not too long. */
 int		 module_name_valid(const char *name);
 /* Load (or find already loaded) module `name` from `dir`.  NULL with

@@ -164,7 +164,37 @@ static const int privsep_allowed[] = {
 #ifdef __NR_time
 	__NR_time,
 #endif
+	/* ctl: a reload creates devices under the filter (socket mode and
+	 * owner, config paths resolved). */
+	__NR_fchmodat, __NR_fchownat, __NR_getcwd,
+	/* ctl: and a blk device added by a reload sets up its rings under
+	 * it.  No new power: rings made before the filter already run any
+	 * io_uring operation, which seccomp does not see. */
+	__NR_io_uring_setup, __NR_io_uring_register,
+#ifdef __NR_chmod
+	__NR_chmod,
+#endif
+#ifdef __NR_lchown
+	__NR_lchown,
+#endif
+#ifdef __NR_readlink
+	__NR_readlink,		/* realpath */
+#endif
+#ifdef __NR_access
+	__NR_access,		/* the dynamic loader */
+#endif
+	__NR_faccessat,
 };
+
+/* ctl: set once the filter is installed (main thread). */
+static int	privsep_confined_flag;
+
+/* Is the seccomp filter installed?  Main thread. */
+int
+privsep_confined(void)
+{
+	return (privsep_confined_flag);
+}
 
 /* Extra system calls of the sanitizer runtimes (sanitizer builds only). */
 static const int privsep_sanitizer_allowed[] = {
@@ -440,6 +470,9 @@ privsep_build(struct privsep_prog *p, uint32_t deny)
 		    SECCOMP_RET_ERRNO | EPERM);
 		privsep_emit_argmask(p, __NR_mprotect, 2, PROT_EXEC, 0,
 		    SECCOMP_RET_ERRNO | EPERM);
+		/* ctl: a worker started by a reload names itself. */
+		privsep_emit_argmask(p, __NR_prctl, 0, 0xffffffffU,
+		    PR_SET_NAME, SECCOMP_RET_ERRNO | EPERM);
 	}
 	privsep_emit_ioctl(p);
 	for (i = 0; i < nitems(privsep_allowed); i++)
@@ -533,6 +566,7 @@ privsep_seccomp(char **cause)
 			xasprintf(cause, "seccomp: %s", strerror(errno));
 		return (-1);
 	}
+	privsep_confined_flag = 1;
 	log_info("seccomp filter installed (%u instructions)",
 	    (unsigned)fprog.len);
 	return (0);

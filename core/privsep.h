@@ -47,5 +47,8 @@ int	 privsep_drop(const char *user, const char *group, char **cause)
  * thread's SIGSYS handler.  0 or -1 with *cause.
  */
 int	 privsep_seccomp(char **cause) __must_check;
+/* Is the seccomp filter installed (no new executable mappings, so no
+ * module can be loaded any more)?  Main thread. */
+int	 privsep_confined(void);
 
 #endif /* VHOSTD_PRIVSEP_H */

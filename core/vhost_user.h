@@ -186,6 +186,28 @@ struct vring_desc {
 	uint16_t	next;
 };
 
+/* Packed ring layout (virtio 1.1 2.8): one ring of 16-byte descriptors
+ * written by both sides, and two 4-byte event suppression structures. */
+#define VRING_PACKED_DESC_F_AVAIL	(1 << 7)
+#define VRING_PACKED_DESC_F_USED	(1 << 15)
+#define VRING_PACKED_EVENT_F_ENABLE	0
+#define VRING_PACKED_EVENT_F_DISABLE	1
+#define VRING_PACKED_EVENT_F_DESC	2
+/* Bit 15 of an event offset, and of a SET/GET_VRING_BASE index. */
+#define VRING_PACKED_WRAP		(1 << 15)
+
+struct vring_packed_desc {
+	uint64_t	addr;
+	uint32_t	len;
+	uint16_t	id;
+	uint16_t	flags;
+};
+
+struct vring_packed_event {
+	uint16_t	off_wrap;
+	uint16_t	flags;
+};
+
 struct vring_avail {
 	uint16_t	flags;
 	uint16_t	idx;

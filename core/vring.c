@@ -38,6 +38,7 @@ vring_init(struct vring *vq, struct device *dev, unsigned index)
 	vq->dev = dev;
 	vq->index = index;
 	vq->kick_fd = vq->call_fd = vq->err_fd = -1;
+	vq->avail_wrap = vq->used_wrap = 1;
 	if (dev != NULL && index < 64) {
 		for (w = 0; w < dev->nworkers && w < VHD_MAX_WORKERS; w++) {
 			if (dev->info.queue_masks[w] & (1ULL << index)) {
@@ -80,6 +81,9 @@ vring_reset(struct vring *vq)
 	vq->indirect = 0;
 	vq->last_avail_idx = 0;
 	vq->used_idx = 0;
+	vq->packed = 0;
+	vq->avail_wrap = vq->used_wrap = 1;
+	vq->pop_seq = 0;
 	vq->mem_gen = 0;
 	vq->desc = vq->avail = vq->used = NULL;
 	vq->signalled_used = 0;
@@ -154,10 +158,12 @@ vring_set_addr(struct vring *vq, const struct guest_mem *mem,
 	vq->used_gpa = used_gpa;
 	vq->addr_flags = flags;
 	vq->addr_set = 1;
-	/* Resume where the guest's used ring is (the seed's next_used). */
-	vq->used_idx = le16toh(atomic_load_explicit(
-	    (_Atomic uint16_t *)(void *)((uint8_t *)used + 2),
-	    memory_order_relaxed));
+	/* Resume where the guest's used ring is (the seed's next_used);
+	 * a packed ring's used index came with SET_VRING_BASE. */
+	if (!vq->packed)
+		vq->used_idx = le16toh(atomic_load_explicit(
+		    (_Atomic uint16_t *)(void *)((uint8_t *)used + 2),
+		    memory_order_relaxed));
 	vq->signalled_used_valid = 0;
 	vq->desc = vq->avail = vq->used = NULL;
 	vq->mem_gen = 0;
@@ -169,6 +175,10 @@ int
 vring_can_start(const struct vring *vq)
 {
 	if (vq->num == 0 || !vq->addr_set || vq->kick_fd < 0 || !vq->enabled)
+		return (0);
+	/* Only a packed ring may have a size that is not a power of two
+	 * (the features may have changed after SET_VRING_NUM). */
+	if (!vq->packed && (vq->num & (vq->num - 1)) != 0)
 		return (0);
 	if (vq->dev != NULL && atomic_load(&vq->dev->broken))
 		return (0);
@@ -265,6 +275,7 @@ vring_kick_cb(int fd, short events, void *arg)
 	    errno != EINTR)
 		log_debug("%s: %s: queue %u: kick fd: %s", __func__,
 		    vring_name(vq), vq->index, strerror(errno));
+	STATS_ADD(vq->stats.kicks, 1);
 	vring_run_handler(vq);
 }
 
@@ -295,6 +306,7 @@ vring_worker_start(struct vring *vq)
 	 * always want kicks. */
 	vring_used_flags_clear(vq);
 	vq->start_used_idx = vq->used_idx;
+	vq->pushed = 0;
 	vq->kick_ev = event_new(worker_base(w), vq->kick_fd,
 	    EV_READ | EV_PERSIST, vring_kick_cb, vq);
 	if (vq->kick_ev == NULL || event_add(vq->kick_ev, NULL) == -1) {
@@ -348,7 +360,7 @@ vring_reclaim(struct vring *vq)
 	for (i = 0; i < vq->pool_size; i++) {
 		if (!vq->pool[i].in_use || vq->pool[i].deferred)
 			continue;
-		d = (uint16_t)(vq->last_avail_idx - vq->pool[i].avail_pos);
+		d = (uint16_t)(vring_pop_seq(vq) - vq->pool[i].avail_pos);
 		if (d >= 1 && d <= vq->pool_size)
 			at[d] = &vq->pool[i];
 	}
@@ -378,7 +390,10 @@ vring_reclaim(struct vring *vq)
 		log_warnx("%s: queue %u: %u held chains cannot be returned: "
 		    "the used ring is not in guest memory", vring_name(vq),
 		    vq->index, n);
-	vq->last_avail_idx = (uint16_t)(vq->last_avail_idx - k);
+	if (vq->packed && k > 0)
+		vring_packed_unpop(vq, at[k]);
+	else
+		vq->last_avail_idx = (uint16_t)(vq->last_avail_idx - k);
 	free(at);
 	vring_pool_reset(vq);
 }
@@ -437,7 +452,8 @@ vring_swap_cb(void *arg)
 			close(vq->call_fd);
 		vq->call_fd = sw->fd;
 		if (vq->running && vq->call_fd >= 0 &&
-		    vq->used_idx != vq->start_used_idx &&
+		    (vq->packed ? vq->pushed :
+		    vq->used_idx != vq->start_used_idx) &&
 		    eventfd_write(vq->call_fd, 1) == -1 && errno != EAGAIN)
 			log_warn("%s: queue %u: call fd", vring_name(vq),
 			    vq->index);

@@ -1,7 +1,10 @@
 /*
- * Split virtqueues: the state the frontend sets with SET_VRING_*, start and
+ * Virtqueues: the state the frontend sets with SET_VRING_*, start and
  * stop on the owning worker (vring.c), and the descriptor-chain walker,
- * used ring and notification (vring_chain.c).
+ * used ring and notification (vring_chain.c for split rings,
+ * vring_packed.c for packed ones, dispatched at the top of the split
+ * functions when VIRTIO_F_RING_PACKED was acked).  Everything below holds
+ * for both layouts.
  *
  * Ownership.  While a ring is stopped, the main thread owns every field.
  * vring_update() hands the ring to its worker (WCMD_QUEUE_START); from then
@@ -45,6 +48,7 @@
 #include <sys/uio.h>
 
 #include "compat.h"
+#include "stats.h"
 
 struct device;
 struct event;
@@ -81,6 +85,9 @@ struct vring_chain {
 	int			 deferred;	/* pushed while the used
 						 * ring was removed */
 	uint32_t		 deferred_len;
+	uint16_t		 ndesc;		/* packed: ring slots used */
+	uint16_t		 pk_pos;	/* packed: avail index and
+						 * wrap (bit 15) at pop */
 	struct vring_chain	*next_free;
 };
 
@@ -104,10 +111,23 @@ struct vring {
 	int		 event_idx;	/* VIRTIO_RING_F_EVENT_IDX acked */
 	int		 indirect;	/* VIRTIO_F_INDIRECT_DESC acked */
 	int		 started;	/* handed to the worker */
+	int		 packed;	/* VIRTIO_F_RING_PACKED acked:
+					 * avail_gpa/used_gpa are the
+					 * driver/device event areas */
 
 	/* Indices: main thread while stopped, worker while started. */
 	uint16_t	 last_avail_idx;	/* next avail entry to pop */
 	uint16_t	 used_idx;		/* next used entry to fill */
+	int		 avail_wrap;		/* packed wrap counters */
+	int		 used_wrap;
+	uint16_t	 pop_seq;		/* packed: pops, the order
+						 * reclaim and rewind use */
+	unsigned	 unsignalled;		/* packed: slots used since
+						 * the last interrupt */
+	int		 pushed;		/* packed: anything pushed
+						 * since the start (the used
+						 * index may have come
+						 * round to the same slot) */
 
 	/* Worker fields. */
 	struct event		*kick_ev;
@@ -128,6 +148,9 @@ struct vring {
 	unsigned		 ndeferred;	/* chains with deferred
 						 * pushes */
 	uint16_t		 start_used_idx; /* used_idx at start */
+
+	/* Counters (stats.h): written by the ring's owner only. */
+	struct vring_stats	 stats;
 };
 
 /* Which fd of a ring vring_set_fd replaces. */
@@ -244,5 +267,47 @@ int	 vring_push_deferred(struct vring *, const struct guest_mem *mem);
 /* Write used->flags 0 (a previous back-end may have left NO_NOTIFY set).
  * Worker, ring mapped. */
 void	 vring_used_flags_clear(struct vring *);
+
+/* The position reclaim and rewind order chains by (avail_pos). */
+static inline uint16_t
+vring_pop_seq(const struct vring *vq)
+{
+	return (vq->packed ? vq->pop_seq : vq->last_avail_idx);
+}
+
+/* Shared by the split walker and the packed one (vring_chain.c). */
+struct vring_desc;
+extern const char vring_err_removed[];
+int	 vring_chain_add(struct vring_chain *, const struct guest_mem *,
+	    const struct vring_desc *, const char **);
+void	 vring_chain_put(struct vring *, struct vring_chain *);
+int	 vring_mapped(const struct guest_mem *, uint64_t, uint64_t);
+int	 vring_read_guest(const struct guest_mem *, uint64_t, void *, size_t);
+int	 vring_removed(const struct vring *, uint64_t, uint64_t);
+void	 vring_pause(struct vring *, const char *);
+
+/*
+ * Packed virtqueues (vring_packed.c): the same operations for the packed
+ * layout, called from the top of their split counterparts when vq->packed.
+ */
+int	 vring_packed_ring_ptrs(const struct vring *,
+	    const struct guest_mem *, void **, void **, void **,
+	    const char **);
+int	 vring_packed_rings_removed(const struct vring *);
+struct vring_chain *vring_packed_pop(struct vring *,
+	    const struct guest_mem *, const char **);
+void	 vring_packed_push_used(struct vring *, struct vring_chain *,
+	    uint32_t);
+int	 vring_packed_rewind(struct vring *, struct vring_chain *);
+/* Reclaim: make `c` (held, the oldest of the rewound tail) the next to
+ * pop again. */
+void	 vring_packed_unpop(struct vring *, struct vring_chain *);
+int	 vring_packed_need_notify(struct vring *, const struct guest_mem *);
+void	 vring_packed_flags_clear(struct vring *);
+/* SET_VRING_BASE / GET_VRING_BASE: avail index and wrap in bits 0-15,
+ * used index and wrap in bits 16-31.  Set: -1 with *cause. */
+uint32_t vring_packed_get_base(const struct vring *);
+int	 vring_packed_set_base(struct vring *, uint32_t, char **)
+	    __must_check;
 
 #endif /* VHOSTD_VRING_H */

@@ -50,7 +50,7 @@ _Static_assert(sizeof(struct vring_desc) == 16, "descriptor is 16 bytes");
 
 /* The walker's "error" for a buffer in removed memory: not a bad chain,
  * the queue pauses instead (compared by address). */
-static const char vring_err_removed[] = "buffer is in removed memory";
+const char vring_err_removed[] = "buffer is in removed memory";
 
 static void	vring_push_used(struct vring *, struct vring_chain *,
 		    uint32_t);
@@ -103,6 +103,7 @@ vring_desc_decode(struct vring_desc *d, const void *src)
 void
 vring_fail(struct vring *vq, const char *why)
 {
+	STATS_ADD(vq->stats.errors, 1);
 	if (vq->dev != NULL)
 		device_fail(vq->dev, "queue %u: %s", vq->index, why);
 	else
@@ -111,7 +112,7 @@ vring_fail(struct vring *vq, const char *why)
 
 /* Is all of [gpa, gpa+len) guest memory?  0 or -1.  Loops over region
  * boundaries. */
-static int
+int
 vring_mapped(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
 {
 	uint64_t	 n;
@@ -130,7 +131,7 @@ vring_mapped(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
 
 /* Copy len bytes of guest memory at gpa into buf, over region boundaries.
  * 0 or -1 when any of it is unmapped. */
-static int
+int
 vring_read_guest(const struct guest_mem *mem, uint64_t gpa, void *buf,
     size_t len)
 {
@@ -160,6 +161,9 @@ int
 vring_ring_ptrs(const struct vring *vq, const struct guest_mem *mem,
     void **desc, void **avail, void **used, const char **err)
 {
+	if (vq->packed)
+		return (vring_packed_ring_ptrs(vq, mem, desc, avail, used,
+		    err));
 	if (mem == NULL) {
 		*err = "no guest memory";
 		return (-1);
@@ -215,7 +219,7 @@ vring_map(struct vring *vq, const struct guest_mem *mem, const char **err)
 }
 
 /* Does [gpa, gpa+len) touch memory REM_MEM_REG removed?  Any thread. */
-static int
+int
 vring_removed(const struct vring *vq, uint64_t gpa, uint64_t len)
 {
 	if (vq->dev == NULL)
@@ -228,6 +232,8 @@ vring_removed(const struct vring *vq, uint64_t gpa, uint64_t len)
 int
 vring_rings_removed(const struct vring *vq)
 {
+	if (vq->packed)
+		return (vring_packed_rings_removed(vq));
 	return (vring_removed(vq, vq->desc_gpa,
 	    (uint64_t)vq->num * VRING_DESC_SIZE) ||
 	    vring_removed(vq, vq->avail_gpa, VRING_AVAIL_SIZE(vq->num)) ||
@@ -236,7 +242,7 @@ vring_rings_removed(const struct vring *vq)
 
 /* Pause the queue: memory under its ring or a buffer was removed.  The
  * next memory update resumes it (vring_resume).  Worker. */
-static void
+void
 vring_pause(struct vring *vq, const char *what)
 {
 	if (vq->paused)
@@ -297,7 +303,7 @@ vring_pool_prepare(struct vring *vq)
 }
 
 /* Return a popped chain to the pool.  Owner of the ring. */
-static void
+void
 vring_chain_put(struct vring *vq, struct vring_chain *c)
 {
 	if (c->deferred) {
@@ -310,11 +316,12 @@ vring_chain_put(struct vring *vq, struct vring_chain *c)
 	vq->free_chains = c;
 	if (vq->inflight > 0)
 		vq->inflight--;
+	STATS_SET(vq->stats.inflight, vq->inflight);
 	if (vq->last_popped == c)
 		vq->last_popped = NULL;
 }
 /* Add one guest buffer to a chain being walked.  0, or -1 with *err. */
-static int
+int
 vring_chain_add(struct vring_chain *c, const struct guest_mem *mem,
     const struct vring_desc *d, const char **err)
 {
@@ -456,12 +463,27 @@ vring_avail_idx(const struct vring *vq)
 	return (vring_load16((const uint8_t *)vq->avail + 2));
 }
 
+static struct vring_chain *vring_split_pop(struct vring *,
+		    const struct guest_mem *, const char **) __noinline;
+
 /*
  * Take the next available chain, or NULL when the ring is empty or on
- * error (*err set).  Worker, or a test with no worker.
+ * error (*err set).  The layouts' walkers are separate functions so this
+ * one sets up no frame of its own: the dispatch costs a packed ring next
+ * to nothing.  Worker, or a test with no worker.
  */
 struct vring_chain *
 vring_pop(struct vring *vq, const struct guest_mem *mem, const char **err)
+{
+	if (vq->packed)
+		return (vring_packed_pop(vq, mem, err));
+	return (vring_split_pop(vq, mem, err));
+}
+
+/* vring_pop for a split ring. */
+static struct vring_chain *
+vring_split_pop(struct vring *vq, const struct guest_mem *mem,
+    const char **err)
 {
 	struct vring_chain	*c;
 	uint16_t		 avail_idx, head;
@@ -548,6 +570,9 @@ vring_pop(struct vring *vq, const struct guest_mem *mem, const char **err)
 	vq->last_avail_idx++;
 	vq->inflight++;
 	vq->last_popped = c;
+	STATS_SET(vq->stats.inflight, vq->inflight);
+	STATS_ADD(vq->stats.chains, 1);
+	STATS_ADD(vq->stats.bytes_in, c->rlen);
 	return (c);
 }
 
@@ -591,6 +616,10 @@ vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 	uint16_t	 old;
 	unsigned	 slot;
 
+	if (vq->packed) {
+		vring_packed_push_used(vq, c, len);
+		return;
+	}
 	used = vq->used;
 	slot = vq->used_idx % vq->num;
 	ent = used + 4 + 8 * (size_t)slot;
@@ -604,6 +633,7 @@ vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 	atomic_thread_fence(memory_order_release);
 	old = vq->used_idx;
 	vq->used_idx++;
+	STATS_ADD(vq->stats.bytes_out, len);
 	vring_store16(used + 2, vq->used_idx);
 	/* Migration: the buffers, the entry and the index are dirty. */
 	dirty_log_push(vq, c, len, slot);
@@ -619,6 +649,8 @@ vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 int
 vring_rewind(struct vring *vq, struct vring_chain *c)
 {
+	if (vq->packed)
+		return (vring_packed_rewind(vq, c));
 	if (c == NULL || c != vq->last_popped || !c->in_use || c->deferred ||
 	    c->avail_pos != (uint16_t)(vq->last_avail_idx - 1))
 		return (-1);
@@ -637,7 +669,7 @@ vring_deferred_cmp(const void *a, const void *b)
 
 	/* Distances from the oldest possible position, so the order holds
 	 * across the 16-bit wrap. */
-	base = (uint16_t)(ca->vq->last_avail_idx - ca->vq->inflight);
+	base = (uint16_t)(vring_pop_seq(ca->vq) - ca->vq->inflight);
 	return ((int)(uint16_t)(ca->avail_pos - base) -
 	    (int)(uint16_t)(cb->avail_pos - base));
 }
@@ -676,6 +708,10 @@ vring_push_deferred(struct vring *vq, const struct guest_mem *mem)
 void
 vring_used_flags_clear(struct vring *vq)
 {
+	if (vq->packed) {
+		vring_packed_flags_clear(vq);
+		return;
+	}
 	vring_store16(vq->used, 0);
 	dirty_log_used(vq, 0, 2);
 }
@@ -698,6 +734,8 @@ vring_need_notify(struct vring *vq, const struct guest_mem *mem)
 	int		 valid;
 	const char	*err;
 
+	if (vq->packed)
+		return (vring_packed_need_notify(vq, mem));
 	if (vq->num == 0 || !vq->addr_set || vring_map(vq, mem, &err) == -1)
 		return (0);
 	avail = vq->avail;
@@ -728,6 +766,7 @@ vring_notify(struct vring *vq, const struct guest_mem *mem)
 {
 	if (!vring_need_notify(vq, mem) || vq->call_fd < 0)
 		return;
+	STATS_ADD(vq->stats.calls, 1);
 	if (eventfd_write(vq->call_fd, 1) == -1 && errno != EAGAIN)
 		log_warn("%s: queue %u: call fd", vring_name(vq), vq->index);
 }

@@ -432,7 +432,7 @@ vu_msg_set_features(struct vu_conn *c, struct vu_msg *m,
 	struct vring	*vq;
 	uint64_t	 f = vu_msg_u64(m);
 	unsigned	 i;
-	int		 event_idx, indirect, enable;
+	int		 event_idx, indirect, enable, packed;
 
 	if (f & ~dev->features)
 		return (vu_msg_fail(c, m, "features 0x%llx not offered",
@@ -443,15 +443,20 @@ vu_msg_set_features(struct vu_conn *c, struct vu_msg *m,
 	event_idx = (f & (1ULL << VHD_F_EVENT_IDX)) != 0;
 	indirect = (f & (1ULL << VHD_F_INDIRECT_DESC)) != 0;
 	enable = (f & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES)) == 0;
+	packed = (f & (1ULL << VHD_F_RING_PACKED)) != 0;
 	for (i = 0; i < dev->info.num_queues; i++) {
 		vq = &dev->vrings[i];
 		if (vq->event_idx == event_idx && vq->indirect == indirect &&
-		    (!enable || vq->enabled))
+		    vq->packed == packed && (!enable || vq->enabled))
 			continue;
 		if (vring_stop(vq) == -1)
 			continue;
 		vq->event_idx = event_idx;
 		vq->indirect = indirect;
+		/* Addresses checked for the other layout are not valid. */
+		if (vq->packed != packed)
+			vq->addr_set = 0;
+		vq->packed = packed;
 		if (enable)
 			vq->enabled = 1;
 		vring_update(vq);

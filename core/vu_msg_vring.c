@@ -61,8 +61,9 @@ vu_msg_vring_state(struct vu_conn *c, const struct vu_msg *m,
 	return (vu_msg_vring(c, m, st->index));
 }
 
-/* SET_VRING_NUM: the ring size, a power of two up to the device's max.
- * A new size invalidates the ring addresses checked for the old one. */
+/* SET_VRING_NUM: the ring size up to the device's max, a power of two
+ * unless the ring is packed (virtio 1.1 2.8.10).  A new size invalidates
+ * the ring addresses checked for the old one. */
 int
 vu_msg_set_vring_num(struct vu_conn *c, struct vu_msg *m,
     struct vu_reply *r __unused)
@@ -73,7 +74,11 @@ vu_msg_set_vring_num(struct vu_conn *c, struct vu_msg *m,
 
 	if ((vq = vu_msg_vring_state(c, m, &st)) == NULL)
 		return (-1);
-	if (st.num == 0 || st.num > max || (st.num & (st.num - 1)) != 0)
+	if (vq->packed && (st.num == 0 || st.num > max))
+		return (vu_msg_fail(c, m, "queue %u: size %u is not in "
+		    "1..%u", st.index, st.num, max));
+	if (!vq->packed && (st.num == 0 || st.num > max ||
+	    (st.num & (st.num - 1)) != 0))
 		return (vu_msg_fail(c, m, "queue %u: size %u is not a power "
 		    "of two in 1..%u", st.index, st.num, max));
 	if (vu_msg_vring_stop(c, m, vq) == -1)
@@ -144,7 +149,8 @@ vu_msg_set_vring_addr(struct vu_conn *c, struct vu_msg *m,
 	return (0);
 }
 
-/* SET_VRING_BASE: the next available index to process. */
+/* SET_VRING_BASE: the next available index to process; for a packed ring
+ * with its wrap counter, and the used index and wrap in the high half. */
 int
 vu_msg_set_vring_base(struct vu_conn *c, struct vu_msg *m,
     struct vu_reply *r __unused)
@@ -152,13 +158,25 @@ vu_msg_set_vring_base(struct vu_conn *c, struct vu_msg *m,
 	struct vhost_user_vring_state	 st;
 	struct vring			*vq;
 
+	char				*cause = NULL;
+
 	if ((vq = vu_msg_vring_state(c, m, &st)) == NULL)
 		return (-1);
-	if (st.num > UINT16_MAX)
+	if (!vq->packed && st.num > UINT16_MAX)
 		return (vu_msg_fail(c, m, "queue %u: base %u out of range",
 		    st.index, st.num));
 	if (vu_msg_vring_stop(c, m, vq) == -1)
 		return (-1);
+	if (vq->packed) {
+		if (vring_packed_set_base(vq, st.num, &cause) == -1) {
+			vu_msg_fail(c, m, "queue %u: %s", st.index, cause);
+			free(cause);
+			vring_update(vq);
+			return (-1);
+		}
+		vring_update(vq);
+		return (0);
+	}
 	vq->last_avail_idx = (uint16_t)st.num;
 	vring_update(vq);
 	return (0);
@@ -192,7 +210,7 @@ vu_msg_get_vring_base(struct vu_conn *c, struct vu_msg *m,
 		return (-1);
 	if (vu_msg_vring_stop(c, m, vq) == -1)
 		return (-1);
-	st.num = vq->last_avail_idx;
+	st.num = vq->packed ? vring_packed_get_base(vq) : vq->last_avail_idx;
 	vu_msg_vring_close(&vq->kick_fd);
 	vu_msg_vring_close(&vq->call_fd);
 	memcpy(r->payload.bytes, &st, sizeof st);

@@ -73,6 +73,7 @@ struct worker {
 	struct worker_cmd_list	 cmds;		/* under lock */
 	int			 running;	/* under lock */
 	atomic_int		 stuck;		/* did not answer in time */
+	int			 pooled;	/* a shared pool worker */
 	struct worker		*next_abandoned;
 };
 
@@ -80,6 +81,9 @@ struct worker {
  * this list (main thread) so they stay reachable. */
 static struct worker	*worker_abandoned_list;
 static atomic_uint	 worker_nabandoned;
+
+/* Told when a pool worker gets stuck (pool.c); set before any worker. */
+static void		(*worker_stuck_hook)(struct worker *);
 
 /* The worker this thread runs, NULL on the main thread. */
 static _Thread_local struct worker *worker_current;
@@ -415,9 +419,16 @@ worker_set_stuck(struct worker *w)
 {
 	int	 expected = 0;
 
-	if (atomic_compare_exchange_strong(&w->stuck, &expected, 1))
-		log_warnx("worker %s did not answer in %d s", w->name,
-		    WORKER_WAIT_MS / 1000);
+	if (!atomic_compare_exchange_strong(&w->stuck, &expected, 1))
+		return;
+	log_warnx("worker %s did not answer in %d s", w->name,
+	    WORKER_WAIT_MS / 1000);
+	if (w->pooled) {
+		log_warnx("worker %s is a pool worker: every device it serves "
+		    "fails and stays broken until vhostd restarts", w->name);
+		if (worker_stuck_hook != NULL)
+			worker_stuck_hook(w);
+	}
 }
 
 /*
@@ -520,6 +531,22 @@ struct worker *
 worker_self(void)
 {
 	return (worker_current);
+}
+
+/* Call `fn` (on the thread that found out) when a pool worker gets
+ * stuck.  Main thread, before any pool worker starts. */
+void
+worker_set_stuck_hook(void (*fn)(struct worker *))
+{
+	worker_stuck_hook = fn;
+}
+
+/* Mark a worker as a shared pool worker (for the stuck message).  Main
+ * thread, before any device uses it. */
+void
+worker_set_pooled(struct worker *w)
+{
+	w->pooled = 1;
 }
 
 /* The worker's name. */

@@ -61,5 +61,9 @@ struct event_base *worker_base(struct worker *);
 /* The worker the calling thread runs, or NULL on the main thread. */
 struct worker	*worker_self(void);
 const char	*worker_name(struct worker *);
+/* Call fn when a pool worker gets stuck (any thread).  Main thread. */
+void		 worker_set_stuck_hook(void (*fn)(struct worker *));
+/* Mark a shared pool worker (pool.c).  Main thread, before use. */
+void		 worker_set_pooled(struct worker *);
 
 #endif /* VHOSTD_WORKER_H */

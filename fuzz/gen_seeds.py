@@ -551,10 +551,72 @@ def blk_seeds():
     }
 
 
+# --- vring_packed -------------------------------------------------------------
+
+def pdesc(addr, length, bid, flags):
+    return struct.pack("<QIHH", addr, length, bid, flags)
+
+
+PK_AVAIL = 1 << 7   # available in wrap 1 (USED clear)
+
+
+def vring_packed_input(num, flags, base, d, drv, dev, mem):
+    hdr = struct.pack("<HBIHHH", num - 1, flags, base, d // 16, drv // 4,
+                      dev // 4)
+    return hdr + mem
+
+
+def vring_packed_mem(descs, size=0x9000, at=0):
+    mem = bytearray(size)
+    mem[at:at + len(descs)] = descs
+    return bytes(mem)
+
+
+def vring_packed_seeds():
+    s = {}
+    fresh = 0x80008000
+    s["single"] = vring_packed_input(
+        8, 0, fresh, 0, 0x1000, 0x1004,
+        vring_packed_mem(pdesc(0x8000, 100, 0, PK_AVAIL | 2)))
+    chain = pdesc(0x8000, 16, 1, PK_AVAIL | 1) + \
+        pdesc(0x8100, 64, 1, PK_AVAIL | 1 | 2) + \
+        pdesc(0x8200, 64, 1, PK_AVAIL | 2)
+    s["chain_event_idx"] = vring_packed_input(
+        16, 1, fresh, 0, 0x1000, 0x1004,
+        vring_packed_mem(chain + pdesc(0x8400, 8, 2, PK_AVAIL | 2)))
+    s["several_size_5"] = vring_packed_input(
+        5, 6, fresh, 0, 0x1000, 0x1004,
+        vring_packed_mem(chain + pdesc(0x8400, 8, 2, PK_AVAIL | 2) +
+                         pdesc(0x8500, 8, 3, PK_AVAIL | 2)))
+    mem = bytearray(vring_packed_mem(pdesc(0x6000, 48, 4, PK_AVAIL | 4)))
+    mem[0x6000:0x6030] = pdesc(0x8000, 16, 0, 0) + \
+        pdesc(0x8100, 64, 0, 2) + pdesc(0x8200, 64, 0, 2)
+    s["indirect"] = vring_packed_input(8, 0, fresh, 0, 0x1000, 0x1004,
+                                       bytes(mem))
+    # A chain over the end of a 4-entry ring: slots 3, 0 (wrap 0 there).
+    mem = bytearray(0x9000)
+    mem[48:64] = pdesc(0x8000, 8, 0, PK_AVAIL | 1 | 2)
+    mem[0:16] = pdesc(0x8100, 8, 0, (1 << 15) | 2)
+    s["over_the_end"] = vring_packed_input(4, 2, 0x80038003, 0, 0x1000,
+                                           0x1004, bytes(mem))
+    s["loop"] = vring_packed_input(
+        2, 0, fresh, 0, 0x1000, 0x1004,
+        vring_packed_mem(pdesc(0x8000, 4, 0, PK_AVAIL | 1 | 2) +
+                         pdesc(0x8000, 4, 0, PK_AVAIL | 1 | 2)))
+    # A buffer straddling the A/B boundary; DESC event suppression.
+    big = bytearray(0x10100)
+    big[0:16] = pdesc(0xff00, 0x200, 0, PK_AVAIL | 2)
+    big[0x1000:0x1004] = struct.pack("<HH", 0x8001, 2)
+    s["straddle_desc_event"] = vring_packed_input(8, 1, fresh, 0, 0x1000,
+                                                  0x1004, bytes(big))
+    return s
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "fuzz/corpus"
     for target, seeds in (("vu_msg", vu_msg_seeds()),
                           ("vring", vring_seeds()),
+                          ("vring_packed", vring_packed_seeds()),
                           ("conf", conf_seeds()),
                           ("vsock", vsock_seeds()),
                           ("console", console_seeds()),

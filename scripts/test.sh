@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build vhostd and run the whole test suite: Check unit suites, the
 # integration suite against a live daemon, the QEMU guest test, the
-# out-of-tree module build, make distcheck, the sanitizer runs and the
+# out-of-tree module build, make distcheck, the Debian packages
+# (scripts/deb.sh), the sanitizer runs and the
 # fuzz targets (FUZZ_SECONDS each, default 60).  Ends with the Check
 # summary lines and a total.
 set -uo pipefail
@@ -17,6 +18,16 @@ if VHOSTD_QEMU_CACHE="$(pwd)/tests/qemu/cache" make -j2 distcheck \
 else
 	tail -n 40 tests/distcheck.out
 	echo "distcheck: 0 passed, 1 failed" >tests/distcheck.log
+	status=1
+fi
+# The Debian packages: built from a copy of the tree, lintian, installed
+# on this machine, `vhostd -n` on the installed config, man -l, purged.
+if bash scripts/deb.sh >tests/deb.out 2>&1; then
+	grep -E '^deb: ' tests/deb.out >tests/deb.log
+else
+	tail -n 60 tests/deb.out
+	grep -E '^deb: ' tests/deb.out >tests/deb.log ||
+	    echo "deb: 0 passed, 1 failed" >tests/deb.log
 	status=1
 fi
 # The suites again under ASan+UBSan and under TSan, each in its own copy

@@ -36,6 +36,76 @@ bt_up(struct bt *t, const char *name, const char *const *opts, unsigned nq)
 	bt_connect(t, nq);
 }
 
+/*
+ * A packed ring of 32768 descriptors (the largest; blk's queue-size
+ * allows it): GET_ID requests of three descriptors each, 64 in flight,
+ * until both wrap counters have turned over twice.  In either layout
+ * pass: the ring is packed here whatever VHOSTD_FE_PACKED says.
+ */
+START_TEST(test_fe_packed_32768)
+{
+	static const char *const opts[] = { "queue-size=32768", NULL };
+	struct bt		 t;
+	struct fe		*fe;
+	struct fe_queue		*q;
+	struct fe_buf		 b[3];
+	struct virtio_blk_hdr {
+		uint32_t	 type, reserved;
+		uint64_t	 sector;
+	}			 h = { 8, 0, 0 };	/* GET_ID */
+	uint64_t		 base;
+	uint32_t		 id, len, base_count;
+	/* Two laps of the ring of 3-slot requests, twice over. */
+	unsigned		 posted = 0, done = 0, i;
+	unsigned		 total = 4 * 32768 / 3 + 100;
+	uint8_t			 st;
+
+	bt_start(&t, "packed 32768", NULL, BT_IMG_SECTORS, opts);
+	fe = fe_new(t.sock, NULL, 0);
+	ck_assert_ptr_nonnull(fe);
+	fe->packed = 1;
+	ck_assert_msg(fe_start(fe, 32768) == 0, "start: %s", fe_error());
+	q = fe_queue(fe, 0);
+	ck_assert(q->packed);
+	base = fe_alloc(fe, 64 * 64, 64);
+	ck_assert_uint_ne(base, 0);
+	for (i = 0; i < 64; i++)
+		ck_assert_int_eq(fe_write(fe, base + 64 * i, &h, sizeof h), 0);
+	while (done < total) {
+		while (posted < total && posted - done < 64) {
+			i = posted % 64;
+			b[0].gpa = base + 64 * i;
+			b[0].len = 16;
+			b[0].write = 0;
+			b[1].gpa = base + 64 * i + 16;
+			b[1].len = 20;
+			b[1].write = 1;
+			b[2].gpa = base + 64 * i + 40;
+			b[2].len = 1;
+			b[2].write = 1;
+			ck_assert_msg(fe_post(fe, 0, b, 3, FE_POST_NOKICK) >= 0,
+			    "post %u: %s", posted, fe_error());
+			posted++;
+		}
+		ck_assert_int_eq(fe_kick(fe, 0), 0);
+		ck_assert_msg(fe_wait_used(fe, 0, &id, &len, 10000) == 1,
+		    "after %u: %s", done, fe_error());
+		do {
+			ck_assert_uint_eq(len, 21);
+			done++;
+		} while (fe_get_used(fe, 0, &id, &len) == 1);
+	}
+	/* Both sides went round the ring at least twice. */
+	ck_assert_uint_ge((uint64_t)done * 3, 2 * 32768);
+	ck_assert_int_eq(fe_read(fe, base + 40, &st, 1), 0);
+	ck_assert_uint_eq(st, 0);
+	ck_assert_int_eq(fe_queue_pause(fe, 0, &base_count), 0);
+	ck_assert_uint_eq(base_count, q->avail_idx);
+	t.fe = fe;
+	bt_stop(&t);
+}
+END_TEST
+
 /* Features and config space as offered through vhost-user. */
 START_TEST(test_fe_config)
 {
@@ -217,7 +287,7 @@ START_TEST(test_fe_stop_in_flight)
 		ck_assert_int_eq(fe_kick(t.fe, 0), 0);
 		ck_assert_int_eq(fe_wait_call(t.fe, 0, 10000), 1);
 		ck_assert_int_eq(fe_queue_pause(t.fe, 0, &base), 0);
-		used = fe_queue(t.fe, 0)->used->idx;
+		used = fe_used_idx(t.fe, 0);
 		ck_assert_uint_eq(base, used);
 		/* Everything posted was taken (one kick, one handler run),
 		 * so everything is in the used ring now. */
@@ -335,6 +405,7 @@ blk_fe_suite(void)
 	tcase_add_test(tc, test_fe_stop_in_flight);
 	tcase_add_test(tc, test_fe_mem_change_in_flight);
 	tcase_add_test(tc, test_fe_direct_refused);
+	tcase_add_test(tc, test_fe_packed_32768);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -353,6 +353,41 @@ START_TEST(test_bad_unknown_global)
 }
 END_TEST
 
+/* workers and control (issue 12): values kept, bad ones reported with
+ * their line; device blocks compare equal wherever they are. */
+START_TEST(test_workers_control)
+{
+	struct conf	 conf, other;
+
+	ck_assert_int_eq(test_parse(&conf, "workers 2\n"
+	    "control \"/run/x/control\"\n"
+	    "device a {\n module rng\n socket /tmp/a\n max-bytes 10\n}\n"), 0);
+	ck_assert_uint_eq(conf.workers, 2);
+	ck_assert_str_eq(conf.control_path, "/run/x/control");
+	ck_assert_int_eq(test_parse(&other, "\n\n"
+	    "device a {\n module rng\n socket /tmp/a\n max-bytes 10\n}\n"), 0);
+	ck_assert(conf_device_equal(test_device(&conf, 0),
+	    test_device(&other, 0)));
+	conf_clear(&other);
+	ck_assert_int_eq(test_parse(&other,
+	    "device a {\n module rng\n socket /tmp/a\n max-bytes 11\n}\n"), 0);
+	ck_assert(!conf_device_equal(test_device(&conf, 0),
+	    test_device(&other, 0)));
+	conf_clear(&other);
+	conf_clear(&conf);
+
+	ck_assert_int_eq(test_parse(&conf, "workers 0\nworkers 65\n"
+	    "workers x\ncontrol relative\n"
+	    "device a {\n module rng\n socket /tmp/a\n}\n"), 4);
+	test_err_has("t.conf:1: workers: '0': expected a number from 1 to 64");
+	test_err_has("t.conf:2: workers: '65'");
+	test_err_has("t.conf:3: workers: 'x'");
+	test_err_has("t.conf:4: control: 'relative': expected an absolute "
+	    "path");
+	conf_clear(&conf);
+}
+END_TEST
+
 /* Two devices with the same name. */
 START_TEST(test_bad_duplicate_name)
 {
@@ -732,6 +767,7 @@ conf_suite(void)
 	tc = tcase_create("bad");
 	tcase_add_checked_fixture(tc, test_setup, test_teardown);
 	tcase_add_test(tc, test_bad_unknown_global);
+	tcase_add_test(tc, test_workers_control);
 	tcase_add_test(tc, test_bad_duplicate_name);
 	tcase_add_test(tc, test_bad_duplicate_socket);
 	tcase_add_test(tc, test_bad_missing_module_socket);

@@ -21,7 +21,7 @@ START_TEST(check_qemu_blk_setup)
 	char	why[1024];
 	int	rc;
 
-	rc = qemu_script_run("setup.sh", why, sizeof(why));
+	rc = qemu_script_run("setup.sh", NULL, why, sizeof(why));
 	ck_assert_msg(rc == 0, "step setup.sh (guest kernel and initramfs) "
 	    "exited %d: %s", rc, why[0] != '\0' ? why : "no FAIL line");
 }
@@ -36,8 +36,23 @@ START_TEST(check_qemu_blk_run)
 	char	why[1024];
 	int	rc;
 
-	rc = qemu_script_run("run-blk.sh", why, sizeof(why));
+	rc = qemu_script_run("run-blk.sh", NULL, why, sizeof(why));
 	ck_assert_msg(rc == 0, "step run-blk.sh exited %d: %s", rc,
+	    why[0] != '\0' ? why : "no FAIL line");
+}
+END_TEST
+
+/* The same with packed virtqueues (packed=on, VIRTIO_F_RING_PACKED
+ * negotiated, checked in the guest): blk writes, reads and verifies. */
+START_TEST(check_qemu_blk_run_packed)
+{
+	char	why[1024];
+	int	rc;
+
+	ck_assert_int_eq(setenv("VHOSTD_PACKED", "1", 1), 0);
+	rc = qemu_script_run("run-blk.sh", NULL, why, sizeof(why));
+	unsetenv("VHOSTD_PACKED");
+	ck_assert_msg(rc == 0, "step run-blk.sh (packed) exited %d: %s", rc,
 	    why[0] != '\0' ? why : "no FAIL line");
 }
 END_TEST
@@ -57,6 +72,7 @@ check_qemu_blk_suite(void)
 	tc = tcase_create("blk");
 	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
 	tcase_add_test(tc, check_qemu_blk_run);
+	tcase_add_test(tc, check_qemu_blk_run_packed);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -22,7 +22,7 @@ START_TEST(check_qemu_migrate_setup)
 	char	why[1024];
 	int	rc;
 
-	rc = qemu_script_run("setup.sh", why, sizeof(why));
+	rc = qemu_script_run("setup.sh", NULL, why, sizeof(why));
 	ck_assert_msg(rc == 0, "step setup.sh (guest kernel and initramfs) "
 	    "exited %d: %s", rc, why[0] != '\0' ? why : "no FAIL line");
 }
@@ -34,8 +34,8 @@ START_TEST(check_qemu_migrate_precopy)
 	char	why[1024];
 	int	rc;
 
-	setenv("VHOSTD_MIG_MODE", "precopy", 1);
-	rc = qemu_script_run("run-blk-migrate.sh", why, sizeof(why));
+	rc = qemu_script_run("run-blk-migrate.sh", "precopy", why,
+	    sizeof(why));
 	ck_assert_msg(rc == 0, "step run-blk-migrate.sh (precopy) exited %d: "
 	    "%s", rc, why[0] != '\0' ? why : "no FAIL line");
 }
@@ -48,8 +48,8 @@ START_TEST(check_qemu_migrate_postcopy)
 	char	why[1024];
 	int	rc;
 
-	setenv("VHOSTD_MIG_MODE", "postcopy", 1);
-	rc = qemu_script_run("run-blk-migrate.sh", why, sizeof(why));
+	rc = qemu_script_run("run-blk-migrate.sh", "postcopy", why,
+	    sizeof(why));
 	ck_assert_msg(rc == 0, "step run-blk-migrate.sh (postcopy) exited "
 	    "%d: %s", rc, why[0] != '\0' ? why : "no FAIL line");
 }

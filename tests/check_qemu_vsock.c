@@ -5,8 +5,11 @@
  * (guest to host and host to guest through CONNECT) with checksums and
  * half-closes while the VM is paused and resumed with QEMU's monitor
  * (stop / cont, issue 8), checks a refused connect fails promptly and that
- * seqpacket keeps message boundaries.  setup.sh (the kernel and initramfs cache) runs
- * first.  Nothing is skipped: a missing package mirror or QEMU fails.
+ * seqpacket keeps message boundaries; then (mode pause) the guest streams
+ * 32 MiB to a host unix listener that echoes them, checking every byte in
+ * order, while the VM is paused and resumed 5 times, each in the middle of
+ * the transfer.  setup.sh (the kernel and initramfs cache) runs first.
+ * Nothing is skipped: a missing package mirror or QEMU fails.
  */
 
 #include <check.h>
@@ -20,7 +23,7 @@ START_TEST(check_qemu_vsock_setup)
 	char	why[1024];
 	int	rc;
 
-	rc = qemu_script_run("setup.sh", why, sizeof(why));
+	rc = qemu_script_run("setup.sh", NULL, why, sizeof(why));
 	ck_assert_msg(rc == 0, "step setup.sh (guest kernel and initramfs) "
 	    "exited %d: %s", rc, why[0] != '\0' ? why : "no FAIL line");
 }
@@ -35,8 +38,40 @@ START_TEST(check_qemu_vsock_run)
 	char	why[1024];
 	int	rc;
 
-	rc = qemu_script_run("run-vsock.sh", why, sizeof(why));
+	rc = qemu_script_run("run-vsock.sh", NULL, why, sizeof(why));
 	ck_assert_msg(rc == 0, "step run-vsock.sh exited %d: %s", rc,
+	    why[0] != '\0' ? why : "no FAIL line");
+}
+END_TEST
+
+/* The same with packed virtqueues (packed=on, VIRTIO_F_RING_PACKED
+ * negotiated, checked in the guest): vsock echoes both ways. */
+START_TEST(check_qemu_vsock_run_packed)
+{
+	char	why[1024];
+	int	rc;
+
+	ck_assert_int_eq(setenv("VHOSTD_PACKED", "1", 1), 0);
+	rc = qemu_script_run("run-vsock.sh", NULL, why, sizeof(why));
+	unsetenv("VHOSTD_PACKED");
+	ck_assert_msg(rc == 0, "step run-vsock.sh (packed) exited %d: %s", rc,
+	    why[0] != '\0' ? why : "no FAIL line");
+}
+END_TEST
+
+/*
+ * A guest streams 32 MiB through vsock to a host unix listener that echoes
+ * them back, and checks every byte in order, while the VM is paused and
+ * resumed 5 times (HMP stop and cont) in the middle of the transfer: the
+ * connection must survive each pause.
+ */
+START_TEST(check_qemu_vsock_pause)
+{
+	char	why[1024];
+	int	rc;
+
+	rc = qemu_script_run("run-vsock.sh", "pause", why, sizeof(why));
+	ck_assert_msg(rc == 0, "step run-vsock.sh pause exited %d: %s", rc,
 	    why[0] != '\0' ? why : "no FAIL line");
 }
 END_TEST
@@ -56,6 +91,11 @@ check_qemu_vsock_suite(void)
 	tc = tcase_create("vsock");
 	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
 	tcase_add_test(tc, check_qemu_vsock_run);
+	tcase_add_test(tc, check_qemu_vsock_run_packed);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("vsock_pause");
+	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
+	tcase_add_test(tc, check_qemu_vsock_pause);
 	suite_add_tcase(s, tc);
 	return (s);
 }

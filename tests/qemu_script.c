@@ -45,12 +45,12 @@ qemu_script_relay(int fd, char *why, size_t whylen)
 
 /* Run tests/qemu/NAME; see qemu_script.h. */
 int
-qemu_script_run(const char *name, char *why, size_t whylen)
+qemu_script_run(const char *name, const char *arg, char *why, size_t whylen)
 {
 	posix_spawn_file_actions_t fa;
-	char	 script[4096], sh[] = "/bin/sh";
+	char	 script[4096], sh[] = "/bin/sh", argbuf[64];
 	char	 out[] = "/tmp/vhostd-qemu-out.XXXXXX";
-	char	*argv[3];
+	char	*argv[4];
 	pid_t	 pid;
 	int	 fd, status, rc;
 
@@ -70,6 +70,11 @@ qemu_script_run(const char *name, char *why, size_t whylen)
 	argv[0] = sh;
 	argv[1] = script;
 	argv[2] = NULL;
+	if (arg != NULL) {
+		snprintf(argbuf, sizeof(argbuf), "%s", arg);
+		argv[2] = argbuf;
+		argv[3] = NULL;
+	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
 	    O_RDONLY, 0);

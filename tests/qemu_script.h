@@ -12,10 +12,12 @@
 #define QEMU_SCRIPT_TIMEOUT	600
 
 /*
- * Run tests/qemu/NAME with /bin/sh, its output relayed to stderr; return its
- * exit status (128 + signal if killed, -1 if it could not run) and put its
- * first "FAIL" line, or why it could not run, in why.
+ * Run tests/qemu/NAME with /bin/sh and the argument arg (none if NULL: the
+ * script's default mode), its output relayed to stderr; return its exit
+ * status (128 + signal if killed, -1 if it could not run) and put its first
+ * "FAIL" line, or why it could not run, in why.
  */
-int	qemu_script_run(const char *name, char *why, size_t whylen);
+int	qemu_script_run(const char *name, const char *arg, char *why,
+	    size_t whylen);
 
 #endif /* VHOSTD_TESTS_QEMU_SCRIPT_H */

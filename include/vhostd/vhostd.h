@@ -88,6 +88,7 @@ extern "C" {
 #define VHD_F_INDIRECT_DESC   28
 #define VHD_F_EVENT_IDX	      29
 #define VHD_F_VERSION_1	      32
+#define VHD_F_RING_PACKED     34
 
 /* Opaque handles.  Their layout is the daemon's business. */
 struct vhd_dev;	  /* one device instance (one socket, one VM) */
@@ -95,6 +96,7 @@ struct vhd_queue; /* one virtqueue of a device */
 struct vhd_chain; /* one descriptor chain popped from a queue */
 struct vhd_watch; /* an fd watch or a timer on a worker's loop */
 struct vhd_api;	  /* the daemon's function table, below */
+struct vhd_stats_sink; /* where a stats callback reports counters */
 
 /* Log levels for api->log. */
 enum vhd_log_level {
@@ -149,7 +151,11 @@ struct vhd_device_ops {
 
 	/*
 	 * Create one device.  Called on the main thread at startup, once
-	 * per configured device.  `kv` holds the device's module keys; reject
+	 * per configured device, and at a reload for each device added or
+	 * changed (also once more to check it first, then destroyed): other
+	 * devices of the module may be serving on their workers meanwhile,
+	 * so module-wide state written here must be safe for them (set a
+	 * static `api` only while it is still NULL).  `kv` holds the device's module keys; reject
 	 * an unknown key or a bad value by returning -1 with *cause set to a
 	 * malloc'd message (the daemon frees it and prefixes the device
 	 * name).  Fill `info`.  Store private data with api->dev_set_priv.
@@ -237,6 +243,21 @@ struct vhd_device_ops {
 	 * mappings go; the queue keeps running.  NULL: nothing to do.
 	 */
 	void (*queue_quiesce)(struct vhd_dev *dev, struct vhd_queue *q);
+
+	/* ABI 1.3 (ctl; the minor is settled at merge) */
+	/*
+	 * Report the module's own counters (a vsock connection's bytes, a
+	 * console port's backlog drops, ...) for `vhostctl stats`: call
+	 * api->stats_put(sink, object, name, value) once per counter, e.g.
+	 * ("port1", "rx_bytes", 1234).  `object` names what the counter
+	 * belongs to (NULL or "" for the device itself); names are
+	 * [a-z0-9_].  Called on the worker of the device's queue 0 (the
+	 * queue's worker, api->queue_worker), so it may read the state that
+	 * worker owns without locks; never while another callback of the
+	 * device runs on that worker.
+	 * NULL: no module counters.
+	 */
+	void (*stats)(struct vhd_dev *dev, struct vhd_stats_sink *sink);
 };
 
 /* Callback of an fd watch or timer.  Runs on the watch's worker. */
@@ -372,6 +393,14 @@ struct vhd_api {
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 	/* ABI 1.2 and later: append new functions here. */
+
+	/* ABI 1.3 (ctl; the minor is settled at merge) */
+	/*
+	 * Hand one counter to the sink of a stats callback; see struct
+	 * vhd_device_ops.stats.  Only from within that callback.
+	 */
+	void (*stats_put)(struct vhd_stats_sink *sink, const char *object,
+	    const char *name, uint64_t value);
 };
 
 /*

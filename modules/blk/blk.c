@@ -553,7 +553,10 @@ blk_create(struct vhd_dev *dev, const struct vhd_api *api,
 	for (i = 0; i < b->num_queues; i++)
 		info->queue_masks[i] = 1ULL << i;
 
-	blk_api = api;
+	/* Set once: a reload creates devices while the module's other
+	 * devices run, and their workers read it. */
+	if (blk_api == NULL)
+		blk_api = api;
 	api->dev_set_priv(dev, b);
 	api->log(dev, VHD_LOG_INFO, "%s: %llu sectors, block %u, %s%s, "
 	    "%u queue%s of %u, discard %s, write-zeroes %s", b->path,

@@ -204,7 +204,10 @@ console_create(struct vhd_dev *dev, const struct vhd_api *api,
 	info->config_size = CONSOLE_CONFIG_SIZE;
 	con->nqueues = info->num_queues;
 
-	console_api = api;
+	/* Set once: a reload creates devices while the module's other
+	 * devices run, and their workers read it. */
+	if (console_api == NULL)
+		console_api = api;
 	api->dev_set_priv(dev, con);
 	api->log(dev, VHD_LOG_INFO, "%u port%s, console %ux%u", con->nports,
 	    con->nports == 1 ? "" : "s", con->cols, con->rows);
@@ -483,6 +486,34 @@ console_queue_handler(struct vhd_dev *dev, struct vhd_queue *q)
 		console_port_tx(p);
 }
 
+/* The stats callback: per configured port, the guest output dropped
+ * from the backlog with no client attached, the bytes waiting in it, and
+ * whether a client is attached.  The home worker (the first queue's),
+ * which owns the ports. */
+static void
+console_stats(struct vhd_dev *dev, struct vhd_stats_sink *sink)
+{
+	struct console		*con = console_api->dev_priv(dev);
+	struct console_port	*p;
+	char			 obj[CONSOLE_NAME_MAX + 16];
+	unsigned		 i;
+
+	if (con == NULL)
+		return;
+	for (i = 0; i < con->nports; i++) {
+		p = &con->ports[i];
+		if (!p->configured)
+			continue;
+		snprintf(obj, sizeof obj, "port%u%s%s", i, p->name != NULL ?
+		    " " : "", p->name != NULL ? p->name : "");
+		console_api->stats_put(sink, obj, "dropped_bytes",
+		    p->dropped_total);
+		console_api->stats_put(sink, obj, "backlog_bytes", p->out.len);
+		console_api->stats_put(sink, obj, "client_attached",
+		    (uint64_t)p->connected);
+	}
+}
+
 static const struct vhd_device_ops console_ops = {
 	.size = sizeof(struct vhd_device_ops),
 	.create = console_create,
@@ -493,6 +524,8 @@ static const struct vhd_device_ops console_ops = {
 	.get_config = console_get_config,
 	.set_config = console_set_config,
 	.reset = console_reset,
+	/* ABI 1.3 (ctl) */
+	.stats = console_stats,
 };
 
 VHD_MODULE("console", "1.0", "virtio console (multiport, resize, "

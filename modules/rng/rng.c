@@ -347,7 +347,10 @@ rng_create(struct vhd_dev *dev, const struct vhd_api *api,
 	info->features = 0;
 	info->config_size = 0;
 
-	rng_api = api;
+	/* Set once: a reload creates devices while the module's other
+	 * devices run, and their workers read it. */
+	if (rng_api == NULL)
+		rng_api = api;
 	api->dev_set_priv(dev, r);
 	if (r->max_bytes != 0)
 		api->log(dev, VHD_LOG_INFO, "source %s, at most %llu bytes "

@@ -171,7 +171,10 @@ template_create(struct vhd_dev *dev, const struct vhd_api *api,
 	info->features = 0;
 	info->config_size = TEMPLATE_CONFIG_SIZE;
 
-	template_api = api;
+	/* Set once: a reload creates devices while the module's other
+	 * devices run, and their workers read it. */
+	if (template_api == NULL)
+		template_api = api;
 	api->dev_set_priv(dev, t);
 	api->log(dev, VHD_LOG_INFO, "loopback, fill byte 0x%02x",
 	    t->fill_byte);

@@ -375,7 +375,10 @@ vsock_create(struct vhd_dev *dev, const struct vhd_api *api,
 		info->features |= 1ULL << VSOCK_F_SEQPACKET;
 	info->config_size = 8;
 
-	vsock_api = api;
+	/* Set once: a reload creates devices while the module's other
+	 * devices run, and their workers read it. */
+	if (vsock_api == NULL)
+		vsock_api = api;
 	api->dev_set_priv(dev, vs);
 	api->log(dev, VHD_LOG_INFO, "guest cid %llu, uds %s, buffer %u, "
 	    "at most %u connections%s%s", (unsigned long long)vs->cid,
@@ -755,6 +758,29 @@ vsock_queue_stop(struct vhd_dev *dev, struct vhd_queue *q)
 	vsock_group_wake_senders(vs);
 }
 
+/* The stats callback: the connection count, and per connection its
+ * credit counters (bytes each way, modulo 2^32 as virtio counts them)
+ * and the guest bytes buffered for the host.  The device's first
+ * queue's worker, which owns the connections. */
+static void
+vsock_stats(struct vhd_dev *dev, struct vhd_stats_sink *sink)
+{
+	struct vsock		*vs = vsock_api->dev_priv(dev);
+	struct vsock_conn	*conn;
+	char			 obj[64];
+
+	if (vs == NULL)
+		return;
+	vs->api->stats_put(sink, NULL, "connections", vs->nconns);
+	LIST_FOREACH(conn, &vs->conns, all) {
+		snprintf(obj, sizeof obj, "conn guest:%u host:%u",
+		    conn->peer_port, conn->local_port);
+		vs->api->stats_put(sink, obj, "to_guest_bytes", conn->tx_cnt);
+		vs->api->stats_put(sink, obj, "to_host_bytes", conn->fwd_cnt);
+		vs->api->stats_put(sink, obj, "buffered_bytes", conn->out.len);
+	}
+}
+
 static const struct vhd_device_ops vsock_ops = {
 	.size = sizeof(struct vhd_device_ops),
 	.create = vsock_create,
@@ -765,6 +791,8 @@ static const struct vhd_device_ops vsock_ops = {
 	.get_config = vsock_get_config,
 	.set_config = vsock_set_config,
 	.reset = vsock_reset,
+	/* ABI 1.3 (ctl) */
+	.stats = vsock_stats,
 };
 
 VHD_MODULE("vsock", "1.0", "virtio socket device (hybrid unix socket host "

@@ -14,9 +14,12 @@
 # MODE=postcopy both QEMUs enable postcopy-ram and the source switches
 # to postcopy (migrate_start_postcopy) during each migration.
 #
+# Usage: run-blk-migrate.sh [precopy|postcopy]
 # Environment: as run-blk.sh, plus
 #   VHOSTD_MIG_COUNT        switch-overs (default 6)
-#   VHOSTD_MIG_MODE         precopy (default) or postcopy
+#   VHOSTD_MIG_MODE         the mode when no argument is given
+#   VHOSTD_MIG_BW, VHOSTD_MIG_DOWNTIME  max-bandwidth and downtime-limit
+#   VHOSTD_MIG_BACKEND=qemu QEMU's own virtio-blk instead (a control run)
 #   VHOSTD_QEMU_TRACE=1     QEMU's vhost_user_read/write trace on stderr
 #
 # Exit status 0 on success; 1 with a "run-blk-migrate.sh: FAIL: ..." line.
@@ -33,7 +36,7 @@ QEMU=${QEMU:-qemu-system-x86_64}
 QEMU_TIMEOUT=${VHOSTD_QEMU_TIMEOUT:-180}
 CC=${CC:-cc}
 MIGRATIONS=${VHOSTD_MIG_COUNT:-6}
-MODE=${VHOSTD_MIG_MODE:-precopy}
+MODE=${1:-${VHOSTD_MIG_MODE:-precopy}}
 # qemu: QEMU's own virtio-blk instead of vhostd (a control experiment).
 BACKEND=${VHOSTD_MIG_BACKEND:-vhostd}
 # Pre-copy: a downtime limit that ends the migration within one live pass

@@ -23,6 +23,8 @@
 #   VHOSTD_LOG_LEVEL        pass --log-level=LEVEL to vhostd (debugging)
 #   VHOSTD_KEEP_TMP=1       keep the temporary directory
 #   VHOSTD_QEMU_APPEND      extra kernel arguments (e.g. loglevel=7)
+#   VHOSTD_PACKED=1         packed virtqueues (packed=on), checked in guest
+#                           1 (feature bit 34 of both disks); see packed.sh
 #   QEMU                    QEMU binary (default qemu-system-x86_64)
 #   CC                      C compiler for the static guest helper (cc)
 #
@@ -33,10 +35,16 @@
 
 set -u
 
+# shellcheck disable=SC2034 # ME is read by lib.sh.
+ME=run-blk.sh
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 BUILD_DIR=${VHOSTD_BUILD_DIR:-$(cd "$SCRIPT_DIR/../.." && pwd)}
 SRC_DIR=${VHOSTD_SRC_DIR:-$(cd "$SCRIPT_DIR/../.." && pwd)}
 export VHOSTD_BUILD_DIR="$BUILD_DIR"
+# shellcheck source=tests/qemu/lib.sh
+. "$SCRIPT_DIR/lib.sh"
+# shellcheck source=tests/qemu/packed.sh
+. "$SCRIPT_DIR/packed.sh"
 QEMU=${QEMU:-qemu-system-x86_64}
 QEMU_TIMEOUT=${VHOSTD_QEMU_TIMEOUT:-180}
 CC=${CC:-cc}
@@ -45,25 +53,6 @@ SERIAL=vhostd-qemu-blk
 TMP=
 DAEMON_PID=
 STEP=start
-
-# Print the current time in seconds with fractions.
-now() {
-	date +%s.%N
-}
-
-# Print the difference $2 - $1 of two times, in seconds with 2 decimals.
-elapsed() {
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'
-}
-
-# Print the last lines of file $2 under the title $1, if the file exists.
-show_tail() {
-	if [ -s "$2" ]; then
-		echo "---- $1 (last 60 lines of $2) ----"
-		tail -n 60 "$2"
-		echo "---- end of $1 ----"
-	fi
-}
 
 # Report the failure of the current step with the logs, and exit.
 fail() {
@@ -110,6 +99,7 @@ write_guest1() {
 SERIAL=$SERIAL
 ROSUM=$ROSUM
 EOF
+	packed_guest_check 0x0002 >>"$1"
 	cat >>"$1" <<'EOF'
 say_fail() {
 	echo "VHOSTD-BLK-FAIL $*"
@@ -226,33 +216,10 @@ echo "VHOSTD-BLK-OK"
 EOF
 }
 
-# Send HMP `stop` and `cont` to the monitor socket $1 while QEMU $2 runs
-# and the guest console $3 shows the I/O loop running; sets STOPS.
-stop_cont() {
-	local i n
-	i=0
-	while ! grep -q VHOSTD-BLK-IO-START "$3" 2>/dev/null; do
-		kill -0 "$2" 2>/dev/null || return 0
-		i=$((i + 1))
-		[ "$i" -lt 1200 ] || return 0
-		sleep 0.1
-	done
-	n=0
-	while kill -0 "$2" 2>/dev/null && [ "$n" -lt 20 ] &&
-	    ! grep -q VHOSTD-BLK-IO-END "$3"; do
-		printf 'stop\n' | socat - UNIX-CONNECT:"$1" >/dev/null 2>&1
-		sleep 0.2
-		printf 'cont\n' | socat - UNIX-CONNECT:"$1" >/dev/null 2>&1
-		sleep 0.3
-		n=$((n + 1))
-	done
-	STOPS=$n
-}
-
 # Boot guest $1 running script file $2 (with $3 = stopcont, the host
 # stops and continues it meanwhile); sets GUEST_SECS.
 run_guest() {
-	local dir initrd t0 t1 rc
+	local dir initrd t0 t1 rc why
 	dir=$TMP/guest$1
 	mkdir -p "$dir/root/bin"
 	cp "$2" "$dir/root/test.sh"
@@ -273,15 +240,17 @@ run_guest() {
 	    -numa node,memdev=mem -nodefaults -no-user-config \
 	    -display none -serial stdio -no-reboot \
 	    -chardev socket,id=c0,path="$TMP/blk0.sock" \
-	    -device vhost-user-blk-pci,chardev=c0,num-queues=2 \
+	    -device vhost-user-blk-pci,chardev=c0,num-queues=2$PACKED_PROPS \
 	    -chardev socket,id=c1,path="$TMP/blk1.sock" \
-	    -device vhost-user-blk-pci,chardev=c1,num-queues=1 \
+	    -device vhost-user-blk-pci,chardev=c1,num-queues=1$PACKED_PROPS \
 	    -kernel "$KERNEL" -initrd "$initrd" \
 	    -append "console=ttyS0 quiet panic=-1 ${VHOSTD_QEMU_APPEND:-}" \
 	    </dev/null >"$dir/serial.log" 2>"$dir/qemu.err" &
 	QPID=$!
 	if [ "${3:-}" = stopcont ]; then
-		stop_cont "$dir/mon.sock" "$QPID" "$dir/serial.log"
+		# Up to 20 pauses of 0.2 s, 0.3 s apart, while the I/O runs.
+		STOPS=$(vm_pause_loop "$dir/mon.sock" 20 "$dir/serial.log" \
+		    VHOSTD-BLK-IO-START VHOSTD-BLK-IO-END 0.2 0.3 | tail -n 1)
 	fi
 	wait "$QPID"
 	rc=$?
@@ -300,6 +269,9 @@ run_guest() {
 	grep -q '^VHOSTD-GUEST-EXIT 0$' "$dir/console.txt" ||
 	    fail "guest test did not exit 0"
 	[ "$rc" -eq 0 ] || fail "QEMU exited with status $rc"
+	if [ "$1" = 1 ]; then
+		why=$(packed_host_check "$dir/console.txt" 2) || fail "$why"
+	fi
 	GUEST_SUM=$(sed -n 's/^VHOSTD-BLK-SUM //p' "$dir/console.txt")
 	echo "run-blk.sh: guest $1 OK in ${GUEST_SECS}s:" \
 	    "$(sed -n 's/^VHOSTD-BLK-INFO //p' "$dir/console.txt")"

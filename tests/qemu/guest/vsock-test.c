@@ -11,14 +11,15 @@
  *	send CID PORT BYTES	connect, send BYTES, SHUT_WR, check SUM
  *	refused CID PORT	connect must fail promptly
  *	seq CID PORT		seqpacket messages echoed with boundaries
+ *	echo CID PORT BYTES	connect, send BYTES while reading them back
+ *				from an echo, check each byte, SHUT_WR, EOF
  * Host modes:
  *	host-recv PATH BYTES	as recv, on a unix listener at PATH
  *	host-send UDS PORT BYTES  "CONNECT PORT" (retried until OK), as send
  *	host-seq-echo PATH N	seqpacket listener echoing N messages
- *	host-pause MON LOG N	once LOG (the serial console) shows
- *				VSOCK-GUEST-READY, N times HMP "stop" and
- *				"cont" on the monitor socket MON, until
- *				the guest test ends
+ *	host-echo PATH BYTES RATE  unix listener echoing BYTES of the stream
+ *				(checked) at most RATE bytes/s (0: no limit),
+ *				with "VSOCK-PROGRESS <bytes>" lines
  *
  * Every mode prints one "VSOCK-OK <mode> ..." or "VSOCK-FAIL <mode>: ..."
  * line and exits 0 or 1.
@@ -29,6 +30,9 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +45,10 @@
 
 #define VT_CHUNK	(64 * 1024)
 #define VT_FNV_INIT	0xcbf29ce484222325ULL
+#define VT_SEED		0x9e3779b97f4a7c15ULL
+#define VT_STALL_MS	30000	/* echo: nothing moved for this long (guest
+				   time: a paused VM does not count) */
+#define VT_PROGRESS	(256 * 1024)	/* host-echo: progress line step */
 
 static const char *vt_mode = "?";
 
@@ -192,7 +200,7 @@ vt_send(int fd, uint64_t bytes)
 {
 	static uint8_t	 buf[VT_CHUNK];
 	char		 line[128], want[128];
-	uint64_t	 state = 0x9e3779b97f4a7c15ULL, sum = VT_FNV_INIT;
+	uint64_t	 state = VT_SEED, sum = VT_FNV_INIT;
 	uint64_t	 left = bytes;
 	size_t		 n;
 	double		 t0 = vt_now(), dt;
@@ -281,6 +289,177 @@ vt_accept_one(int family, int type, const char *path, unsigned port)
 		vt_fail("accept");
 	close(l);
 	return (fd);
+}
+
+/* Fail unless the n bytes at p are the next ones of the stream in *state. */
+static void
+vt_check(uint64_t *state, const uint8_t *p, size_t n, uint64_t offset)
+{
+	static uint8_t	 want[VT_CHUNK];
+	size_t		 i;
+
+	vt_gen(state, want, n);
+	if (memcmp(p, want, n) == 0)
+		return;
+	for (i = 0; i < n && p[i] == want[i]; i++)
+		;
+	errno = 0;
+	vt_fail("byte %llu is 0x%02x, want 0x%02x (out of order or corrupt)",
+	    (unsigned long long)(offset + i), p[i], want[i]);
+}
+
+/*
+ * echo: send `bytes` of the stream to a peer that echoes it, reading the
+ * echo at the same time (poll, nonblocking) and checking every byte in
+ * order; half-close once all is sent and expect EOF after the last byte.
+ * A failure says how far both directions got.
+ */
+static void
+vt_echo(int fd, uint64_t bytes)
+{
+	static uint8_t	 out[VT_CHUNK], in[VT_CHUNK];
+	struct pollfd	 pfd;
+	uint64_t	 sstate = VT_SEED, rstate = VT_SEED;
+	uint64_t	 sent = 0, got = 0;
+	size_t		 off = 0, len = 0, n;
+	ssize_t		 r;
+	double		 t0 = vt_now(), dt;
+	int		 rc;
+
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)
+		vt_fail("fcntl");
+	while (got < bytes) {
+		if (off == len && sent < bytes) {
+			n = bytes - sent < sizeof(out) ?
+			    (size_t)(bytes - sent) : sizeof(out);
+			vt_gen(&sstate, out, n);
+			off = 0;
+			len = n;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLIN | (off < len ? POLLOUT : 0);
+		rc = poll(&pfd, 1, VT_STALL_MS);
+		if (rc == -1 && errno == EINTR)
+			continue;
+		if (rc == -1)
+			vt_fail("poll");
+		if (rc == 0) {
+			errno = ETIMEDOUT;
+			vt_fail("nothing moved for %d ms: sent %llu, echoed "
+			    "%llu of %llu bytes", VT_STALL_MS,
+			    (unsigned long long)sent,
+			    (unsigned long long)got,
+			    (unsigned long long)bytes);
+		}
+		if (off < len && (pfd.revents & (POLLOUT | POLLERR))) {
+			r = send(fd, out + off, len - off, MSG_NOSIGNAL);
+			if (r == -1 && errno != EAGAIN && errno != EINTR)
+				vt_fail("send failed: sent %llu, echoed %llu "
+				    "of %llu bytes", (unsigned long long)sent,
+				    (unsigned long long)got,
+				    (unsigned long long)bytes);
+			if (r > 0) {
+				off += (size_t)r;
+				sent += (uint64_t)r;
+				if (sent == bytes && off == len &&
+				    shutdown(fd, SHUT_WR) == -1)
+					vt_fail("shutdown");
+			}
+		}
+		if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+			r = recv(fd, in, sizeof(in), 0);
+			if (r == -1 && errno != EAGAIN && errno != EINTR)
+				vt_fail("recv failed: sent %llu, echoed %llu "
+				    "of %llu bytes", (unsigned long long)sent,
+				    (unsigned long long)got,
+				    (unsigned long long)bytes);
+			if (r == 0) {
+				errno = 0;
+				vt_fail("EOF from the peer: sent %llu, "
+				    "echoed %llu of %llu bytes",
+				    (unsigned long long)sent,
+				    (unsigned long long)got,
+				    (unsigned long long)bytes);
+			}
+			if (r > 0) {
+				vt_check(&rstate, in, (size_t)r, got);
+				got += (uint64_t)r;
+			}
+		}
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == -1)
+		vt_fail("fcntl");
+	if ((r = recv(fd, in, sizeof(in), 0)) != 0)
+		vt_fail("no EOF after the echo of %llu bytes (%zd)",
+		    (unsigned long long)bytes, r);
+	close(fd);
+	dt = vt_now() - t0;
+	printf("VSOCK-OK %s %llu bytes echoed in order in %.2fs "
+	    "(%.1f MB/s)\n", vt_mode, (unsigned long long)bytes, dt,
+	    dt > 0 ? (double)bytes / dt / 1e6 : 0.0);
+}
+
+/*
+ * host-echo: echo one connection on a unix listener, checking that the
+ * bytes are the stream in order, at most `rate` bytes/s (a pause after
+ * each read, so the transfer lasts long enough for the VM to be paused
+ * in its middle), printing the bytes echoed every VT_PROGRESS.
+ */
+static void
+vt_host_echo(const char *path, uint64_t bytes, uint64_t rate)
+{
+	static uint8_t	 buf[VT_CHUNK];
+	uint64_t	 state = VT_SEED, total = 0, next = VT_PROGRESS;
+	ssize_t		 n, w;
+	size_t		 off;
+	double		 t0, dt;
+	int		 fd;
+
+	fd = vt_accept_one(AF_UNIX, SOCK_STREAM, path, 0);
+	printf("VSOCK-PROGRESS 0\n");
+	t0 = vt_now();
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			vt_fail("read after %llu bytes",
+			    (unsigned long long)total);
+		if (n == 0)
+			break;
+		vt_check(&state, buf, (size_t)n, total);
+		for (off = 0; off < (size_t)n; off += (size_t)w) {
+			w = send(fd, buf + off, (size_t)n - off,
+			    MSG_NOSIGNAL);
+			if (w == -1 && errno == EINTR) {
+				w = 0;
+				continue;
+			}
+			if (w <= 0)
+				vt_fail("write after %llu bytes echoed",
+				    (unsigned long long)(total + off));
+		}
+		total += (uint64_t)n;
+		if (total >= next || total == bytes) {
+			printf("VSOCK-PROGRESS %llu\n",
+			    (unsigned long long)total);
+			while (next <= total)
+				next += VT_PROGRESS;
+		}
+		if (rate > 0)
+			usleep((useconds_t)((uint64_t)n * 1000000 / rate));
+	}
+	dt = vt_now() - t0;
+	if (total != bytes) {
+		errno = 0;
+		vt_fail("EOF after %llu of %llu bytes",
+		    (unsigned long long)total, (unsigned long long)bytes);
+	}
+	if (shutdown(fd, SHUT_WR) == -1)
+		vt_fail("shutdown");
+	close(fd);
+	printf("VSOCK-OK %s %llu bytes echoed in order in %.2fs\n", vt_mode,
+	    (unsigned long long)total, dt);
 }
 
 /* host-send: connect to the hybrid socket with CONNECT until "OK". */
@@ -397,69 +576,6 @@ vt_num(const char *s)
 	return (v);
 }
 
-/* Does the file contain the string?  0 when it cannot be read. */
-static int
-vt_file_has(const char *path, const char *needle)
-{
-	static char	 buf[1 << 20];
-	size_t		 n;
-	FILE		*f;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return (0);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return (memmem(buf, n, needle, strlen(needle)) != NULL);
-}
-
-/* Send an HMP command and drain the monitor's output for `ms`. */
-static void
-vt_hmp(int fd, const char *cmd, int ms)
-{
-	char	 buf[4096];
-	double	 end;
-
-	vt_write_all(fd, cmd, strlen(cmd));
-	end = vt_now() + ms / 1000.0;
-	while (vt_now() < end) {
-		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
-			usleep(10000);
-	}
-}
-
-/*
- * host-pause: pause and resume the VM with QEMU's monitor, as a user
- * does with `stop` and `cont`, while the guest's transfers run.
- */
-static void
-vt_host_pause(const char *mon, const char *log, unsigned n)
-{
-	struct sockaddr_un	 sun;
-	double			 t0 = vt_now();
-	unsigned		 i;
-	int			 fd;
-
-	while (!vt_file_has(log, "VSOCK-GUEST-READY")) {
-		if (vt_now() - t0 > 150)
-			vt_fail("the guest never got ready");
-		usleep(100000);
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
-		vt_fail("socket");
-	vt_sun(&sun, mon);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
-		vt_fail("connect %s", mon);
-	for (i = 0; i < n; i++) {
-		if (vt_file_has(log, "GUEST-EXIT"))
-			break;
-		vt_hmp(fd, "stop\n", 50);
-		vt_hmp(fd, "cont\n", 100);
-	}
-	close(fd);
-	printf("VSOCK-OK %s %u pauses\n", vt_mode, i);
-}
-
 /* Run the mode given on the command line. */
 int
 main(int argc, char **argv)
@@ -467,6 +583,8 @@ main(int argc, char **argv)
 	int	 fd;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* A peer gone is reported as EPIPE with the byte counts. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		fprintf(stderr, "usage: see the top of vsock-test.c\n");
 		return (2);
@@ -487,16 +605,22 @@ main(int argc, char **argv)
 		    (unsigned)vt_num(argv[3]));
 	} else if (strcmp(vt_mode, "seq") == 0 && argc == 4) {
 		vt_seq((unsigned)vt_num(argv[2]), (unsigned)vt_num(argv[3]));
+	} else if (strcmp(vt_mode, "echo") == 0 && argc == 5) {
+		fd = vt_vsock_connect(SOCK_STREAM, (unsigned)vt_num(argv[2]),
+		    (unsigned)vt_num(argv[3]));
+		if (fd == -1)
+			vt_fail("connect");
+		vt_echo(fd, vt_num(argv[4]));
 	} else if (strcmp(vt_mode, "host-recv") == 0 && argc == 4) {
 		fd = vt_accept_one(AF_UNIX, SOCK_STREAM, argv[2], 0);
 		vt_recv(fd, vt_num(argv[3]));
 	} else if (strcmp(vt_mode, "host-send") == 0 && argc == 5) {
 		fd = vt_host_connect(argv[2], (unsigned)vt_num(argv[3]));
 		vt_send(fd, vt_num(argv[4]));
+	} else if (strcmp(vt_mode, "host-echo") == 0 && argc == 5) {
+		vt_host_echo(argv[2], vt_num(argv[3]), vt_num(argv[4]));
 	} else if (strcmp(vt_mode, "host-seq-echo") == 0 && argc == 4) {
 		vt_seq_echo(argv[2], (unsigned)vt_num(argv[3]));
-	} else if (strcmp(vt_mode, "host-pause") == 0 && argc == 5) {
-		vt_host_pause(argv[2], argv[3], (unsigned)vt_num(argv[4]));
 	} else {
 		fprintf(stderr, "vsock-test: bad mode or arguments\n");
 		return (2);

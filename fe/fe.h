@@ -26,6 +26,7 @@
 #define FE_F_INDIRECT_DESC	28
 #define FE_F_EVENT_IDX		29
 #define FE_F_VERSION_1		32
+#define FE_F_RING_PACKED	34
 #define FE_BIT(b)		(1ull << (b))
 
 #define FE_MAX_REGIONS		32	/* local regions (ADD_MEM_REG tests) */
@@ -177,7 +178,8 @@ struct fe_queue {
 	int		 kick_fd, call_fd, err_fd;
 	uint16_t	 avail_idx;	/* next avail->idx to publish */
 	uint16_t	 last_used;	/* next used entry to consume */
-	uint16_t	 base;		/* SET_VRING_BASE value */
+	uint32_t	 base;		/* SET_VRING_BASE value (packed:
+					 * avail and used index and wrap) */
 	unsigned	 free_head;
 	unsigned	 nfree;
 	unsigned	 outstanding;
@@ -192,6 +194,25 @@ struct fe_queue {
 	uint32_t	 addr_flags;	/* SET_VRING_ADDR flags; with
 					 * VHOST_VRING_F_LOG the used ring
 					 * is log_guest_addr */
+
+	/*
+	 * Packed rings (fe->packed when the queue was placed): desc points
+	 * at the descriptor ring (struct vring_packed_desc), avail and used
+	 * at the driver and device event areas.  avail_idx and last_used
+	 * still count chains posted and used (as for split rings, so tests
+	 * can compare them); the ring positions and wrap counters are here,
+	 * and per buffer id where each chain started and its post count, to
+	 * turn a GET_VRING_BASE position back into a count.
+	 */
+	int		 packed;
+	struct vring_packed_desc *pdesc;
+	struct vring_packed_event *drv_ev, *dev_ev;
+	uint16_t	 pk_next;	/* next slot to fill */
+	int		 pk_wrap;	/* its wrap counter */
+	uint16_t	 pk_used;	/* next slot to look for used */
+	int		 pk_used_wrap;
+	uint16_t	*pk_pos;	/* per id: slot | wrap << 15 */
+	uint16_t	*pk_seq;	/* per id: avail_idx at post */
 };
 
 struct fe {
@@ -204,6 +225,10 @@ struct fe {
 	uint64_t	 acked_protocol;
 	int		 reply_ack;	/* REPLY_ACK negotiated: ask for acks */
 	int		 event_idx;
+	int		 packed;	/* packed rings: negotiate
+					 * VIRTIO_F_RING_PACKED and place
+					 * queues packed (fe_new: the
+					 * environment's VHOSTD_FE_PACKED) */
 	int		 backend_fd;	/* our end of SET_BACKEND_REQ_FD */
 
 	struct fe_region regions[FE_MAX_REGIONS];
@@ -332,7 +357,10 @@ int	 fe_queue_init(struct fe *, unsigned q, unsigned num);
 int	 fe_start(struct fe *, unsigned num);
 /* Pause queue q as QEMU does on `stop`: SET_VRING_ENABLE 0 (with
  * PROTOCOL_FEATURES), GET_VRING_BASE; the base is kept in q->base (and
- * *base when not NULL). */
+ * *base when not NULL).  On a packed ring *base is the count of chains
+ * posted before the reported avail position (comparable to avail_idx and
+ * last_used, as for split rings), and a used position that differs from
+ * the avail one (an inexact base) is an error. */
 int	 fe_queue_pause(struct fe *, unsigned q, uint32_t *base);
 /* Swap queue q's call (SET_VRING_CALL) or kick (SET_VRING_KICK) eventfd
  * for a fresh one on a running queue, as QEMU does on MSI-X mask/unmask;
@@ -373,15 +401,31 @@ struct fe_buf {
 int	 fe_post(struct fe *, unsigned q, const struct fe_buf *bufs,
 	    unsigned n, unsigned flags);
 /* Publish `head` in the avail ring without any bookkeeping (hand-made
- * hostile descriptors written with fe_queue(fe,q)->desc). */
+ * hostile descriptors written with fe_queue(fe,q)->desc).  Split only;
+ * fe_publish_packed is the packed one. */
 void	 fe_publish_raw(struct fe *, unsigned q, uint16_t head);
+/* Packed: write `n` hand-made descriptors at the next slots (flags get
+ * the AVAIL/USED bits of their slot; the first one is written last) with
+ * no bookkeeping; the slots are consumed. */
+void	 fe_publish_packed(struct fe *, unsigned q,
+	    const struct vring_packed_desc *d, unsigned n);
+/* Is the layout switch on (VHOSTD_FE_PACKED=1 in the environment)? */
+int	 fe_env_packed(void);
 int	 fe_kick(struct fe *, unsigned q);
 /* Kick only when EVENT_IDX says the device wants one. */
 int	 fe_kick_if_needed(struct fe *, unsigned q, uint16_t old_idx);
+/* EVENT_IDX: ask for an interrupt only once the used entry `ahead`
+ * entries after the next one to consume is written (split: used_event;
+ * packed: DESC at that slot, counting one slot per chain). */
+void	 fe_set_used_event(struct fe *, unsigned q, uint16_t ahead);
 /* Wait for the call eventfd (consumes it); 1 signalled, 0 timeout. */
 int	 fe_wait_call(struct fe *, unsigned q, int timeout_ms);
 /* Wait for the err eventfd; 1 signalled, 0 timeout. */
 int	 fe_wait_err(struct fe *, unsigned q, int timeout_ms);
+/* The device's used index as a count comparable to last_used (split:
+ * used->idx; packed: last_used plus the used descriptors written after
+ * the next one to consume). */
+uint16_t fe_used_idx(struct fe *, unsigned q);
 /* Take one used entry if any: 1 (id, len set), 0 none, -1 bad entry. */
 int	 fe_get_used(struct fe *, unsigned q, uint32_t *id, uint32_t *len);
 /* fe_get_used, waiting on the call fd up to timeout_ms: 1, 0, -1. */
@@ -413,5 +457,14 @@ struct fe_rng_stats {
 int	 fe_rng_read(struct fe *, unsigned q, void *out, size_t total,
 	    size_t chunk, unsigned depth, unsigned segs, int indirect,
 	    struct fe_rng_stats *st);
+
+/*
+ * Read `count` requests of `bs` bytes (a multiple of 512) from a blk
+ * device on queue q, `depth` in flight, over the first `sectors` sectors;
+ * each request is header, data and status (3 descriptors).  Every status
+ * must be OK.  0 or -1.  Stats as fe_rng_read (bytes: data read).
+ */
+int	 fe_blk_read(struct fe *, unsigned q, uint64_t count, uint32_t bs,
+	    unsigned depth, uint64_t sectors, struct fe_rng_stats *st);
 
 #endif /* VHOSTD_TESTS_FE_H */

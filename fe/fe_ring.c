@@ -1,6 +1,7 @@
 /*
  * Test frontend: guest memory access, the split-ring guest driver
- * (chains, kicks, used entries) and the rng read loop.
+ * (chains, kicks, used entries; packed rings in fe_packed.c) and the rng
+ * read loop.
  * See fe.h.
  */
 
@@ -195,6 +196,8 @@ fe_post(struct fe *fe, unsigned qi, const struct fe_buf *bufs, unsigned n,
 		fe_seterr("queue %u not set up or empty chain", qi);
 		return (-1);
 	}
+	if (q->packed)
+		return (fe_packed_post(fe, q, bufs, n, flags));
 	for (i = 0; i < n; i++) {
 		if (bufs[i].write) {
 			if (wgpa == 0)
@@ -291,6 +294,8 @@ fe_kick_if_needed(struct fe *fe, unsigned qi, uint16_t old_idx)
 	struct fe_queue	*q = fe_queue(fe, qi);
 	uint16_t	 event, new_idx = q->avail_idx;
 
+	if (q->packed)
+		return (fe_packed_kick_needed(q) ? fe_kick(fe, qi) : 0);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (fe->event_idx) {
 		event = __atomic_load_n((uint16_t *)(void *)
@@ -302,6 +307,31 @@ fe_kick_if_needed(struct fe *fe, unsigned qi, uint16_t old_idx)
 	    VRING_USED_F_NO_NOTIFY)
 		return (0);
 	return (fe_kick(fe, qi));
+}
+
+/* Ask for an interrupt at the used entry `ahead` after the next one. */
+void
+fe_set_used_event(struct fe *fe, unsigned qi, uint16_t ahead)
+{
+	struct fe_queue	*q = fe_queue(fe, qi);
+	unsigned	 slot;
+	int		 wrap;
+
+	if (q->packed) {
+		slot = q->pk_used + ahead % q->num;
+		wrap = q->pk_used_wrap;
+		if (slot >= q->num) {
+			slot -= q->num;
+			wrap = !wrap;
+		}
+		__atomic_store_n(&q->drv_ev->off_wrap, (uint16_t)(slot |
+		    (wrap ? 0x8000 : 0)), __ATOMIC_RELAXED);
+		__atomic_store_n(&q->drv_ev->flags, VRING_PACKED_EVENT_F_DESC,
+		    __ATOMIC_RELEASE);
+		return;
+	}
+	__atomic_store_n(&q->avail->ring[q->num], (uint16_t)(q->last_used +
+	    ahead), __ATOMIC_RELEASE);
 }
 
 /* Wait on an eventfd and consume it. */
@@ -341,6 +371,17 @@ fe_wait_err(struct fe *fe, unsigned qi, int timeout_ms)
 	return (fe_wait_eventfd(fe_queue(fe, qi)->err_fd, timeout_ms));
 }
 
+/* The device's used index, as a count. */
+uint16_t
+fe_used_idx(struct fe *fe, unsigned qi)
+{
+	struct fe_queue	*q = fe_queue(fe, qi);
+
+	if (q->packed)
+		return (fe_packed_used_idx(q));
+	return (__atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE));
+}
+
 /* Take one used entry and free its descriptors. */
 int
 fe_get_used(struct fe *fe, unsigned qi, uint32_t *id, uint32_t *len)
@@ -352,6 +393,8 @@ fe_get_used(struct fe *fe, unsigned qi, uint32_t *id, uint32_t *len)
 
 	if (!q->allocated)
 		return (0);
+	if (q->packed)
+		return (fe_packed_get_used(q, id, len));
 	idx = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
 	if (idx == q->last_used)
 		return (0);
@@ -397,7 +440,11 @@ fe_wait_used(struct fe *fe, unsigned qi, uint32_t *id, uint32_t *len,
 	for (;;) {
 		if ((r = fe_get_used(fe, qi, id, len)) != 0)
 			return (r);
-		if (fe->event_idx && q->allocated) {
+		if (fe->event_idx && q->allocated && q->packed) {
+			fe_packed_want_call(q);
+			if ((r = fe_get_used(fe, qi, id, len)) != 0)
+				return (r);
+		} else if (fe->event_idx && q->allocated) {
 			/* used_event: interrupt me once entry last_used is
 			 * written; then look again to close the race. */
 			__atomic_store_n(&q->avail->ring[q->num], q->last_used,

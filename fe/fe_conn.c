@@ -84,6 +84,7 @@ fe_new(const char *path, const struct fe_region_spec *specs, unsigned nspecs)
 	fe->fd = -1;
 	fe->backend_fd = -1;
 	fe->timeout_ms = FE_TIMEOUT_MS;
+	fe->packed = fe_env_packed();
 	for (i = 0; i < FE_MAX_QUEUES; i++) {
 		fe->queues[i].index = i;
 		fe->queues[i].kick_fd = -1;
@@ -167,6 +168,8 @@ fe_queue_free(struct fe_queue *q)
 	free(q->req_len);
 	free(q->req_gpa);
 	free(q->chain_next);
+	free(q->pk_pos);
+	free(q->pk_seq);
 	free(q->free_next);
 }
 
@@ -318,8 +321,15 @@ fe_get_features(struct fe *fe, uint64_t *v)
 int
 fe_set_features(struct fe *fe, uint64_t v)
 {
-	int	r = fe_set_u64(fe, VHOST_USER_SET_FEATURES, v);
+	int	r;
 
+	/* The ring layout is the frontend's choice (fe->packed), whatever
+	 * the caller's mask says. */
+	if (fe->packed)
+		v |= FE_BIT(FE_F_RING_PACKED);
+	else
+		v &= ~FE_BIT(FE_F_RING_PACKED);
+	r = fe_set_u64(fe, VHOST_USER_SET_FEATURES, v);
 	if (r == 0) {
 		fe->acked = v;
 		fe->event_idx = (v & FE_BIT(FE_F_EVENT_IDX)) != 0;
@@ -610,7 +620,74 @@ fe_negotiate(struct fe *fe, uint64_t want, uint64_t want_proto)
 				return (r);
 		}
 	}
+	if (fe->packed && !(f & FE_BIT(FE_F_RING_PACKED))) {
+		fe_seterr("packed rings wanted, the daemon does not offer "
+		    "VIRTIO_F_RING_PACKED");
+		return (-1);
+	}
 	return (fe_set_features(fe, f & want));
+}
+
+/* Place queue q's packed ring in guest memory: the descriptor ring, then
+ * the driver and device event areas (ENABLE), 4096-aligned. */
+static int
+fe_queue_alloc_packed(struct fe *fe, struct fe_queue *q, unsigned num)
+{
+	uint64_t	dsize = 16ull * num, base;
+	unsigned	i;
+
+	base = fe_alloc(fe, dsize + 8, 4096);
+	if (base == 0)
+		return (-1);
+	q->packed = 1;
+	q->num = num;
+	q->desc_gpa = base;
+	q->avail_gpa = base + dsize;
+	q->used_gpa = base + dsize + 4;
+	q->pdesc = fe_host(fe, base, dsize + 8);
+	if (q->pdesc == NULL) {
+		fe_seterr("rings not contiguous");
+		return (-1);
+	}
+	memset(q->pdesc, 0, dsize + 8);
+	q->drv_ev = (struct vring_packed_event *)(void *)((uint8_t *)q->pdesc +
+	    dsize);
+	q->dev_ev = q->drv_ev + 1;
+	q->desc = (struct vring_desc *)(void *)q->pdesc;
+	q->avail = (struct vring_avail *)(void *)q->drv_ev;
+	q->used = (struct vring_used *)(void *)q->dev_ev;
+	q->chain_len = calloc(num, sizeof *q->chain_len);
+	q->req_len = calloc(num, sizeof *q->req_len);
+	q->req_gpa = calloc(num, sizeof *q->req_gpa);
+	q->chain_next = calloc(num, sizeof *q->chain_next);
+	q->free_next = calloc(num, sizeof *q->free_next);
+	q->pk_pos = calloc(num, sizeof *q->pk_pos);
+	q->pk_seq = calloc(num, sizeof *q->pk_seq);
+	if (q->chain_len == NULL || q->req_len == NULL || q->req_gpa == NULL ||
+	    q->chain_next == NULL || q->free_next == NULL ||
+	    q->pk_pos == NULL || q->pk_seq == NULL)
+		abort();
+	/* free_next links buffer ids; nfree counts free ring slots. */
+	for (i = 0; i < num; i++)
+		q->free_next[i] = (uint16_t)(i + 1);
+	q->free_head = 0;
+	q->nfree = num;
+	q->outstanding = 0;
+	/* A fresh ring starts with both wrap counters at 1. */
+	if (q->base == 0)
+		q->base = 0x80008000u;
+	q->pk_next = q->base & 0x7fff;
+	q->pk_wrap = (q->base & 0x8000) != 0;
+	q->pk_used = (q->base >> 16) & 0x7fff;
+	q->pk_used_wrap = (q->base & 0x80000000u) != 0;
+	if (q->pk_next >= num || q->pk_used >= num) {
+		fe_seterr("packed base 0x%x out of range", q->base);
+		return (-1);
+	}
+	q->avail_idx = 0;
+	q->last_used = 0;
+	q->allocated = 1;
+	return (0);
 }
 
 /* Place queue q's rings in guest memory. */
@@ -620,6 +697,13 @@ fe_queue_alloc(struct fe *fe, struct fe_queue *q, unsigned num)
 	uint64_t	dsize, asize, usize, base;
 	unsigned	i;
 
+	if (fe->packed) {
+		if (num == 0 || num > 32768) {
+			fe_seterr("bad ring size %u", num);
+			return (-1);
+		}
+		return (fe_queue_alloc_packed(fe, q, num));
+	}
 	if (num == 0 || num > 32768 || (num & (num - 1)) != 0) {
 		fe_seterr("bad ring size %u", num);
 		return (-1);
@@ -782,6 +866,18 @@ fe_queue_pause(struct fe *fe, unsigned qi, uint32_t *base)
 		return (r);
 	if ((r = fe_get_vring_base(fe, qi, &num)) != 0)
 		return (r);
+	if (fe->queues[qi].packed) {
+		fe->queues[qi].base = num;
+		if ((num & 0xffff) != num >> 16) {
+			fe_seterr("packed base 0x%x: used position is not the "
+			    "avail one", num);
+			return (-1);
+		}
+		num = fe_packed_count(&fe->queues[qi], (uint16_t)num);
+		if (base != NULL)
+			*base = num;
+		return (0);
+	}
 	fe->queues[qi].base = (uint16_t)num;
 	if (base != NULL)
 		*base = num;
