@@ -305,6 +305,21 @@ dirty_log_push(struct vring *vq, struct vring_chain *c, uint32_t len,
 	dirty_log_kick(vq->dev);
 }
 
+/* A packed-ring chain was pushed into descriptor slot `slot`: log its
+ * first `len` writable bytes and the descriptor written back (by its own
+ * address: QEMU's log_guest_addr names the device area for packed rings),
+ * then signal the log fd.  Worker. */
+void
+dirty_log_push_packed(struct vring *vq, struct vring_chain *c, uint32_t len,
+    unsigned slot)
+{
+	if (vq->dev == NULL || !dirty_log_active(vq->dev))
+		return;
+	dirty_log_chain(c, 0, len);
+	dirty_log_write(vq->dev, vq->desc_gpa + 16 * (uint64_t)slot, 16);
+	dirty_log_kick(vq->dev);
+}
+
 /* Signal the SET_LOG_FD eventfd after logging.  Worker. */
 void
 dirty_log_kick(struct device *dev)

@@ -82,6 +82,9 @@ void	 dirty_log_chain(struct vring_chain *, size_t offset, size_t len);
  * buffers, the used entry and used->idx.  Worker. */
 void	 dirty_log_push(struct vring *, struct vring_chain *, uint32_t len,
 	    unsigned slot);
+/* The same for a packed ring (descriptor `slot` written back). */
+void	 dirty_log_push_packed(struct vring *, struct vring_chain *,
+	    uint32_t len, unsigned slot);
 /* Signal the SET_LOG_FD eventfd, if any, after a batch of writes.
  * Worker. */
 void	 dirty_log_kick(struct device *);

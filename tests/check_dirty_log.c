@@ -134,9 +134,10 @@ d_assert_range(const struct d_log *lg, uint64_t gpa, uint64_t len,
 		    (unsigned long long)p);
 }
 
-/* Start an rng daemon and a frontend with queue 0 running. */
+/* Start an rng daemon and a frontend with queue 0 running, on a
+ * packed ring when `packed`. */
 static void
-d_start(struct d *d, const char *name)
+d_start_ring(struct d *d, const char *name, int packed)
 {
 	const char	*args[3], *socks[2];
 	char		 sockarg[700];
@@ -158,11 +159,19 @@ d_start(struct d *d, const char *name)
 	    "start: %s", fe_error());
 	d->fe = fe_new(d->sock, NULL, 0);
 	ck_assert_msg(d->fe != NULL, "fe_new: %s", fe_error());
+	d->fe->packed = packed;
 	r = fe_start(d->fe, D_QSIZE);
 	ck_assert_msg(r == 0, "fe_start: %d %s", r, fe_error());
 	ck_assert(d->fe->features & FE_BIT(VHOST_F_LOG_ALL));
 	ck_assert(d->fe->acked_protocol &
 	    FE_BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD));
+}
+
+/* Start an rng daemon and a frontend with queue 0 running. */
+static void
+d_start(struct d *d, const char *name)
+{
+	d_start_ring(d, name, 0);
 }
 
 /* The daemon lives, exits 0 on SIGTERM, no sanitizer report. */
@@ -265,6 +274,38 @@ START_TEST(test_log_all)
 		memset(lg.bits, 0, lg.size);
 		d_rng_round(d.fe, b);
 		d_assert_round(d.fe, &lg, b);
+	}
+	d_log_free(&lg);
+	d_stop(&d, 0);
+}
+END_TEST
+
+/* A packed ring: the buffers and the descriptors written back are
+ * logged (by their own address), an untouched page is not. */
+START_TEST(test_log_all_packed)
+{
+	struct d	 d;
+	struct d_log	 lg;
+	struct fe_buf	 b[3];
+	struct fe_queue	*q;
+	uint64_t	 spare;
+	int		 i, j;
+
+	d_start_ring(&d, "log_all_packed", 1);
+	q = fe_queue(d.fe, 0);
+	ck_assert(q->packed);
+	d_log_new(&lg, D_LOGSIZE, 0);
+	ck_assert_int_eq(d_set_base(d.fe, lg.fd, lg.size, 0), 0);
+	d_log_all(d.fe, 1);
+	spare = fe_alloc_in(d.fe, 2, D_PAGE, D_PAGE);
+	for (i = 0; i < 4; i++) {
+		memset(lg.bits, 0, lg.size);
+		d_rng_round(d.fe, b);
+		for (j = 0; j < 3; j++)
+			d_assert_range(&lg, b[j].gpa, b[j].len, "buffer");
+		d_assert_range(&lg, q->desc_gpa, 16, "descriptor ring");
+		ck_assert_msg(!d_bit(&lg, spare), "a page never written is "
+		    "logged");
 	}
 	d_log_free(&lg);
 	d_stop(&d, 0);
@@ -657,6 +698,7 @@ dirty_log_suite(void)
 	tc = tcase_create("log");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_log_all);
+	tcase_add_test(tc, test_log_all_packed);
 	tcase_add_test(tc, test_no_log_all);
 	tcase_add_test(tc, test_remap);
 	tcase_add_test(tc, test_blk);
