@@ -633,8 +633,9 @@ START_TEST(test_postcopy)
 	memcpy(&rm, reply.payload, sizeof rm);
 	daemon_host = rm.region.userspace_addr;
 	ck_assert_uint_eq(rm.region.guest_phys_addr, 64ull << 20);
-	ck_assert(daemon_host != 0 &&
-	    daemon_host != (uint64_t)(uintptr_t)fe->regions[idx].host);
+	/* (It may equal ours: two processes can map at the same address,
+	 * as under TSan.  The fault below is reported at it.) */
+	ck_assert(daemon_host != 0 && (daemon_host & (D_PAGE - 1)) == 0);
 	fe->regions[idx].present = 1;
 	/* The acknowledgement: registers the regions, no reply. */
 	ck_assert_int_eq(fe_sock_send(fe->fd, VHOST_USER_ADD_MEM_REG,
