@@ -146,7 +146,7 @@ conf_device_equal(const struct conf_device *a, const struct conf_device *b)
 	if (!conf_str_equal(a->name, b->name) ||
 	    !conf_str_equal(a->module, b->module) ||
 	    !conf_str_equal(a->socket, b->socket) ||
-	    a->socket_mode != b->socket_mode ||
+	    a->socket_mode != b->socket_mode || a->client != b->client ||
 	    !conf_str_equal(a->socket_owner, b->socket_owner) ||
 	    !conf_str_equal(a->socket_group, b->socket_group) ||
 	    a->nmasks != b->nmasks || memcmp(a->masks, b->masks,

@@ -30,6 +30,8 @@ struct conf_device {
 	mode_t			 socket_mode;	/* default 0600 */
 	char			*socket_owner;	/* user name/uid, NULL: ours */
 	char			*socket_group;	/* group name/gid, NULL: ours */
+	int			 client;	/* connect to socket, not
+						 * listen (the VMM listens) */
 	unsigned		 nmasks;	/* 0: the module's own masks */
 	uint64_t		 masks[64];	/* queue mask of each worker */
 	struct conf_kv_list	 options;	/* module keys, in order */

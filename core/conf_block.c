@@ -20,6 +20,8 @@
 #include "privsep.h"
 #include "xmalloc.h"
 
+static void	conf_parse_client(struct conf_file *, struct conf_device *,
+		    const char *);
 static void	conf_parse_module(struct conf_file *, struct conf_device *,
 		    const char *);
 static void	conf_parse_queue_mask(struct conf_file *, struct conf_device *,
@@ -34,6 +36,7 @@ static void	conf_parse_socket_owner(struct conf_file *,
 /* The core keys of a device block, sorted for bsearch; every other key
  * is a module key. */
 static const struct conf_keyword conf_device_keywords[] = {
+	{ "client", conf_parse_client },
 	{ "module", conf_parse_module },
 	{ "queue-mask", conf_parse_queue_mask },
 	{ "socket", conf_parse_socket },
@@ -41,6 +44,27 @@ static const struct conf_keyword conf_device_keywords[] = {
 	{ "socket-mode", conf_parse_socket_mode },
 	{ "socket-owner", conf_parse_socket_owner },
 };
+
+/* client yes|no (in a device block): connect to the socket the VMM
+ * listens on instead of listening. */
+static void
+conf_parse_client(struct conf_file *f, struct conf_device *cd,
+    const char *key)
+{
+	unsigned	 line = f->tok_line;
+	char		*value;
+
+	if (conf_parse_value(f, 1, key, &value) != 0)
+		return;
+	if (strcmp(value, "yes") == 0)
+		cd->client = 1;
+	else if (strcmp(value, "no") == 0)
+		cd->client = 0;
+	else
+		conf_error(f, line, "device \"%s\": bad client '%s': yes or "
+		    "no", cd->name, value);
+	free(value);
+}
 
 /* module NAME (in a device block). */
 static void

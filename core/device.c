@@ -25,10 +25,12 @@
 
 #include "api.h"
 #include "conf.h"
+#include "dev_state.h"
 #include "device.h"
 #include "dirty_log.h"
 #include "guest_fault.h"	/* sigbus: guest_fault_explain */
 #include "guest_mem.h"
+#include "inflight.h"
 #include "log.h"
 #include "module.h"
 #include "postcopy.h"
@@ -215,6 +217,12 @@ device_validate(struct device *dev, const struct conf_device *cd,
 	if (dev->ops->get_shared_object != NULL)
 		dev->protocol_features |=
 		    1ULL << VHOST_USER_PROTOCOL_F_SHARED_OBJECT;
+	if (info->flags & VHD_DEV_F_INFLIGHT)
+		dev->protocol_features |=
+		    1ULL << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD;
+	if (dev->ops->state_save != NULL && dev->ops->state_load != NULL)
+		dev->protocol_features |=
+		    1ULL << VHOST_USER_PROTOCOL_F_DEVICE_STATE;
 	return (0);
 }
 
@@ -599,6 +607,11 @@ device_create_mod(struct event_base *base, const char *name,
 		dev->vrings[i].worker_idx = device_queue_worker(dev, i);
 	}
 
+	if (cd->client) {
+		if (device_client_start(dev, cause) == -1)
+			goto fail;
+		return (dev);
+	}
 	if (device_listen(dev, cd, cause) == -1)
 		goto fail;
 	log_info("%s: listening on %s%s", dev->name, dev->socket_path,
@@ -659,6 +672,9 @@ device_reset_rings(struct device *dev)
 		pthread_mutex_unlock(&dev->err_lock);
 		vring_reset(vq);
 	}
+	/* A reset device has nothing in flight; the frontend sends the
+	 * region again before the next start. */
+	inflight_free(dev);
 }
 
 /* Call the module's reset, unless a worker of the device does not answer:
@@ -693,6 +709,7 @@ device_reset_queues(struct device *dev)
 void
 device_reset(struct device *dev)
 {
+	dev_state_cancel(dev);
 	device_reset_rings(dev);
 	dev->owned = 0;
 	dev->features_acked = 0;
@@ -717,6 +734,8 @@ device_disconnected(struct device *dev)
 	vu_conn_free(dev->conn);
 	dev->conn = NULL;
 	device_reset(dev);
+	if (dev->client)
+		device_client_disconnected(dev);
 }
 
 /* Stop everything, close and unlink the socket, free.  Main thread. */
@@ -727,6 +746,7 @@ device_destroy(struct device *dev)
 
 	if (dev == NULL)
 		return;
+	dev_state_cancel(dev);
 	if (dev->conn != NULL) {
 		vu_conn_free(dev->conn);
 		dev->conn = NULL;
@@ -735,6 +755,7 @@ device_destroy(struct device *dev)
 		event_free(dev->listen_ev);
 	if (dev->accept_pause_ev != NULL)
 		event_free(dev->accept_pause_ev);
+	device_client_free(dev);
 	if (dev->listen_fd >= 0 && !(dev->listen_activated &&
 	    sd_listen_release(dev->listen_fd))) {
 		close(dev->listen_fd);

@@ -17,9 +17,11 @@
 
 struct conf_device;
 struct dirty_log;
+struct dev_state;
 struct event;
 struct event_base;
 struct guest_mem;
+struct inflight_region;
 struct module;
 struct vring;
 struct vu_backend;
@@ -86,6 +88,13 @@ struct device {
 		uint64_t	 gpa;
 		uint64_t	 size;
 	}			 holes[DEVICE_MAX_HOLES];
+	/* The inflight region (inflight.h), or NULL. */
+	struct inflight_region	*inflight;
+	/* Client mode (device_client.c): connect to socket_path. */
+	int			 client;
+	struct event		*client_ev;	/* reconnect timer */
+	unsigned		 client_delay_ms;
+	unsigned		 client_failures;
 
 	/* The dirty log for migration (dirty_log.h), published like mem. */
 	struct dirty_log	*_Atomic log;
@@ -99,6 +108,10 @@ struct device {
 	 * workers belong to the shared pool (pool.c), not to it. */
 	char			 broken_reason[256];
 	int			 pooled;
+
+	/* A device state transfer in progress or awaiting
+	 * CHECK_DEVICE_STATE (dev_state.c), or NULL. */
+	struct dev_state	*state;
 
 	TAILQ_ENTRY(device)	 entry;
 };
@@ -162,6 +175,12 @@ int		 device_mem_removed(struct device *, uint64_t gpa, uint64_t len);
 /* After a memory update: start the rings that can start now (a ring
  * refused for missing memory) and resume the paused ones.  Main thread. */
 void		 device_mem_refresh(struct device *);
+/* device_client.c: connect to the VMM's socket instead of listening (0 or
+ * -1 with *cause), reconnect after a drop, free.  Main thread. */
+int		 device_client_start(struct device *, char **cause)
+		    __must_check;
+void		 device_client_disconnected(struct device *);
+void		 device_client_free(struct device *);
 /* Does any of the device's workers not answer?  Any thread. */
 int		 device_stuck(struct device *);
 

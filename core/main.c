@@ -55,6 +55,7 @@ enum {
 	MAIN_OPT_LOG,
 	MAIN_OPT_CONTROL,
 	MAIN_OPT_WORKERS,
+	MAIN_OPT_CLIENT,
 };
 
 static const struct option main_options[] = {
@@ -80,6 +81,7 @@ static const struct option main_options[] = {
 	{ "vm", required_argument, NULL, MAIN_OPT_VM },
 	{ "control", required_argument, NULL, MAIN_OPT_CONTROL },
 	{ "workers", required_argument, NULL, MAIN_OPT_WORKERS },
+	{ "client", no_argument, NULL, MAIN_OPT_CLIENT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -104,6 +106,7 @@ struct main_args {
 	size_t		 nvms;
 	const char	*control;		/* --control=PATH */
 	unsigned	 workers;		/* --workers=N, 0: not given */
+	int		 client;		/* --client */
 };
 
 static void	main_check_ids(const struct main_args *);
@@ -128,6 +131,9 @@ main_usage(FILE *out)
 "  -s, --socket=PATH      listen on PATH (device NAME0)\n"
 "  -c, --socket-count=N   N devices NAME0..NAME{N-1} on PATH0..PATH{N-1}\n"
 "                         (1 to %d)\n"
+"  --client               connect to the sockets (the VMM listens, as with\n"
+"                         QEMU -chardev socket,server=on) instead of\n"
+"                         listening; reconnect with backoff when dropped\n"
 "  -o, --option=KEY=VALUE a module key, passed to the module (repeatable)\n"
 "  --queue-mask=M0[,M1..] one 64-bit queue mask per worker thread, hex or\n"
 "                         decimal; \"0x0,0x1\": 2 workers, queue 0 on the\n"
@@ -282,6 +288,9 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 		case MAIN_OPT_NO_SECCOMP:
 			a->no_seccomp = 1;
 			break;
+		case MAIN_OPT_CLIENT:
+			a->client = 1;
+			break;
 		case MAIN_OPT_CONTROL:
 			if (*optarg != '/' && strcmp(optarg, "none") != 0)
 				main_badusage("--control: '%s': expected an "
@@ -318,13 +327,16 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 	if (a->config != NULL) {
 		if (a->module != NULL || a->socket != NULL ||
 		    a->socket_count != 0 || a->noptions != 0 ||
-		    a->queue_mask != NULL || a->nvms != 0)
+		    a->queue_mask != NULL || a->nvms != 0 || a->client)
 			main_badusage("--config cannot be mixed with --module, "
-			    "--socket, --socket-count, --option, --vm or "
-			    "--queue-mask");
+			    "--socket, --socket-count, --option, --vm, "
+			    "--client or --queue-mask (use client yes in the "
+			    "file)");
 		return;
 	}
 	if (a->nvms != 0) {
+		if (a->client)
+			main_badusage("--client cannot be used with --vm");
 		if (a->socket != NULL || a->socket_count != 0)
 			main_badusage("--vm takes its socket from socket=; "
 			    "it cannot be mixed with --socket or "
@@ -393,6 +405,7 @@ main_conf_args(struct conf *conf, const struct main_args *a)
 			free(socket);
 		} else
 			conf_device_set_socket(cd, a->socket, "command line");
+		cd->client = a->client;
 		for (j = 0; j < a->noptions; j++) {
 			eq = strchr(a->options[j], '=');
 			klen = (size_t)(eq - a->options[j]);

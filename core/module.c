@@ -35,6 +35,9 @@
 #define MODULE_NAME_MAX		64
 #define MODULE_LIST_MAX		1024	/* files --list-modules looks at */
 #define MODULE_STRUCT_MAX	65536	/* sane descriptor sizes */
+/* The smallest ops table of ABI 1.x: the 1.0 callbacks. */
+#define MODULE_OPS_MIN \
+	(offsetof(struct vhd_device_ops, get_shared_object) + sizeof(void *))
 
 /* The smallest descriptor whose first fields can be read. */
 #define MODULE_DESC_HEAD \
@@ -226,9 +229,12 @@ module_check_desc(void *handle, const char *file, const char *name,
 		xasprintf(cause, "%s: no device operations", file);
 		return (-1);
 	}
-	if (ops->size < sizeof *ops || ops->size > MODULE_STRUCT_MAX) {
+	/* A module built for an older minor has a shorter table (the
+	 * daemon copies it by its size); every 1.x table holds the 1.0
+	 * callbacks, which end with get_shared_object. */
+	if (ops->size < MODULE_OPS_MIN || ops->size > MODULE_STRUCT_MAX) {
 		xasprintf(cause, "%s: bad device operations size %u (expected "
-		    "at least %zu)", file, ops->size, sizeof *ops);
+		    "at least %zu)", file, ops->size, MODULE_OPS_MIN);
 		return (-1);
 	}
 	if (ops->create == NULL || ops->queue_handler == NULL) {

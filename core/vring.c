@@ -22,6 +22,7 @@
 
 #include "device.h"
 #include "guest_mem.h"
+#include "inflight.h"
 #include "log.h"
 #include "vhost_user.h"
 #include "vring.h"
@@ -305,6 +306,12 @@ vring_worker_start(struct vring *vq)
 	/* A previous back-end may have left VRING_USED_F_NO_NOTIFY set; we
 	 * always want kicks. */
 	vring_used_flags_clear(vq);
+	/* Inflight recovery: the next avail index and the chains to serve
+	 * again (inflight.h). */
+	if (vq->iq != NULL && inflight_queue_start(vq, &err) == -1) {
+		vring_fail(vq, err);
+		return;
+	}
 	vq->start_used_idx = vq->used_idx;
 	vq->pushed = 0;
 	vq->kick_ev = event_new(worker_base(w), vq->kick_fd,
@@ -358,7 +365,10 @@ vring_reclaim(struct vring *vq)
 	/* at[d] is the held chain popped d entries before last_avail_idx. */
 	at = xcalloc((size_t)vq->pool_size + 1, sizeof *at);
 	for (i = 0; i < vq->pool_size; i++) {
-		if (!vq->pool[i].in_use || vq->pool[i].deferred)
+		/* A resubmitted chain stays marked in the inflight region
+		 * and is resubmitted again at the next start. */
+		if (!vq->pool[i].in_use || vq->pool[i].deferred ||
+		    vq->pool[i].resubmitted)
 			continue;
 		d = (uint16_t)(vring_pop_seq(vq) - vq->pool[i].avail_pos);
 		if (d >= 1 && d <= vq->pool_size)
@@ -390,6 +400,8 @@ vring_reclaim(struct vring *vq)
 		log_warnx("%s: queue %u: %u held chains cannot be returned: "
 		    "the used ring is not in guest memory", vring_name(vq),
 		    vq->index, n);
+	for (i = 1; vq->iq != NULL && i <= k; i++)
+		inflight_unmark(vq, at[i]->head);
 	if (vq->packed && k > 0)
 		vring_packed_unpop(vq, at[k]);
 	else

@@ -53,6 +53,7 @@
 struct device;
 struct event;
 struct guest_mem;
+struct inflight_queue;
 struct worker;
 
 /* Largest ring size accepted (virtio split ring limit). */
@@ -85,6 +86,8 @@ struct vring_chain {
 	int			 deferred;	/* pushed while the used
 						 * ring was removed */
 	uint32_t		 deferred_len;
+	int			 resubmitted;	/* inflight recovery: not
+						 * from the avail ring */
 	uint16_t		 ndesc;		/* packed: ring slots used */
 	uint16_t		 pk_pos;	/* packed: avail index and
 						 * wrap (bit 15) at pop */
@@ -148,6 +151,9 @@ struct vring {
 	unsigned		 ndeferred;	/* chains with deferred
 						 * pushes */
 	uint16_t		 start_used_idx; /* used_idx at start */
+	/* Inflight tracking (inflight.h): set by the main thread while
+	 * stopped, NULL without a region. */
+	struct inflight_queue	*iq;
 
 	/* Counters (stats.h): written by the ring's owner only. */
 	struct vring_stats	 stats;

@@ -33,6 +33,7 @@
 #include "device.h"
 #include "dirty_log.h"
 #include "guest_mem.h"
+#include "inflight.h"
 #include "log.h"
 #include "vhost_user.h"
 #include "vring.h"
@@ -54,6 +55,8 @@ const char vring_err_removed[] = "buffer is in removed memory";
 
 static void	vring_push_used(struct vring *, struct vring_chain *,
 		    uint32_t);
+static struct vring_chain *vring_pop_resubmit(struct vring *,
+		    const struct guest_mem *, uint16_t, const char **);
 
 /* The device name for log lines, "?" without a device (tests). */
 const char *
@@ -501,6 +504,10 @@ vring_split_pop(struct vring *vq, const struct guest_mem *mem,
 		}
 		return (NULL);
 	}
+	/* Inflight recovery: the chains a previous instance took come
+	 * first. */
+	if (vq->iq != NULL && inflight_resubmit_peek(vq, &head))
+		return (vring_pop_resubmit(vq, mem, head, err));
 	avail = vq->avail;
 
 	avail_idx = vring_avail_idx(vq);
@@ -565,11 +572,60 @@ vring_split_pop(struct vring *vq, const struct guest_mem *mem,
 	vq->free_chains = c->next_free;
 	c->next_free = NULL;
 	c->in_use = 1;
+	c->resubmitted = 0;
 	c->head = head;
 	c->avail_pos = vq->last_avail_idx;
 	vq->last_avail_idx++;
 	vq->inflight++;
 	vq->last_popped = c;
+	STATS_SET(vq->stats.inflight, vq->inflight);
+	STATS_ADD(vq->stats.chains, 1);
+	STATS_ADD(vq->stats.bytes_in, c->rlen);
+	if (vq->iq != NULL)
+		inflight_pop(vq, head);
+	return (c);
+}
+
+/*
+ * Pop the chain at `head` that inflight recovery resubmits: walked as any
+ * chain, not taken from the avail ring (last_avail_idx already counts
+ * it), never rewound.  Worker, ring mapped.
+ */
+static struct vring_chain *
+vring_pop_resubmit(struct vring *vq, const struct guest_mem *mem,
+    uint16_t head, const char **err)
+{
+	struct vring_chain	*c;
+
+	if (vq->pool_size != vq->num) {
+		if (vq->inflight != 0) {
+			*err = "queue size changed with chains in flight";
+			return (NULL);
+		}
+		vring_pool_prepare(vq);
+	}
+	if (head >= vq->num || (c = vq->free_chains) == NULL) {
+		*err = "bad resubmitted chain";
+		return (NULL);
+	}
+	c->vq = vq;
+	c->nsegs = c->nread = 0;
+	c->rlen = c->wlen = 0;
+	if (vring_walk(vq, c, mem, head, err) == -1) {
+		if (*err == vring_err_removed) {
+			vring_pause(vq, "a buffer");
+			*err = NULL;
+		}
+		return (NULL);
+	}
+	inflight_resubmit_take(vq);
+	vq->free_chains = c->next_free;
+	c->next_free = NULL;
+	c->in_use = 1;
+	c->resubmitted = 1;
+	c->head = head;
+	c->avail_pos = vq->last_avail_idx;
+	vq->inflight++;
 	STATS_SET(vq->stats.inflight, vq->inflight);
 	STATS_ADD(vq->stats.chains, 1);
 	STATS_ADD(vq->stats.bytes_in, c->rlen);
@@ -621,6 +677,8 @@ vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 		return;
 	}
 	used = vq->used;
+	if (vq->iq != NULL)
+		inflight_push_begin(vq, c->head);
 	slot = vq->used_idx % vq->num;
 	ent = used + 4 + 8 * (size_t)slot;
 	vring_store32(ent, c->head);
@@ -637,6 +695,8 @@ vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 	vring_store16(used + 2, vq->used_idx);
 	/* Migration: the buffers, the entry and the index are dirty. */
 	dirty_log_push(vq, c, len, slot);
+	if (vq->iq != NULL)
+		inflight_push_end(vq, c->head);
 	/* If used_idx wrapped past signalled_used, the saved value no
 	 * longer tells need_event anything (libvhost-user). */
 	if ((int16_t)(vq->used_idx - vq->signalled_used) <
@@ -652,8 +712,11 @@ vring_rewind(struct vring *vq, struct vring_chain *c)
 	if (vq->packed)
 		return (vring_packed_rewind(vq, c));
 	if (c == NULL || c != vq->last_popped || !c->in_use || c->deferred ||
+	    c->resubmitted ||
 	    c->avail_pos != (uint16_t)(vq->last_avail_idx - 1))
 		return (-1);
+	if (vq->iq != NULL)
+		inflight_unmark(vq, c->head);
 	vq->last_avail_idx--;
 	vring_chain_put(vq, c);
 	return (0);

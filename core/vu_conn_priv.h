@@ -157,4 +157,18 @@ int	 vu_msg_get_queue_num(struct vu_conn *, struct vu_msg *,
 int	 vu_msg_set_vring_enable(struct vu_conn *, struct vu_msg *,
 	    struct vu_reply *);
 
+/* vu_msg_inflight.c */
+int	 vu_msg_get_inflight_fd(struct vu_conn *, struct vu_msg *,
+	    struct vu_reply *);
+int	 vu_msg_set_inflight_fd(struct vu_conn *, struct vu_msg *,
+	    struct vu_reply *);
+
+/* vu_msg_state.c */
+int	 vu_msg_set_device_state_fd(struct vu_conn *, struct vu_msg *,
+	    struct vu_reply *);
+int	 vu_msg_check_device_state(struct vu_conn *, struct vu_msg *,
+	    struct vu_reply *);
+int	 vu_msg_gpu_set_socket(struct vu_conn *, struct vu_msg *,
+	    struct vu_reply *);
+
 #endif /* VHOSTD_VU_CONN_PRIV_H */

@@ -241,6 +241,13 @@ struct fe {
 	/* memfd_create flags added to MFD_CLOEXEC for regions created from
 	 * now on (MFD_ALLOW_SEALING: a memfd the daemon may seal). */
 	unsigned	 memfd_flags;
+
+	/* The inflight region (fe_inflight.c), kept across reconnects as
+	 * QEMU keeps it; -1 when none. */
+	int		 inflight_fd;
+	uint64_t	 inflight_size;
+	uint16_t	 inflight_nq, inflight_qs;
+	uint8_t		*inflight_map;
 };
 
 /* A region spec for fe_new: gpa, size, mmap offset in the memfd. */
@@ -328,7 +335,8 @@ int	 fe_vring_enable(struct fe *, unsigned q, int on);
 	FE_BIT(VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) | \
 	FE_BIT(VHOST_USER_PROTOCOL_F_CONFIG) | \
 	FE_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE) | \
-	FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
+	FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | \
+	FE_BIT(VHOST_USER_PROTOCOL_F_DEVICE_STATE))
 /* The migration protocol features (check_dirty_log adds them to what
  * fe_start asks for through fe_start_protocol_extra). */
 #define FE_MIGRATION_PROTOCOL	(FE_BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD) | \
@@ -370,6 +378,67 @@ int	 fe_swap_fd(struct fe *, unsigned q, uint32_t request);
  * CALL with the same rings and eventfds, then enable.  The driver side
  * is untouched. */
 int	 fe_queue_resume(struct fe *, unsigned q);
+
+/* ------------------------------------------------------------------ */
+/* The frontend as a listening VMM (fe_listen.c; vhostd --client).     */
+
+/* Listen on `path` (an old file there is removed); the fd or -1. */
+int	 fe_listen(const char *path);
+/* Accept one connection within timeout_ms; the fd or -1. */
+int	 fe_accept(int lfd, int timeout_ms);
+/* Make `fd` the frontend's connection (as fe_reconnect, without the
+ * connect). */
+void	 fe_adopt(struct fe *, int fd);
+
+/* ------------------------------------------------------------------ */
+/* Inflight tracking (fe_inflight.c).                                  */
+
+/* The inflight payload (24 bytes as QEMU sends it). */
+struct fe_inflight_msg {
+	uint64_t	mmap_size;
+	uint64_t	mmap_offset;
+	uint16_t	num_queues;
+	uint16_t	queue_size;
+	uint32_t	pad;
+};
+
+/* GET_INFLIGHT_FD for nq queues of qs: keeps the fd and maps it. */
+int	 fe_inflight_get(struct fe *, uint16_t nq, uint16_t qs);
+/* SET_INFLIGHT_FD with the kept region. */
+int	 fe_inflight_set(struct fe *);
+/* SET_INFLIGHT_FD with any payload and fd (-1: none); fe_request's
+ * return values. */
+int	 fe_inflight_set_raw(struct fe *, uint64_t size, uint64_t offset,
+	    uint16_t nq, uint16_t qs, int fd);
+/* Queue q's part of the kept region (header, then entries). */
+uint8_t	*fe_inflight_queue(struct fe *, unsigned q);
+
+/* ------------------------------------------------------------------ */
+/* Device state (fe_state.c; QEMU 8.2's migration of back-end state).  */
+
+#define FE_STATE_SAVE	0
+#define FE_STATE_LOAD	1
+
+/*
+ * SET_DEVICE_STATE_FD with one end of a fresh pipe (the write end for a
+ * save, the read end for a load); *ours is the other end, or the fd the
+ * daemon returned instead.  *reply (may be NULL) is the raw u64.  0, 1
+ * when refused (error code in bits 0..7; *ours is -1), -1 on transport
+ * errors.
+ */
+int	 fe_state_fd(struct fe *, uint32_t direction, uint32_t phase,
+	    int *ours, uint64_t *reply);
+/* CHECK_DEVICE_STATE: 0 when *result is 0, 1 otherwise, -1 transport. */
+int	 fe_check_state(struct fe *, uint64_t *result);
+/* Read fd until EOF within timeout_ms (malloc'd *buf).  0 or -1. */
+int	 fe_state_read_all(int fd, uint8_t **buf, size_t *len,
+	    int timeout_ms);
+/* The whole save: SET_DEVICE_STATE_FD(save), read to EOF, CHECK.
+ * 0 (*buf malloc'd), 1 refused, -1 error. */
+int	 fe_state_save(struct fe *, uint8_t **buf, size_t *len);
+/* The whole load: SET_DEVICE_STATE_FD(load), write, close, CHECK.
+ * 0, 1 refused (by either request), -1 error. */
+int	 fe_state_load(struct fe *, const void *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Guest memory.                                                       */

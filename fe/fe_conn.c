@@ -83,6 +83,7 @@ fe_new(const char *path, const struct fe_region_spec *specs, unsigned nspecs)
 		abort();
 	fe->fd = -1;
 	fe->backend_fd = -1;
+	fe->inflight_fd = -1;
 	fe->timeout_ms = FE_TIMEOUT_MS;
 	fe->packed = fe_env_packed();
 	for (i = 0; i < FE_MAX_QUEUES; i++) {
@@ -188,6 +189,10 @@ fe_free(struct fe *fe)
 		munmap(fe->regions[i].map, fe->regions[i].map_size);
 		close(fe->regions[i].fd);
 	}
+	if (fe->inflight_map != NULL)
+		munmap(fe->inflight_map, fe->inflight_size);
+	if (fe->inflight_fd != -1)
+		close(fe->inflight_fd);
 	free(fe->path);
 	free(fe);
 }

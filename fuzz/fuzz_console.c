@@ -28,6 +28,9 @@
  *   10 restart	a: stop every queue, reset the device if a&1, ack the
  *		features again, start every queue
  *   11 config	off, len, byte: read config space; write it if len&16
+ *   an opcode byte of 0xf0 or more: state a, x, n(2) (see
+ *		fuzz_console_op_state: save/load round trips and raw state
+ *		streams)
  * Oracles: sanitizers; no API misuse recorded by the fake; every control
  * message to the driver well formed; no watch left after the queues stop;
  * the process holds the same fds after each input.
@@ -379,6 +382,40 @@ fuzz_console_op_config(struct fuzz_in *in)
 		abort();
 }
 
+/*
+ * Operation state (an opcode byte of 0xf0 or more): stop every queue;
+ * with a&1 save the state and load it back (a&2: with the byte at n
+ * flipped): a save loaded unchanged must be taken; else load n % 8192
+ * bytes of input.  Start every queue again.
+ */
+static void
+fuzz_console_op_state(struct fuzz_in *in)
+{
+	const struct vhd_device_ops *ops = vhd_module.ops;
+	const uint8_t	*p;
+	uint8_t		 a = fuzz_in_u8(in), x = fuzz_in_u8(in);
+	uint16_t	 n = fuzz_in_u16(in);
+	void		*buf = NULL;
+	size_t		 len = 0, got;
+	int		 rc;
+
+	fuzz_console_stop();
+	if (a & 1) {
+		if (ops->state_save(fuzz_dev, &buf, &len) != 0)
+			abort();
+		if ((a & 2) && len > 0)
+			((uint8_t *)buf)[n % len] ^= x | 1;
+		rc = ops->state_load(fuzz_dev, buf, len);
+		if (!(a & 2) && rc != 0)
+			abort();
+		free(buf);
+	} else {
+		p = fuzz_in_bytes(in, n % 8192, &got);
+		(void)ops->state_load(fuzz_dev, p, got);
+	}
+	fuzz_console_start();
+}
+
 /* One input: create, run the operations, tear down, check fds. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -395,7 +432,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_console_create(b0, b1);
 
 	while (in.n > 0 && ops++ < FUZZ_OPS) {
-		op = fuzz_in_u8(&in) % 12;
+		op = fuzz_in_u8(&in);
+		if (op >= 0xf0) {
+			fuzz_console_op_state(&in);
+			fuzz_console_check();
+			continue;
+		}
+		op %= 12;
 		switch (op) {
 		case 0:
 			fuzz_console_op_ctrl(&in);

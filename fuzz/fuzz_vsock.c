@@ -32,6 +32,9 @@
  *		operations run on a paused VM), 2 start them if stopped,
  *		3 device reset (stop, reset, start)
  *   10 config	off, len: read config space
+ *   an opcode byte of 0xf0 or more: state a, n(2), ... (see
+ *		fuzz_vsock_op_state: save/reset/load round trips and raw
+ *		state streams)
  * Oracles: sanitizers; no API misuse recorded by the fake; every rx
  * packet well formed (length, CIDs, op, type); no pop, push or notify
  * on a stopped queue; no watch left after the device reset; the process
@@ -456,6 +459,48 @@ fuzz_vsock_op_queues(struct fuzz_in *in)
 	}
 }
 
+/*
+ * Operation state (an opcode byte of 0xf0 or more): stop the queues of
+ * device a&1; with a&2 save its state, reset it and load what was saved
+ * (a&4: with the byte at n flipped): a save loaded unchanged must be
+ * taken; else reset it and load n % 8192 bytes of input.  Start the
+ * queues again.
+ */
+static void
+fuzz_vsock_op_state(struct fuzz_in *in)
+{
+	const struct vhd_device_ops *ops = vhd_module.ops;
+	const uint8_t	*p;
+	uint8_t		 a = fuzz_in_u8(in), x = 0;
+	uint16_t	 n = fuzz_in_u16(in);
+	unsigned	 d = (a & 1) % fuzz_ndev;
+	void		*buf = NULL;
+	size_t		 len = 0, got;
+	int		 rc;
+
+	fuzz_vsock_stop(d);
+	if (a & 2) {
+		if (ops->state_save(fuzz_dev[d], &buf, &len) != 0)
+			abort();
+		x = fuzz_in_u8(in);
+	}
+	fake_queue_stop(fake_queue(fuzz_dev[d], VSOCK_EVQ));
+	fake_dev_reset(fuzz_dev[d]);
+	fake_queue_start(fake_queue(fuzz_dev[d], VSOCK_EVQ));
+	if (a & 2) {
+		if ((a & 4) && len > 0)
+			((uint8_t *)buf)[n % len] ^= x | 1;
+		rc = ops->state_load(fuzz_dev[d], buf, len);
+		if (!(a & 4) && rc != 0)
+			abort();
+		free(buf);
+	} else {
+		p = fuzz_in_bytes(in, n % 8192, &got);
+		(void)ops->state_load(fuzz_dev[d], p, got);
+	}
+	fuzz_vsock_start(d);
+}
+
 /* Operation config: read config space. */
 static void
 fuzz_vsock_op_config(struct fuzz_in *in)
@@ -525,7 +570,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_dev[fuzz_ndev++] = fuzz_vsock_create(1, b0, b1);
 
 	while (in.n > 0 && ops++ < FUZZ_OPS) {
-		op = fuzz_in_u8(&in) % 11;
+		op = fuzz_in_u8(&in);
+		if (op >= 0xf0) {
+			fuzz_vsock_op_state(&in);
+			fuzz_vsock_check();
+			continue;
+		}
+		op %= 11;
 		switch (op) {
 		case 0:
 			fuzz_vsock_op_tx(&in);

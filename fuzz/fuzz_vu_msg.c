@@ -99,6 +99,9 @@ fuzz_vu_msg_create(struct vhd_dev *dev __unused, const struct vhd_api *api,
 	info->num_workers = 2;
 	info->queue_masks[0] = 0x1;
 	info->queue_masks[1] = 0x2;
+	/* Inflight tracking offered: GET/SET_INFLIGHT_FD reach their
+	 * handlers (seeds inflight, inflight_garbage, inflight_lies). */
+	info->flags = VHD_DEV_F_INFLIGHT;
 	return (0);
 }
 

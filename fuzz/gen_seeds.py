@@ -14,7 +14,7 @@ VERSION, NEED_REPLY = 0x1, 0x8
 UVA = 0x7f0000000000
 F_VERSION_1, F_INDIRECT, F_EVENT_IDX, F_NOE, F_PROTO = 32, 28, 29, 24, 30
 P_MQ, P_REPLY_ACK, P_BACKEND_REQ, P_CONFIG, P_RESET_DEVICE, P_MEM_SLOTS, \
-    P_SHARED = 0, 3, 5, 9, 13, 15, 18
+    P_SHARED, P_INFLIGHT = 0, 3, 5, 9, 13, 15, 18, 12
 MEMFD_64K, MEMFD_1M, MEMFD_EMPTY, MEMFD_4K, EVENTFD, PIPE, DEVNULL, \
     MEMFD_SEALABLE = 0, 1, 2, 3, 4, 6, 7, 8
 P_LOG_SHMFD, P_PAGEFAULT, P_STATUS, F_LOG_ALL = 1, 8, 16, 26
@@ -139,6 +139,36 @@ def vu_msg_seeds():
         send(msg(41, bytes([1]) + bytes(15)))
     s["backend_req"] = negotiate((1 << P_REPLY_ACK) | (1 << P_BACKEND_REQ)) \
         + send(msg(21, b"", NEED_REPLY | VERSION), [EVENTFD])
+    # Inflight tracking: GET_INFLIGHT_FD, SET_INFLIGHT_FD with a memfd
+    # (slot 1 after the memory table's slot 0), requests in flight, a
+    # drop and the same region handed back; garbage written into the
+    # region; and regions that lie about their size, offset or fd.
+    pin = (1 << P_MQ) | (1 << P_REPLY_ACK) | (1 << P_INFLIGHT)
+    ifl = struct.pack("<QQHHI", 0, 0, 2, 8, 0)
+    iset = struct.pack("<QQHHI", 384, 0, 2, 8, 0)
+    s["inflight"] = negotiate(pin) + mem_table() + send(msg(31, ifl)) + \
+        send(msg(32, iset, NEED_REPLY | VERSION), [MEMFD_4K]) + \
+        guest_chain(0) + ring_setup(0) + kick(2) + drop() + \
+        negotiate(pin) + mem_table() + \
+        send(msg(32, iset, NEED_REPLY | VERSION), [MEMFD_4K]) + \
+        ring_setup(0) + kick(2)
+    s["inflight_garbage"] = negotiate(pin) + mem_table() + \
+        send(msg(32, iset, NEED_REPLY | VERSION), [MEMFD_4K]) + \
+        write(1, 0, struct.pack("<QHHHH", 0, 1, 8, 7, 3) +
+              bytes([1, 0, 0, 0, 0, 0, 9, 0]) + u64(5) +
+              bytes([1, 0, 0, 0, 0, 0, 0, 0]) + u64(2)) + \
+        guest_chain(0) + ring_setup(0) + kick(2)
+    s["inflight_lies"] = negotiate(pin) + mem_table() + \
+        send(msg(32, struct.pack("<QQHHI", 320, 0, 2, 8, 0),
+                 NEED_REPLY | VERSION), [MEMFD_4K]) + \
+        send(msg(32, struct.pack("<QQHHI", 384, 100, 2, 8, 0),
+                 NEED_REPLY | VERSION), [MEMFD_4K]) + \
+        send(msg(32, iset, NEED_REPLY | VERSION)) + \
+        send(msg(32, iset, NEED_REPLY | VERSION), [MEMFD_EMPTY]) + \
+        send(msg(32, iset, NEED_REPLY | VERSION), [EVENTFD]) + \
+        send(msg(32, iset[:12], NEED_REPLY | VERSION), [MEMFD_4K]) + \
+        send(msg(31, struct.pack("<QQHHI", 0, 0, 9, 8, 0))) + \
+        send(msg(31, struct.pack("<QQHHI", 0, 0, 1, 0xffff, 0)))
     s["unsupported"] = b"".join(
         send(msg(r, u64(0), NEED_REPLY | VERSION))
         for r in (0, 6, 7, 19, 20, 22, 23, 26, 27, 28, 29, 30, 31, 32, 33,

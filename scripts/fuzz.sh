@@ -4,7 +4,7 @@
 # corpus and the saved crash reproducers).  Exits 1 when a target finds a
 # crash; the reproducer is printed and kept in the build dir.
 #
-# usage: scripts/fuzz.sh [SECONDS] [TARGET...]    (targets: vu_msg vring vring_packed conf vsock console blk)
+# usage: scripts/fuzz.sh [SECONDS] [TARGET...]    (targets: vu_msg vring vring_packed conf vsock console blk dev_state)
 # env:   FUZZ_BUILD_DIR  build copy (default ${TMPDIR:-/tmp}/vhostd-fuzz.UID)
 #        FUZZ_ARGS       extra libFuzzer flags (e.g. -jobs=2 -workers=2)
 #        CC              the clang to use (default clang)
@@ -12,7 +12,7 @@ set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-vu_msg vring vring_packed conf vsock console blk}
+targets=${*:-vu_msg vring vring_packed conf vsock console blk dev_state}
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-${TMPDIR:-/tmp}/vhostd-fuzz.$(id -u)}
 cc=${CC:-clang}

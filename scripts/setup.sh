@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 pkgs=(build-essential autoconf automake libtool pkg-config libevent-dev check
       qemu-system-x86 busybox-static cpio xz-utils zstd kmod socat git file
       clang libclang-rt-14-dev util-linux liburing-dev
-      mandoc debhelper lintian dpkg-dev fakeroot)
+      mandoc python3 debhelper lintian dpkg-dev fakeroot)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

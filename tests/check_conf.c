@@ -471,6 +471,26 @@ START_TEST(test_bad_socket_mode)
 }
 END_TEST
 
+/* client is yes or no (default no); anything else is an error. */
+START_TEST(test_client_key)
+{
+	struct conf	 conf;
+
+	ck_assert_int_eq(test_parse(&conf, "device a {\n module blk\n"
+	    " socket /tmp/a\n client yes\n}\ndevice b {\n module blk\n"
+	    " socket /tmp/b\n}\ndevice c {\n module blk\n socket /tmp/c\n"
+	    " client no\n}\n"), 0);
+	ck_assert_int_eq(test_device(&conf, 0)->client, 1);
+	ck_assert_int_eq(test_device(&conf, 1)->client, 0);
+	ck_assert_int_eq(test_device(&conf, 2)->client, 0);
+	conf_clear(&conf);
+	ck_assert_int_eq(test_parse(&conf, "device a {\n module blk\n"
+	    " socket /tmp/a\n client maybe\n}\n"), 1);
+	test_err_has("t.conf:4: device \"a\": bad client 'maybe'");
+	conf_clear(&conf);
+}
+END_TEST
+
 /* A bad queue mask in the file; overlapping masks. */
 START_TEST(test_bad_mask)
 {
@@ -773,6 +793,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_bad_missing_module_socket);
 	tcase_add_test(tc, test_bad_module_name);
 	tcase_add_test(tc, test_bad_socket_mode);
+	tcase_add_test(tc, test_client_key);
 	tcase_add_test(tc, test_bad_mask);
 	tcase_add_test(tc, test_bad_unterminated_string);
 	tcase_add_test(tc, test_bad_braces);

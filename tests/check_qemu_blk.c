@@ -57,6 +57,35 @@ START_TEST(check_qemu_blk_run_packed)
 }
 END_TEST
 
+/*
+ * Restart without loss: a guest's O_DIRECT write/verify loop runs while
+ * vhostd is killed with SIGKILL and restarted 10 times (QEMU reconnect=1,
+ * inflight tracking); no I/O error, every block verifies.
+ */
+START_TEST(check_qemu_blk_restart)
+{
+	char	why[1024];
+	int	rc;
+
+	rc = qemu_script_run("run-blk.sh", "restart", why, sizeof(why));
+	ck_assert_msg(rc == 0, "step run-blk.sh (restart) exited %d: %s", rc,
+	    why[0] != '\0' ? why : "no FAIL line");
+}
+END_TEST
+
+/* Client mode: QEMU listens (server=on), vhostd connects, and reconnects
+ * by itself after 3 SIGKILLs during the guest's I/O loop. */
+START_TEST(check_qemu_blk_client)
+{
+	char	why[1024];
+	int	rc;
+
+	rc = qemu_script_run("run-blk.sh", "client", why, sizeof(why));
+	ck_assert_msg(rc == 0, "step run-blk.sh (client) exited %d: %s", rc,
+	    why[0] != '\0' ? why : "no FAIL line");
+}
+END_TEST
+
 /* Build the "qemu_blk" suite. */
 static Suite *
 check_qemu_blk_suite(void)
@@ -73,6 +102,14 @@ check_qemu_blk_suite(void)
 	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
 	tcase_add_test(tc, check_qemu_blk_run);
 	tcase_add_test(tc, check_qemu_blk_run_packed);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("restart");
+	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
+	tcase_add_test(tc, check_qemu_blk_restart);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("client");
+	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
+	tcase_add_test(tc, check_qemu_blk_client);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -36,6 +36,8 @@
  *        while a frontend is connected)
  *     -> queue_start, queue_handler ..., queue_stop (the queue's worker),
  *        any number of times per connection
+ *     -> state_save / state_load (main thread, all queues stopped; a
+ *        migration, QEMU 8.2's SET_DEVICE_STATE_FD)
  *     -> reset (main thread, all queues stopped; frontend gone or reset)
  *   destroy (main thread, all queues stopped)
  *
@@ -67,6 +69,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -76,7 +80,7 @@ extern "C" {
 
 /* The ABI this header describes. */
 #define VHD_ABI_MAJOR 1
-#define VHD_ABI_MINOR 2
+#define VHD_ABI_MINOR 5
 
 /* Most workers (threads) a device may ask for; one 64-bit mask each. */
 #define VHD_MAX_WORKERS 64
@@ -140,7 +144,22 @@ struct vhd_dev_info {
 	uint32_t config_size;	     /* bytes of config space, 0..256 */
 	uint32_t num_workers;	     /* 1..VHD_MAX_WORKERS */
 	uint64_t queue_masks[VHD_MAX_WORKERS]; /* queues of each worker */
+
+	/* ABI 1.5 (inflight; the minor is settled at merge).  A daemon of
+	 * an older minor never reads it; check info->size before writing
+	 * it if the module may run there. */
+	uint64_t flags;		     /* VHD_DEV_F_* */
 };
+
+/*
+ * info->flags: VHD_DEV_F_INFLIGHT offers inflight I/O tracking
+ * (INFLIGHT_SHMFD): after a daemon restart, chains popped and not pushed
+ * by the previous instance are popped again, in the order they were first
+ * popped, before any new one.  Set it only if serving a request twice is
+ * harmless (a disk: reads and writes of the same data), as the frontend
+ * cannot tell whether the first attempt reached the backing store.
+ */
+#define VHD_DEV_F_INFLIGHT	(1ULL << 0)
 
 /*
  * The device callbacks a module provides.  Only create and queue_handler
@@ -258,7 +277,135 @@ struct vhd_device_ops {
 	 * NULL: no module counters.
 	 */
 	void (*stats)(struct vhd_dev *dev, struct vhd_stats_sink *sink);
+
+	/* ABI 1.4 (devstate; the minor is settled at merge.  An older
+	 * module's table ends above: the daemon copies the table by its
+	 * size, so these read as NULL for it). */
+	/*
+	 * Device state for migration (SET_DEVICE_STATE_FD, sent by QEMU 8.2
+	 * and later).  state_save puts everything the device needs to carry
+	 * on in another vhostd process into a malloc'd buffer (*buf, *len;
+	 * the daemon frees it).  state_load restores it.  Both run on the
+	 * main thread with every queue stopped (queue_stop has run), before
+	 * the queues start again; a module whose state lives on its workers
+	 * gathers it with run_on_worker(wait).  The daemon streams the bytes
+	 * through the frontend's pipe without blocking and frames them (the
+	 * module's name, device ID, length and checksum): state_load sees
+	 * only a stream that a state_save of a module of the same name
+	 * produced, or one that lies with a correct checksum, so it checks
+	 * every count, length and range and returns -1 (logged) on anything
+	 * wrong, leaving the device as after a reset.  The daemon offers
+	 * the DEVICE_STATE protocol feature only when both are set.
+	 * Return 0 or -1.
+	 */
+	int (*state_save)(struct vhd_dev *dev, void **buf, size_t *len);
+	int (*state_load)(struct vhd_dev *dev, const void *buf, size_t len);
+	/*
+	 * GPU_SET_SOCKET: `fd` is the frontend's end of the vhost-user-gpu
+	 * protocol socket; it is the module's to keep and close when it
+	 * returns 0.  On -1 the daemon closes it and the request fails.
+	 * Main thread.  NULL: the request is refused with an error.
+	 */
+	int (*gpu_set_socket)(struct vhd_dev *dev, int fd);
 };
+
+/*
+ * Helpers for state_save / state_load: a growing byte buffer and a
+ * bounded reader, little-endian integers.  Inline, so they are not part
+ * of the ABI.  A put that cannot allocate sets `failed`; a get past the
+ * end returns -1 and leaves the value alone.
+ */
+struct vhd_state_buf {
+	uint8_t		*p;
+	size_t		 len;
+	size_t		 cap;
+	int		 failed;
+};
+
+struct vhd_state_reader {
+	const uint8_t	*p;
+	size_t		 len;
+	size_t		 off;
+};
+
+static inline void
+vhd_state_put(struct vhd_state_buf *b, const void *src, size_t len)
+{
+	uint8_t	*np;
+	size_t	 ncap;
+
+	if (b->failed)
+		return;
+	if (len > b->cap - b->len) {
+		ncap = b->cap ? b->cap : 256;
+		while (ncap - b->len < len) {
+			if (ncap > ((size_t)-1) / 2) {
+				b->failed = 1;
+				return;
+			}
+			ncap *= 2;
+		}
+		if ((np = (uint8_t *)realloc(b->p, ncap)) == NULL) {
+			b->failed = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	if (len > 0)
+		memcpy(b->p + b->len, src, len);
+	b->len += len;
+}
+
+static inline void
+vhd_state_put_u64(struct vhd_state_buf *b, uint64_t v)
+{
+	uint8_t	 le[8];
+	int	 i;
+
+	for (i = 0; i < 8; i++)
+		le[i] = (uint8_t)(v >> (8 * i));
+	vhd_state_put(b, le, sizeof le);
+}
+
+static inline int
+vhd_state_get(struct vhd_state_reader *r, void *dst, size_t len)
+{
+	if (len > r->len - r->off)
+		return (-1);
+	if (len > 0)
+		memcpy(dst, r->p + r->off, len);
+	r->off += len;
+	return (0);
+}
+
+static inline int
+vhd_state_get_u64(struct vhd_state_reader *r, uint64_t *v)
+{
+	uint8_t	 le[8];
+	uint64_t x = 0;
+	int	 i;
+
+	if (vhd_state_get(r, le, sizeof le) == -1)
+		return (-1);
+	for (i = 0; i < 8; i++)
+		x |= (uint64_t)le[i] << (8 * i);
+	*v = x;
+	return (0);
+}
+
+/* A u64 that must lie in [min, max]: -1 otherwise. */
+static inline int
+vhd_state_get_range(struct vhd_state_reader *r, uint64_t min, uint64_t max,
+    uint64_t *v)
+{
+	uint64_t x;
+
+	if (vhd_state_get_u64(r, &x) == -1 || x < min || x > max)
+		return (-1);
+	*v = x;
+	return (0);
+}
 
 /* Callback of an fd watch or timer.  Runs on the watch's worker. */
 typedef void (*vhd_watch_cb)(struct vhd_watch *w, int fd, short events,

@@ -552,6 +552,18 @@ blk_create(struct vhd_dev *dev, const struct vhd_api *api,
 	memset(info->queue_masks, 0, sizeof(info->queue_masks));
 	for (i = 0; i < b->num_queues; i++)
 		info->queue_masks[i] = 1ULL << i;
+	/*
+	 * Inflight tracking: after a daemon restart the requests the old
+	 * one took are served again.  Every virtio-blk request is safe to
+	 * serve twice: reads and writes carry their own sector and data
+	 * (the guest does not touch the buffers of a request in flight),
+	 * flush, discard and write-zeroes give the same result again, and
+	 * GET_ID is a read.  The status byte is written last, so a request
+	 * cut short by the kill is simply done again in full.
+	 */
+	if (info->size >= offsetof(struct vhd_dev_info, flags) +
+	    sizeof(info->flags))
+		info->flags |= VHD_DEV_F_INFLIGHT;
 
 	/* Set once: a reload creates devices while the module's other
 	 * devices run, and their workers read it. */
@@ -617,6 +629,62 @@ blk_set_config(struct vhd_dev *dev, uint32_t offset, const void *buf,
 	return (-1);
 }
 
+/*
+ * Device state for migration.  A block device keeps its data in the
+ * image, which both sides share, and its in-flight requests are drained
+ * when the queues stop (blk_io_queue_stop), so all that moves is what
+ * the guest has seen of the device: the offered features and config
+ * space (capacity, geometry, limits).  The destination must present the
+ * same, or the guest would see its disk change under it: refused.
+ * Layout: u64 version (1), u64 features, BLK_CONFIG_SIZE config bytes.
+ * Main thread, queues stopped.
+ */
+#define BLK_STATE_VERSION	1
+
+static int
+blk_state_save(struct vhd_dev *dev, void **buf, size_t *len)
+{
+	struct blk		*b = blk_from_dev(dev);
+	struct vhd_state_buf	 sb = { 0 };
+
+	vhd_state_put_u64(&sb, BLK_STATE_VERSION);
+	vhd_state_put_u64(&sb, b->features);
+	vhd_state_put(&sb, b->config, BLK_CONFIG_SIZE);
+	if (sb.failed) {
+		free(sb.p);
+		return (-1);
+	}
+	*buf = sb.p;
+	*len = sb.len;
+	return (0);
+}
+
+static int
+blk_state_load(struct vhd_dev *dev, const void *buf, size_t len)
+{
+	struct blk		*b = blk_from_dev(dev);
+	struct vhd_state_reader	 r = { buf, len, 0 };
+	uint8_t			 config[BLK_CONFIG_SIZE];
+	uint64_t		 version, features;
+
+	if (vhd_state_get_range(&r, BLK_STATE_VERSION, BLK_STATE_VERSION,
+	    &version) == -1 || vhd_state_get_u64(&r, &features) == -1 ||
+	    vhd_state_get(&r, config, sizeof config) == -1 ||
+	    r.off != r.len) {
+		b->api->log(dev, VHD_LOG_ERR, "state load: malformed blk "
+		    "state (%zu bytes)", len);
+		return (-1);
+	}
+	if (features != b->features ||
+	    memcmp(config, b->config, sizeof config) != 0) {
+		b->api->log(dev, VHD_LOG_ERR, "state load: the source "
+		    "presented another disk (features or config space "
+		    "differ: capacity, block size, limits)");
+		return (-1);
+	}
+	return (0);
+}
+
 static const struct vhd_device_ops blk_ops = {
 	.size = sizeof(struct vhd_device_ops),
 	.create = blk_create,
@@ -627,6 +695,8 @@ static const struct vhd_device_ops blk_ops = {
 	.get_config = blk_get_config,
 	.set_config = blk_set_config,
 	.queue_quiesce = blk_io_queue_quiesce,
+	.state_save = blk_state_save,
+	.state_load = blk_state_load,
 };
 
 VHD_MODULE("blk", "1.0", "virtio block device (file or block device, "

@@ -202,12 +202,23 @@ blk_io_reap(struct blk_queue *bq)
 	return (n);
 }
 
-/* Submit what was queued and notify the guest once for what was pushed.
- * Worker. */
+/*
+ * Submit what was queued and notify the guest once for what was pushed.
+ * Reads of cached pages (a file in tmpfs, a warm page cache) complete
+ * inside io_uring_submit: their completions are taken here, a bounded
+ * number of rounds, so this notify carries them, instead of a later turn
+ * of the event loop woken by the ring's eventfd (which still fires, and
+ * then finds nothing or what completed since; a stall is left to it).
+ * Worker.
+ */
 static void
 blk_io_kick_done(struct blk_queue *bq)
 {
+	unsigned	i;
+
 	blk_io_submit(bq);
+	for (i = 0; i < 4 && blk_io_reap(bq) > 0; i++)
+		blk_io_submit(bq);
 	if (bq->pushed && bq->q != NULL) {
 		bq->pushed = 0;
 		bq->b->api->queue_notify(bq->q);

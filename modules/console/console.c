@@ -46,7 +46,7 @@ console_cause(const char *fmt, ...)
 }
 
 /* Return the device's private data.  Any thread. */
-static struct console *
+struct console *
 console_get(struct vhd_dev *dev)
 {
 	return (console_api->dev_priv(dev));
@@ -526,6 +526,9 @@ static const struct vhd_device_ops console_ops = {
 	.reset = console_reset,
 	/* ABI 1.3 (ctl) */
 	.stats = console_stats,
+	/* ABI 1.4 (devstate) */
+	.state_save = console_state_save,
+	.state_load = console_state_load,
 };
 
 VHD_MODULE("console", "1.0", "virtio console (multiport, resize, "

@@ -8,6 +8,7 @@
  *	console_port.c		port data paths: host input, guest output,
  *				the bounded output buffer (backlog)
  *	console_backend.c	host side of a port: pty, unix, tcp, file
+ *	console_state.c		device state for migration
  *	console_tty.c		the stdio backend and its terminal: raw
  *				mode, the escape, the idle reader
  *
@@ -226,6 +227,12 @@ struct vhd_queue *console_rxq(struct console_port *);
 struct vhd_queue *console_txq(struct console_port *);
 void		 console_set_size(struct console *, uint16_t, uint16_t);
 void		 console_get_size(struct console *, uint16_t *, uint16_t *);
+
+struct console	*console_get(struct vhd_dev *);
+
+/* console_state.c */
+int		 console_state_save(struct vhd_dev *, void **, size_t *);
+int		 console_state_load(struct vhd_dev *, const void *, size_t);
 
 /* console_conf.c */
 int		 console_conf_parse(struct console *, const struct vhd_kv *,

@@ -52,61 +52,7 @@
 
 #include <vhostd/vhostd.h>
 
-#define RNG_DEVICE_ID		4
-#define RNG_QUEUE_SIZE		1024
-#define RNG_PERIOD_MAX		65536	/* ms: QEMU's and vhost-device-rng's */
-#define RNG_IOV_MAX		64	/* iovecs mapped per fill step */
-#define RNG_RETRY_MS		100	/* getrandom: pool not ready, retry */
-#define RNG_POLL_MS		10	/* a device epoll refuses: retry */
-#define RNG_NS_PER_MS		1000000ULL
-
-/* How serving one chain ended. */
-enum rng_serve {
-	RNG_SERVED,	/* pushed (possibly with len 0) */
-	RNG_WAIT,	/* rewound: stop popping until a timer or fd fires */
-};
-
-/* How a fill attempt ended when it wrote nothing. */
-enum rng_fill {
-	RNG_FILL_OK,		/* some bytes were written */
-	RNG_FILL_AGAIN,		/* the source has nothing right now */
-	RNG_FILL_BADCHAIN,	/* the chain's memory cannot be mapped */
-	RNG_FILL_ERROR,		/* the source failed; errno is set */
-};
-
-/* Why the timer is armed. */
-enum rng_timer {
-	RNG_TIMER_OFF,
-	RNG_TIMER_PERIOD,	/* the period ends: refill the budget */
-	RNG_TIMER_RETRY,	/* the source had nothing: try again */
-};
-
-struct rng {
-	const struct vhd_api	*api;
-	struct vhd_dev		*dev;
-	char			*source;	/* path; NULL: getrandom(2) */
-	int			 fd;		/* -1: getrandom(2) */
-	int			 regular;	/* fd is a regular file */
-	int			 unpollable;	/* epoll refused the fd */
-	uint64_t		 max_bytes;	/* 0: unlimited */
-	uint32_t		 period_ms;
-
-	/*
-	 * Worker state.  The device has one queue, so one worker: these
-	 * fields are touched only by that worker (queue_start/stop, the
-	 * handler, the timer and fd callbacks) and by reset, which the
-	 * daemon calls on the main thread with the queue stopped.  No lock
-	 * is needed.
-	 */
-	struct vhd_queue	*q;
-	struct vhd_watch	*timer;
-	struct vhd_watch	*fdw;
-	enum rng_timer		 timer_why;
-	int			 fdw_armed;
-	int			 period_open;
-	uint64_t		 period_start;	/* ns, CLOCK_MONOTONIC */
-	uint64_t		 budget;	/* bytes left in this period */
-};
+#include "rng.h"
 
 /* A configuration key and its parser. */
 struct rng_key {
@@ -133,7 +79,7 @@ static const struct rng_key rng_keys[] = {
  * for the whole process.  Written by create (main thread) before any
  * callback of that device can run.
  */
-static const struct vhd_api *rng_api;
+const struct vhd_api *rng_api;
 
 static void	rng_queue_handler(struct vhd_dev *, struct vhd_queue *);
 
@@ -153,7 +99,7 @@ rng_cause(const char *fmt, ...)
 }
 
 /* Return CLOCK_MONOTONIC in nanoseconds.  Any thread. */
-static uint64_t
+uint64_t
 rng_now(void)
 {
 	struct timespec	 ts;
@@ -163,7 +109,7 @@ rng_now(void)
 }
 
 /* Return the device's private data.  Any thread. */
-static struct rng *
+struct rng *
 rng_get(struct vhd_dev *dev)
 {
 	return (rng_api->dev_priv(dev));
@@ -285,6 +231,7 @@ rng_free(struct rng *r)
 {
 	if (r->fd != -1)
 		close(r->fd);
+	rng_pool_wipe(&r->pool);
 	free(r->source);
 	free(r);
 }
@@ -315,6 +262,7 @@ rng_create(struct vhd_dev *dev, const struct vhd_api *api,
 	r->api = api;
 	r->dev = dev;
 	r->fd = -1;
+	rng_pool_init(&r->pool, rng_pool_getrandom);
 
 	for (i = 0; i < nkv; i++) {
 		for (k = 0; k < sizeof(rng_keys) / sizeof(rng_keys[0]); k++) {
@@ -386,6 +334,7 @@ rng_reset(struct vhd_dev *dev)
 
 	r->period_open = 0;
 	r->budget = 0;
+	rng_pool_wipe(&r->pool);
 }
 
 /* Open a new period with a full budget.  Queue's worker. */
@@ -557,7 +506,9 @@ rng_fill(struct rng *r, struct vhd_chain *c, size_t want, size_t *done)
 		if (n <= 0)
 			return (*done != 0 ? RNG_FILL_OK : RNG_FILL_BADCHAIN);
 		n = rng_iov_trim(iov, n, want - *done);
-		if (r->fd == -1)
+		if (r->fd == -1 && want <= RNG_POOL_SMALL)
+			got = rng_pool_copy(&r->pool, iov, n);
+		else if (r->fd == -1)
 			got = rng_fill_getrandom(iov, n);
 		else
 			got = rng_fill_file(r, iov, n);
@@ -782,6 +733,8 @@ static const struct vhd_device_ops rng_ops = {
 	.queue_start = rng_queue_start,
 	.queue_stop = rng_queue_stop,
 	.reset = rng_reset,
+	.state_save = rng_state_save,
+	.state_load = rng_state_load,
 };
 
 VHD_MODULE("rng", "1.0", "virtio entropy device (getrandom, file or "

@@ -405,8 +405,14 @@ vsock_end(struct vsock *vs)
 {
 	vs->running = 0;
 	vs->rxq = vs->txq = NULL;
-	if (!vs->live)
+	vs->frozen = 0;
+	if (!vs->live) {
+		/* Connections a state load made before any queue ran. */
+		vsock_conn_free_all(vs);
+		vs->ctl_len = 0;
+		vs->ctl_head = 0;
 		return;
+	}
 	vs->live = 0;
 	vsock_group_set_live(vs, 0);
 	vsock_host_stop(vs);
@@ -724,13 +730,23 @@ vsock_queue_start(struct vhd_dev *dev, struct vhd_queue *q)
 	vs->stream_ok = (f & (1ULL << VSOCK_F_STREAM)) != 0 ||
 	    (f & (1ULL << VSOCK_F_NO_IMPLIED)) == 0;
 	vs->running = 1;
-	if (vs->live)
-		return;
-	vs->worker = api->queue_worker(q);
-	vs->live = 1;
-	if (vsock_host_start(vs) != 0)
-		api->log(dev, VHD_LOG_ERR, "no host side on %s", vs->uds_path);
-	vsock_group_set_live(vs, 1);
+	if (!vs->live) {
+		vs->worker = api->queue_worker(q);
+		vs->live = 1;
+		if (vsock_host_start(vs) != 0)
+			api->log(dev, VHD_LOG_ERR, "no host side on %s",
+			    vs->uds_path);
+		vsock_group_set_live(vs, 1);
+	}
+	/* After a state save (the migration failed) or load. */
+	vsock_state_thaw(vs);
+}
+
+/* The device's private data.  Any thread. */
+struct vsock *
+vsock_priv(struct vhd_dev *dev)
+{
+	return (vsock_api->dev_priv(dev));
 }
 
 /*
@@ -793,6 +809,9 @@ static const struct vhd_device_ops vsock_ops = {
 	.reset = vsock_reset,
 	/* ABI 1.3 (ctl) */
 	.stats = vsock_stats,
+	/* ABI 1.4 (devstate) */
+	.state_save = vsock_state_save,
+	.state_load = vsock_state_load,
 };
 
 VHD_MODULE("vsock", "1.0", "virtio socket device (hybrid unix socket host "

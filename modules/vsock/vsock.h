@@ -8,6 +8,7 @@
  *	vsock_conn_rx.c	packets owed to the guest, host reads
  *	vsock_host.c	the Firecracker-style unix socket host side
  *	vsock_group.c	the process-wide CID table and VM-to-VM forwarding
+ *	vsock_state.c	device state for migration, the source's freeze
  *
  * Threads: every queue of a device runs on one worker (checked when the
  * queues start), and so do the connections, also while the queues are
@@ -145,6 +146,7 @@ struct vsock_conn {
 	int			 host_wclosed;	/* host stopped reading */
 	int			 fd_shut_wr;	/* shutdown(SHUT_WR) done */
 	int			 credit_asked;	/* CREDIT_REQUEST in flight */
+	int			 from_host;	/* a host client opened it */
 
 	/* Credit (only payload bytes count). */
 	uint32_t		 peer_buf_alloc;
@@ -231,6 +233,9 @@ struct vsock {
 	struct vsock_hdr	*ctl;		/* control packets to send */
 	unsigned		 ctl_cap, ctl_head, ctl_len;
 	unsigned		 rx_turn;
+	int			 frozen;	/* state saved or loaded: host
+						 * sockets untouched until the
+						 * queues start (vsock_state.c) */
 };
 
 /*
@@ -242,6 +247,7 @@ struct vsock {
 	((vs)->api->log_ratelimited((vs)->dev, VHD_LOG_WARN, __VA_ARGS__))
 
 /* vsock.c */
+struct vsock *vsock_priv(struct vhd_dev *);
 uint64_t vsock_now_ms(void);
 void	 vsock_rx_run(struct vsock *);
 void	 vsock_tx_handler(struct vsock *);
@@ -307,6 +313,11 @@ void	 vsock_host_stop(struct vsock *);
 void	 vsock_host_line(struct vsock_conn *);
 void	 vsock_host_connect(struct vsock *, const struct vsock_hdr *);
 void	 vsock_host_connect_retry(struct vsock_conn *);
+
+/* vsock_state.c */
+int	 vsock_state_save(struct vhd_dev *, void **, size_t *);
+int	 vsock_state_load(struct vhd_dev *, const void *, size_t);
+void	 vsock_state_thaw(struct vsock *);
 
 /* vsock_group.c */
 int	 vsock_group_register(struct vsock *, char **);

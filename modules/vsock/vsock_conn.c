@@ -73,6 +73,7 @@ vsock_conn_new(struct vsock *vs, int fd, enum vsock_state state)
 	conn->fd = fd;
 	conn->state = state;
 	conn->type = VSOCK_TYPE_STREAM;
+	conn->from_host = state == VSOCK_ST_HOST_CMD;
 	LIST_INSERT_HEAD(&vs->conns, conn, all);
 	vs->nconns++;
 	return (conn);
@@ -297,7 +298,8 @@ vsock_conn_arm_read(struct vsock_conn *conn)
 {
 	const struct vhd_api	*api = conn->vs->api;
 
-	if (conn->rd_armed)
+	/* Frozen (vsock_state.c): vsock_state_thaw arms it later. */
+	if (conn->rd_armed || conn->vs->frozen)
 		return (0);
 	if (conn->rdw == NULL && (conn->rdw = api->watch_new(conn->vs->dev,
 	    conn->vs->worker, conn->fd, VHD_EV_READ, vsock_conn_rd_cb,
@@ -315,7 +317,7 @@ vsock_conn_arm_write(struct vsock_conn *conn)
 {
 	const struct vhd_api	*api = conn->vs->api;
 
-	if (conn->wr_armed)
+	if (conn->wr_armed || conn->vs->frozen)
 		return (0);
 	if (conn->wrw == NULL && (conn->wrw = api->watch_new(conn->vs->dev,
 	    conn->vs->worker, conn->fd, VHD_EV_WRITE, vsock_conn_wr_cb,
@@ -419,7 +421,7 @@ vsock_conn_flush(struct vsock_conn *conn)
 	ssize_t		 n;
 	int		 niov;
 
-	if (conn->fd == -1 || conn->host_wclosed)
+	if (conn->fd == -1 || conn->host_wclosed || conn->vs->frozen)
 		return;
 	while (conn->ok_off < conn->ok_len) {
 		iov[0].iov_base = conn->ok + conn->ok_off;

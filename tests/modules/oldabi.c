@@ -28,7 +28,9 @@ oldabi_queue_handler(struct vhd_dev *dev __attribute__((unused)),
 }
 
 static const struct vhd_device_ops oldabi_ops = {
-	.size = sizeof(struct vhd_device_ops),
+	/* The 1.0 table: it ends with get_shared_object. */
+	.size = offsetof(struct vhd_device_ops, get_shared_object) +
+	    sizeof(void *),
 	.create = oldabi_create,
 	.queue_handler = oldabi_queue_handler,
 };

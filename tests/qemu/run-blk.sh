@@ -15,7 +15,18 @@
 # queue, with requests in flight).  Finally SIGTERM must stop the daemon
 # with status 0, and the images on the host must hold what the guests saw.
 #
+# With the argument "restart" (or VHOSTD_BLK_MODE=restart), instead: guest 4 runs an O_DIRECT
+# write/verify loop on vda (QEMU with -chardev socket,...,reconnect=1)
+# while vhostd is killed with SIGKILL and restarted 10 times; the guest
+# must see no I/O error and every block must verify (inflight tracking:
+# the requests the dead daemon held are resubmitted by the new one).
+# "client" does the same with QEMU listening
+# (-chardev socket,server=on) and vhostd connecting (`client yes`), with 3
+# kills and vhostd reconnecting by itself.
+#
 # Environment:
+#   VHOSTD_BLK_MODE         "restart" or "client" when no argument is
+#                           given (see above); default: the three guests
 #   VHOSTD_BUILD_DIR        build tree holding ./vhostd (default: ../..)
 #   VHOSTD_SRC_DIR          source tree (default: ../..)
 #   VHOSTD_QEMU_CACHE       guest cache, see setup.sh
@@ -216,10 +227,118 @@ echo "VHOSTD-BLK-OK"
 EOF
 }
 
+# Write the script of guest 4 to $1: eight workers in parallel (so requests
+# are in flight when vhostd dies), each doing O_DIRECT write/verify rounds
+# over two 1 MiB areas of vda, alternating two patterns, until the host
+# writes STOP into block $CTL_BLK (4 KiB blocks) of the image; then every
+# area must hold its last pattern and the kernel must have logged no I/O
+# error.
+write_guest4() {
+	cat >"$1" <<EOF
+#!/bin/sh
+# Guest 4 of run-blk.sh: I/O while the host kills and restarts vhostd.
+CTL_BLK=$CTL_BLK
+EOF
+	cat >>"$1" <<'EOF'
+say_fail() {
+	echo "VHOSTD-BLK-FAIL $*"
+	exit 1
+}
+# Worker $1 (0..3): write/verify rounds over areas 2w and 2w+1 until STOP,
+# then check both hold their last pattern.
+worker() {
+	local w i a p last
+	w=$1
+	i=0
+	while :; do
+		ctl=$(dd if=/dev/vda bs=4096 skip="$CTL_BLK" count=1 \
+		    iflag=direct 2>/dev/null | head -c 4)
+		[ "$ctl" = STOP ] && break
+		a=$((2 * w + i % 2))
+		p=/tmp/pat$(((i / 2) % 2))
+		dd if="$p" of=/dev/vda bs=1048576 seek=$((16 + a)) \
+		    oflag=direct 2>/tmp/dd$w.err ||
+		    say_fail "worker $w write $i: $(cat /tmp/dd$w.err)"
+		dd if=/dev/vda of=/tmp/back$w bs=65536 skip=$((256 + a * 16)) \
+		    count=16 iflag=direct 2>/tmp/dd$w.err ||
+		    say_fail "worker $w read $i: $(cat /tmp/dd$w.err)"
+		cmp "$p" /tmp/back$w >/dev/null ||
+		    say_fail "worker $w round $i: read back differs"
+		i=$((i + 1))
+	done
+	[ "$i" -ge 1 ] || say_fail "worker $w: no round done"
+	for k in 0 1; do
+		[ "$k" -lt "$i" ] || continue
+		last=$(((i - 1 - k) / 2 * 2 + k))
+		p=/tmp/pat$(((last / 2) % 2))
+		dd if=/dev/vda of=/tmp/back$w bs=65536 \
+		    skip=$((256 + (2 * w + k) * 16)) count=16 iflag=direct \
+		    2>/dev/null || say_fail "worker $w final read $k"
+		cmp "$p" /tmp/back$w >/dev/null ||
+		    say_fail "worker $w: area $((2 * w + k)) lost its last write"
+	done
+	echo "VHOSTD-BLK-ROUNDS $i"
+}
+dd if=/dev/urandom of=/tmp/pat0 bs=65536 count=16 2>/dev/null &&
+    dd if=/dev/urandom of=/tmp/pat1 bs=65536 count=16 2>/dev/null ||
+    say_fail "no random data"
+echo "VHOSTD-BLK-IO-START"
+pids=
+for w in 0 1 2 3 4 5 6 7; do
+	worker "$w" &
+	pids="$pids $!"
+done
+for pid in $pids; do
+	wait "$pid" || say_fail "a worker failed"
+done
+if dmesg | grep -i -q -e "I/O error" -e "blk_update_request"; then
+	say_fail "kernel: $(dmesg | grep -i -e 'I/O error' | head -n 1)"
+fi
+echo "VHOSTD-BLK-INFO 8 parallel write/verify workers"
+echo "VHOSTD-BLK-OK"
+EOF
+}
+
+# Kill vhostd with SIGKILL and restart it $1 times while guest 4 (QEMU
+# $2, console $3) runs its loop, waiting each time until QEMU has
+# reconnected and the queue runs again; then stop the loop.  Sets KILLS.
+kill_restart() {
+	local i n started
+	i=0
+	while ! grep -q VHOSTD-BLK-IO-START "$3" 2>/dev/null; do
+		kill -0 "$2" 2>/dev/null || return 0
+		i=$((i + 1))
+		[ "$i" -lt 1200 ] || return 0
+		sleep 0.1
+	done
+	n=0
+	while [ "$n" -lt "$1" ] && kill -0 "$2" 2>/dev/null; do
+		sleep "0.$(( (n * 37) % 9 + 1 ))"
+		started=$(log_count 'queue 0 started')
+		kill -KILL "$DAEMON_PID" 2>/dev/null
+		wait "$DAEMON_PID" 2>/dev/null
+		start_daemon
+		n=$((n + 1))
+		i=0
+		while [ "$(log_count 'queue 0 started')" -le "$started" ]; do
+			kill -0 "$2" 2>/dev/null || break
+			i=$((i + 1))
+			[ "$i" -lt 600 ] || fail "QEMU did not reconnect" \
+			    "after kill $n"
+			sleep 0.1
+		done
+	done
+	KILLS=$n
+	# Some I/O after the last restart too.
+	sleep 2
+	printf 'STOP' | dd of="$TMP/disk.img" bs=4096 seek="$CTL_BLK" \
+	    conv=notrunc 2>/dev/null
+}
+
 # Boot guest $1 running script file $2 (with $3 = stopcont, the host
 # stops and continues it meanwhile); sets GUEST_SECS.
 run_guest() {
-	local dir initrd t0 t1 rc why
+	local dir initrd t0 t1 rc why mode num
 	dir=$TMP/guest$1
 	mkdir -p "$dir/root/bin"
 	cp "$2" "$dir/root/test.sh"
@@ -230,6 +349,24 @@ run_guest() {
 	initrd=$dir/initrd
 	cat "$INITRD_BASE" "$dir/test.cpio" >"$initrd" ||
 	    fail "cannot build the initrd"
+	if [ "${3:-}" = killrestart ] && [ "$CLIENT" = 1 ]; then
+		set -- "$1" "$2" "$3" \
+		    -chardev socket,id=c0,path="$TMP/vmm0.sock",server=on,wait=off \
+		    -device vhost-user-blk-pci,chardev=c0,num-queues=1
+	elif [ "${3:-}" = killrestart ]; then
+		set -- "$1" "$2" "$3" \
+		    -chardev socket,id=c0,path="$TMP/blk0.sock",reconnect=1 \
+		    -device vhost-user-blk-pci,chardev=c0,num-queues=1
+	else
+		set -- "$1" "$2" "${3:-}" \
+		    -chardev socket,id=c0,path="$TMP/blk0.sock" \
+		    -device vhost-user-blk-pci,chardev=c0,num-queues=2$PACKED_PROPS \
+		    -chardev socket,id=c1,path="$TMP/blk1.sock" \
+		    -device vhost-user-blk-pci,chardev=c1,num-queues=1$PACKED_PROPS
+	fi
+	num=$1
+	mode=$3
+	shift 3
 	t0=$(now)
 	# --foreground keeps QEMU in our process group, so killing the test
 	# (Check kills the group on its timeout) kills QEMU too.
@@ -239,18 +376,17 @@ run_guest() {
 	    -object memory-backend-memfd,id=mem,size=256M,share=on \
 	    -numa node,memdev=mem -nodefaults -no-user-config \
 	    -display none -serial stdio -no-reboot \
-	    -chardev socket,id=c0,path="$TMP/blk0.sock" \
-	    -device vhost-user-blk-pci,chardev=c0,num-queues=2$PACKED_PROPS \
-	    -chardev socket,id=c1,path="$TMP/blk1.sock" \
-	    -device vhost-user-blk-pci,chardev=c1,num-queues=1$PACKED_PROPS \
+	    "$@" \
 	    -kernel "$KERNEL" -initrd "$initrd" \
 	    -append "console=ttyS0 quiet panic=-1 ${VHOSTD_QEMU_APPEND:-}" \
 	    </dev/null >"$dir/serial.log" 2>"$dir/qemu.err" &
 	QPID=$!
-	if [ "${3:-}" = stopcont ]; then
+	if [ "$mode" = stopcont ]; then
 		# Up to 20 pauses of 0.2 s, 0.3 s apart, while the I/O runs.
 		STOPS=$(vm_pause_loop "$dir/mon.sock" 20 "$dir/serial.log" \
 		    VHOSTD-BLK-IO-START VHOSTD-BLK-IO-END 0.2 0.3 | tail -n 1)
+	elif [ "$mode" = killrestart ]; then
+		kill_restart "$NKILLS" "$QPID" "$dir/serial.log"
 	fi
 	wait "$QPID"
 	rc=$?
@@ -273,7 +409,7 @@ run_guest() {
 		why=$(packed_host_check "$dir/console.txt" 2) || fail "$why"
 	fi
 	GUEST_SUM=$(sed -n 's/^VHOSTD-BLK-SUM //p' "$dir/console.txt")
-	echo "run-blk.sh: guest $1 OK in ${GUEST_SECS}s:" \
+	echo "run-blk.sh: guest $num OK in ${GUEST_SECS}s:" \
 	    "$(sed -n 's/^VHOSTD-BLK-INFO //p' "$dir/console.txt")"
 }
 
@@ -295,14 +431,23 @@ wait_disconnects() {
 	done
 }
 
-# Start vhostd with both devices and wait for both sockets.
+# Start vhostd with both devices and wait for their sockets (blk1's only
+# when blk0 is a client: QEMU listens on vmm0.sock then).  The log is
+# appended to, over restarts.
 start_daemon() {
-	local i
+	local i sock0 client
 	[ -x "$BUILD_DIR/vhostd" ] || fail "no executable $BUILD_DIR/vhostd"
+	sock0=$TMP/blk0.sock
+	client=no
+	if [ "$CLIENT" = 1 ]; then
+		sock0=$TMP/vmm0.sock
+		client=yes
+	fi
 	cat >"$TMP/vhostd.conf" <<EOF
 device "blk0" {
 	module blk
-	socket "$TMP/blk0.sock"
+	client $client
+	socket "$sock0"
 	path "$TMP/disk.img"
 	num-queues 2
 	serial "$SERIAL"
@@ -316,10 +461,11 @@ device "blk1" {
 EOF
 	"$BUILD_DIR/vhostd" --config="$TMP/vhostd.conf" \
 	    ${VHOSTD_LOG_LEVEL:+"--log-level=$VHOSTD_LOG_LEVEL"} \
-	    </dev/null >"$TMP/vhostd.log" 2>&1 &
+	    </dev/null >>"$TMP/vhostd.log" 2>&1 &
 	DAEMON_PID=$!
 	i=0
-	while [ ! -S "$TMP/blk0.sock" ] || [ ! -S "$TMP/blk1.sock" ]; do
+	while { [ "$CLIENT" = 0 ] && [ ! -S "$TMP/blk0.sock" ]; } ||
+	    [ ! -S "$TMP/blk1.sock" ]; do
 		kill -0 "$DAEMON_PID" 2>/dev/null ||
 		    fail "vhostd exited before listening"
 		i=$((i + 1))
@@ -370,7 +516,36 @@ ROSUM=$(md5_of "$TMP/ro.img" 0 64)
     fail "cannot build a static blk-test: $(head -n 3 "$TMP/cc.err")"
 
 STEP="start vhostd"
+MODE=${1:-${VHOSTD_BLK_MODE:-}}
+CLIENT=0
+[ "$MODE" = client ] && CLIENT=1
+# The control block of guest 4: the last 4 KiB of the 64 MiB image.
+CTL_BLK=16383
 start_daemon
+
+if [ -n "$MODE" ]; then
+	[ "$MODE" = restart ] || [ "$MODE" = client ] ||
+	    fail "unknown VHOSTD_BLK_MODE '$MODE'"
+	NKILLS=10
+	[ "$CLIENT" = 1 ] && NKILLS=3
+	STEP="guest 4 ($MODE: $NKILLS SIGKILLs during I/O)"
+	KILLS=0
+	write_guest4 "$TMP/guest4.sh"
+	run_guest 4 "$TMP/guest4.sh" killrestart
+	[ "$KILLS" -eq "$NKILLS" ] ||
+	    fail "only $KILLS of $NKILLS kills before the guest finished"
+	echo "run-blk.sh: guest 4 survived $KILLS SIGKILLs of vhostd" \
+	    "($(sed -n 's/^VHOSTD-BLK-ROUNDS //p' "$TMP/guest4/console.txt" |
+	    awk '{ n += $1 } END { print n + 0 }') verified rounds);" \
+	    "$(log_count 'in flight at the last stop') restarts" \
+	    "resubmitted requests in flight," \
+	    "$(log_count 'connected to') client connections"
+	STEP="SIGTERM"
+	stop_daemon
+	[ "$(log_count 'device broken')" -eq 0 ] || fail "a device broke"
+	echo "run-blk.sh: PASS ($MODE, total $(elapsed "$T0" "$(now)")s)"
+	exit 0
+fi
 
 STEP="guest 1"
 write_guest1 "$TMP/guest1.sh"
