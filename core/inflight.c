@@ -154,9 +154,11 @@ inflight_get_fd(struct device *dev, const struct inflight_msg *req,
 		xasprintf(cause, "mmap: %s", strerror(errno));
 		goto fail;
 	}
+	/* Version 0: each queue's header is written at its first start,
+	 * with the ring's used index then (not 0: after a migration the
+	 * destination's first start finds the source's used index). */
 	for (q = 0; q < req->num_queues; q++) {
 		h = map + q * INFLIGHT_QUEUE_SIZE(req->queue_size);
-		inflight_store16(h + INFLIGHT_H_VERSION, INFLIGHT_VERSION);
 		inflight_store16(h + INFLIGHT_H_DESC_NUM, req->queue_size);
 	}
 	munmap(map, (size_t)size);
