@@ -47,23 +47,35 @@ postcopy_ufd_open(void)
 	return (fd);
 }
 
-/* Can this kernel give us a userfaultfd?  Probed once, before the
- * seccomp filter (main() calls it at start).  Main thread. */
+/*
+ * Can this kernel give us a userfaultfd?  Probed once, with flags the
+ * kernel refuses (EINVAL) only after it has checked that we may have
+ * one (EPERM otherwise, ENOSYS without it): no fd is opened, so the
+ * probe leaves no hole in the fd table.  Main thread.
+ */
 int
 postcopy_available(void)
 {
 	static int	 probed = -1;
-	int		 fd;
+	long		 rc;
 
-	if (probed == -1) {
-		fd = postcopy_ufd_open();
-		probed = fd != -1;
-		if (fd != -1)
-			close(fd);
-		else
-			log_info("postcopy migration not offered: "
-			    "userfaultfd: %s", strerror(errno));
-	}
+	if (probed != -1)
+		return (probed);
+#ifdef SYS_userfaultfd
+	rc = syscall(SYS_userfaultfd, 0x2);	/* no such flag */
+	if (rc >= 0) {
+		close((int)rc);
+		probed = 1;
+	} else
+		probed = errno == EINVAL;
+#else
+	rc = -1;
+	errno = ENOSYS;
+	probed = 0;
+#endif
+	if (!probed)
+		log_info("postcopy migration not offered: userfaultfd: %s",
+		    strerror(errno));
 	return (probed);
 }
 
