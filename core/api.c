@@ -23,6 +23,7 @@
 
 #include "api.h"
 #include "device.h"
+#include "dirty_log.h"
 #include "log.h"
 #include "module.h"
 #include "stats.h"
@@ -335,9 +336,12 @@ api_chain_write(struct vhd_chain *c, size_t offset, const void *buf,
     size_t len)
 {
 	struct vring_chain	*vc = api_chain(c);
+	ssize_t			 n;
 
-	return (vring_chain_write(vc, device_mem(vc->vq->dev), offset, buf,
-	    len));
+	n = vring_chain_write(vc, device_mem(vc->vq->dev), offset, buf, len);
+	if (n > 0)
+		dirty_log_chain(vc, offset, (size_t)n);	/* migration */
+	return (n);
 }
 
 /* Map part of a chain as iovecs.  Worker. */

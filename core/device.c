@@ -27,11 +27,13 @@
 #include "conf.h"
 #include "dev_state.h"
 #include "device.h"
+#include "dirty_log.h"
 #include "guest_fault.h"	/* sigbus: guest_fault_explain */
 #include "guest_mem.h"
 #include "inflight.h"
 #include "log.h"
 #include "module.h"
+#include "postcopy.h"
 #include "pool.h"
 #include "privsep.h"
 #include "sd_listen.h"
@@ -57,6 +59,7 @@ static unsigned		 device_nleft;
 #define DEVICE_CORE_FEATURES						\
 	((1ULL << VHD_F_VERSION_1) | (1ULL << VHD_F_INDIRECT_DESC) |	\
 	(1ULL << VHD_F_EVENT_IDX) | (1ULL << VHD_F_NOTIFY_ON_EMPTY) |	\
+	(1ULL << VHOST_F_LOG_ALL) |					\
 	(1ULL << VHD_F_RING_PACKED) |					\
 	(1ULL << VHOST_USER_F_PROTOCOL_FEATURES))
 #define DEVICE_CORE_PROTOCOL_FEATURES					\
@@ -64,7 +67,9 @@ static unsigned		 device_nleft;
 	(1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK) |			\
 	(1ULL << VHOST_USER_PROTOCOL_F_BACKEND_REQ) |			\
 	(1ULL << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |		\
-	(1ULL << VHOST_USER_PROTOCOL_F_RESET_DEVICE))
+	(1ULL << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |			\
+	(1ULL << VHOST_USER_PROTOCOL_F_LOG_SHMFD) |			\
+	(1ULL << VHOST_USER_PROTOCOL_F_STATUS))
 
 static struct device *device_create_mod(struct event_base *, const char *,
 		    struct module *, const struct vhd_device_ops *,
@@ -204,6 +209,9 @@ device_validate(struct device *dev, const struct conf_device *cd,
 
 	dev->features = info->features | DEVICE_CORE_FEATURES;
 	dev->protocol_features = DEVICE_CORE_PROTOCOL_FEATURES;
+	if (postcopy_available())
+		dev->protocol_features |=
+		    1ULL << VHOST_USER_PROTOCOL_F_PAGEFAULT;
 	if (info->config_size > 0 && dev->ops->get_config != NULL)
 		dev->protocol_features |= 1ULL << VHOST_USER_PROTOCOL_F_CONFIG;
 	if (dev->ops->get_shared_object != NULL)
@@ -253,6 +261,7 @@ device_setup(const char *name, struct module *mod,
 	dev->name = xstrdup(name);
 	dev->mod = mod;		/* before create: api->log names it */
 	dev->listen_fd = -1;
+	dev->pc_ufd = -1;
 	atomic_init(&dev->mem, NULL);
 	atomic_init(&dev->acked_features, 0);
 	atomic_init(&dev->broken, 0);
@@ -708,6 +717,9 @@ device_reset(struct device *dev)
 	dev->acked_protocol_features = 0;
 	atomic_store(&dev->broken, 0);
 	vu_backend_close(dev);
+	dirty_log_clear(dev);
+	postcopy_end(dev);
+	dev->status = 0;
 	device_set_mem(dev, NULL);
 	device_mem_holes_clear(dev);
 	device_reset_module(dev);
@@ -765,8 +777,10 @@ device_destroy(struct device *dev)
 	}
 	if (dev->vrings != NULL)
 		device_reset(dev);
-	else
+	else {
+		dirty_log_clear(dev);
 		device_set_mem(dev, NULL);
+	}
 	for (i = 0; dev->pooled && i < dev->nworkers; i++) {
 		/* Pool workers live on: let them finish what they were
 		 * handed for this device before it goes. */

@@ -16,6 +16,7 @@
 #include "compat.h"
 
 struct conf_device;
+struct dirty_log;
 struct dev_state;
 struct event;
 struct event_base;
@@ -95,6 +96,14 @@ struct device {
 	unsigned		 client_delay_ms;
 	unsigned		 client_failures;
 
+	/* The dirty log for migration (dirty_log.h), published like mem. */
+	struct dirty_log	*_Atomic log;
+	/* The virtio status byte of SET_STATUS (main thread). */
+	uint8_t			 status;
+	/* Postcopy (postcopy.h; main thread): our userfaultfd or -1, and
+	 * whether POSTCOPY_LISTEN came. */
+	int			 pc_ufd;
+	int			 pc_listen;
 	/* ctl: why it broke last (device_fail), under err_lock; its
 	 * workers belong to the shared pool (pool.c), not to it. */
 	char			 broken_reason[256];

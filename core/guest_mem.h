@@ -42,6 +42,7 @@ struct guest_region {
 	uint8_t		*host;		/* host address of gpa */
 	int		 refcnt;	/* main thread only */
 	int		 sealed;	/* the file cannot shrink */
+	int		 pc_registered;	/* with the postcopy userfaultfd */
 	struct guest_fault_slot *fault;	/* SIGBUS registry entry */
 };
 

@@ -120,15 +120,13 @@ inflight_get_fd(struct device *dev, const struct inflight_msg *req,
 		xasprintf(cause, "mmap: %s", strerror(errno));
 		goto fail;
 	}
-	/* A packed header stays at version 0 until its queue first
-	 * starts: only then are the ring's indices known (the queue may
-	 * have run before this request), and the first start writes them
-	 * (inflight_packed.c). */
+	/* Version 0: each queue's header is written at its first start,
+	 * with the ring's indices then (not 0: the queue may have run
+	 * before this request, and after a migration the destination's
+	 * first start finds the source's used index; inflight_packed.c
+	 * for packed rings). */
 	for (q = 0; q < req->num_queues; q++) {
 		h = map + q * per;
-		if (!packed)
-			inflight_store16(h + INFLIGHT_H_VERSION,
-			    INFLIGHT_VERSION);
 		inflight_store16(h + INFLIGHT_H_DESC_NUM, req->queue_size);
 	}
 	munmap(map, (size_t)size);

@@ -27,6 +27,8 @@
 
 #include <sys/types.h>
 #include <sys/ioctl.h>
+
+#include <linux/userfaultfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -147,6 +149,8 @@ static const int privsep_allowed[] = {
 #endif
 	/* Memory (mmap and mprotect are checked below). */
 	__NR_munmap, __NR_mremap, __NR_madvise, __NR_brk,
+	/* Postcopy migration (postcopy.c). */
+	__NR_userfaultfd,
 	/* Threads, signals, time. */
 	__NR_futex, __NR_set_robust_list, __NR_rseq, __NR_exit,
 	__NR_exit_group, __NR_rt_sigaction, __NR_rt_sigprocmask,
@@ -217,6 +221,7 @@ static const uint32_t privsep_ioctls[] = {
 	FIONREAD, FIONBIO, FIOCLEX, FIONCLEX, TIOCOUTQ, TCGETS, TCSETS,
 	TCSETSW, TCSETSF, TCFLSH, TIOCGWINSZ, TIOCSWINSZ, TIOCGPTN,
 	TIOCSPTLCK, TIOCGPTPEER, PRIVSEP_VSOCK_GET_LOCAL_CID,
+	UFFDIO_API, UFFDIO_REGISTER, UFFDIO_UNREGISTER,
 };
 
 /* A filter under construction. */

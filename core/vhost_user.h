@@ -80,7 +80,7 @@ enum vhost_user_backend_request {
 
 /* Virtio feature bit that enables the protocol-feature negotiation. */
 #define VHOST_USER_F_PROTOCOL_FEATURES	30
-/* Dirty logging (not offered yet). */
+/* Dirty logging (dirty_log.h). */
 #define VHOST_F_LOG_ALL			26
 
 /* Protocol feature bits. */
@@ -109,6 +109,8 @@ enum vhost_user_backend_request {
  * no fd is attached. */
 #define VHOST_USER_VRING_IDX_MASK	0xffu
 #define VHOST_USER_VRING_NOFD_MASK	(1u << 8)
+/* SET_VRING_ADDR flag: log used-ring writes at log_guest_addr. */
+#define VHOST_VRING_F_LOG		0
 
 /* Most regions in a SET_MEM_TABLE message (QEMU's VHOST_MEMORY_BASELINE_NREGIONS). */
 #define VHOST_USER_MEM_TABLE_MAX	8

@@ -31,6 +31,7 @@
 #include <event2/event.h>
 
 #include "device.h"
+#include "dirty_log.h"
 #include "guest_mem.h"
 #include "inflight.h"
 #include "log.h"
@@ -516,6 +517,7 @@ vring_split_pop(struct vring *vq, const struct guest_mem *mem,
 		/* Ask for a kick when the guest adds the next buffer. */
 		vring_store16((uint8_t *)vq->used + 4 + 8 * (size_t)vq->num,
 		    vq->last_avail_idx);
+		dirty_log_used(vq, 4 + 8 * (uint64_t)vq->num, 2);
 		/*
 		 * Full fence: our avail_event store must be visible before
 		 * we read avail->idx again.  Otherwise the guest may publish
@@ -668,6 +670,7 @@ vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 {
 	uint8_t		*used, *ent;
 	uint16_t	 old;
+	unsigned	 slot;
 
 	if (vq->packed) {
 		vring_packed_push_used(vq, c, len);
@@ -676,7 +679,8 @@ vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 	used = vq->used;
 	if (vq->iq != NULL)
 		inflight_push_begin(vq, c->head);
-	ent = used + 4 + 8 * (size_t)(vq->used_idx % vq->num);
+	slot = vq->used_idx % vq->num;
+	ent = used + 4 + 8 * (size_t)slot;
 	vring_store32(ent, c->head);
 	vring_store32(ent + 4, len);
 	/*
@@ -689,6 +693,8 @@ vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 	vq->used_idx++;
 	STATS_ADD(vq->stats.bytes_out, len);
 	vring_store16(used + 2, vq->used_idx);
+	/* Migration: the buffers, the entry and the index are dirty. */
+	dirty_log_push(vq, c, len, slot);
 	if (vq->iq != NULL)
 		inflight_push_end(vq, c->head);
 	/* If used_idx wrapped past signalled_used, the saved value no
@@ -770,6 +776,7 @@ vring_used_flags_clear(struct vring *vq)
 		return;
 	}
 	vring_store16(vq->used, 0);
+	dirty_log_used(vq, 0, 2);
 }
 
 /* Has the used index passed `event` going from old_idx to new_idx? */

@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "device.h"
+#include "dirty_log.h"
 #include "guest_mem.h"
 #include "inflight.h"
 #include "log.h"
@@ -421,7 +422,7 @@ vring_packed_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 {
 	uint8_t		*ent;
 	uint32_t	 next;
-	uint16_t	 flags;
+	uint16_t	 flags, slot = vq->used_idx;
 	int		 wrap;
 
 	next = (uint32_t)vq->used_idx + c->ndesc;
@@ -445,6 +446,8 @@ vring_packed_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 	 */
 	atomic_thread_fence(memory_order_release);
 	vring_packed_store16(ent + VRING_PACKED_OFF_FLAGS, flags);
+	/* Migration: the buffers and the descriptor are dirty. */
+	dirty_log_push_packed(vq, c, len, slot);
 	vq->used_idx = (uint16_t)next;
 	vq->used_wrap = wrap;
 	if (vq->iq != NULL)
@@ -543,6 +546,7 @@ vring_packed_flags_clear(struct vring *vq)
 	vring_packed_store16((uint8_t *)vq->used, 0);
 	vring_packed_store16((uint8_t *)vq->used + VRING_PACKED_OFF_EVFLAGS,
 	    VRING_PACKED_EVENT_F_ENABLE);
+	dirty_log_write(vq->dev, vq->used_gpa, VRING_PACKED_EVENT_SIZE);
 	vq->unsignalled = 0;
 }
 

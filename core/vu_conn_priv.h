@@ -120,6 +120,23 @@ int	 vu_msg_add_mem_reg(struct vu_conn *, struct vu_msg *,
 int	 vu_msg_rem_mem_reg(struct vu_conn *, struct vu_msg *,
 	    struct vu_reply *);
 
+/* vu_msg_migrate.c */
+int	 vu_msg_set_log_base(struct vu_conn *, struct vu_msg *,
+	    struct vu_reply *);
+int	 vu_msg_set_log_fd(struct vu_conn *, struct vu_msg *,
+	    struct vu_reply *);
+int	 vu_msg_set_status(struct vu_conn *, struct vu_msg *,
+	    struct vu_reply *);
+int	 vu_msg_get_status(struct vu_conn *, struct vu_msg *,
+	    struct vu_reply *);
+int	 vu_msg_postcopy_advise(struct vu_conn *, struct vu_msg *,
+	    struct vu_reply *);
+int	 vu_msg_postcopy_listen(struct vu_conn *, struct vu_msg *,
+	    struct vu_reply *);
+int	 vu_msg_postcopy_end(struct vu_conn *, struct vu_msg *,
+	    struct vu_reply *);
+int	 vu_msg_postcopy_ack(struct vu_conn *, struct vu_msg *);
+
 /* vu_msg_vring.c */
 int	 vu_msg_set_vring_num(struct vu_conn *, struct vu_msg *,
 	    struct vu_reply *);

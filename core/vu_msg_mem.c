@@ -19,6 +19,7 @@
 #include "device.h"
 #include "guest_mem.h"
 #include "log.h"
+#include "postcopy.h"
 #include "vhost_user.h"
 #include "vu_conn_priv.h"
 #include "xmalloc.h"
@@ -140,10 +141,16 @@ vu_msg_add_mem_reg(struct vu_conn *c, struct vu_msg *m,
 {
 	struct guest_region		**regions;
 	struct guest_mem		*cur;
+	struct guest_region		*mapped;
 	struct vhost_user_mem_reg_msg	 rm;
 	unsigned			 n, i;
 	int				 rc;
 
+	if (m->hdr.size == sizeof(uint64_t) && m->nfds == 0)
+		return (vu_msg_postcopy_ack(c, m));
+	if (m->hdr.size != sizeof rm || m->nfds != 1)
+		return (vu_msg_fail(c, m, "payload is %u bytes with %u fds, "
+		    "expected %zu with 1", m->hdr.size, m->nfds, sizeof rm));
 	memcpy(&rm, m->payload.bytes, sizeof rm);
 	cur = device_mem(c->dev);
 	n = cur != NULL ? cur->nregions : 0;
@@ -159,8 +166,16 @@ vu_msg_add_mem_reg(struct vu_conn *c, struct vu_msg *m,
 		free(regions);
 		return (-1);
 	}
+	mapped = regions[n];
+	guest_region_ref(mapped);
 	rc = vu_msg_mem_publish(c, m, regions, n + 1, 1, NULL);
 	free(regions);
+	/* Postcopy: QEMU reads the region back with our address in it. */
+	if (rc == 0 && postcopy_listening(c->dev)) {
+		rm.region.userspace_addr = (uint64_t)(uintptr_t)mapped->host;
+		vu_conn_send(c, VHOST_USER_ADD_MEM_REG, &rm, sizeof rm, -1);
+	}
+	guest_region_unref(mapped);
 	return (rc);
 }
 

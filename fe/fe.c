@@ -138,6 +138,7 @@ fe_request_has_reply(uint32_t request)
 	case VHOST_USER_POSTCOPY_ADVISE:
 	case VHOST_USER_POSTCOPY_END:
 	case VHOST_USER_IOTLB_MSG:
+	case VHOST_USER_SET_LOG_BASE:
 		return (1);
 	default:
 		return (0);

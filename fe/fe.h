@@ -191,6 +191,9 @@ struct fe_queue {
 	uint16_t	*chain_next;	/* driver copy of each desc's next */
 	uint16_t	*free_next;	/* free list links */
 	uint64_t	 calls;		/* call eventfd wakeups seen */
+	uint32_t	 addr_flags;	/* SET_VRING_ADDR flags; with
+					 * VHOST_VRING_F_LOG the used ring
+					 * is log_guest_addr */
 
 	/*
 	 * Packed rings (fe->packed when the queue was placed): desc points
@@ -334,6 +337,13 @@ int	 fe_vring_enable(struct fe *, unsigned q, int on);
 	FE_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE) | \
 	FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | \
 	FE_BIT(VHOST_USER_PROTOCOL_F_DEVICE_STATE))
+/* The migration protocol features (check_dirty_log adds them to what
+ * fe_start asks for through fe_start_protocol_extra). */
+#define FE_MIGRATION_PROTOCOL	(FE_BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD) | \
+	FE_BIT(VHOST_USER_PROTOCOL_F_STATUS) | \
+	FE_BIT(VHOST_USER_PROTOCOL_F_PAGEFAULT))
+/* Protocol features fe_start asks for besides FE_WANT_PROTOCOL (0). */
+extern uint64_t fe_start_protocol_extra;
 
 /*
  * Negotiate as QEMU does: SET_OWNER, GET_FEATURES, then when offered

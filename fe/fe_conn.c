@@ -817,6 +817,9 @@ fe_queue_setup(struct fe *fe, unsigned qi, unsigned num)
 	a.desc_user_addr = (uint64_t)(uintptr_t)q->desc;
 	a.used_user_addr = (uint64_t)(uintptr_t)q->used;
 	a.avail_user_addr = (uint64_t)(uintptr_t)q->avail;
+	a.flags = q->addr_flags;
+	if (q->addr_flags & (1u << VHOST_VRING_F_LOG))
+		a.log_guest_addr = q->used_gpa;
 	if ((r = fe_request(fe, VHOST_USER_SET_VRING_ADDR, &a, sizeof a, NULL,
 	    0, NULL, ~0u)) != 0)
 		return (r);
@@ -826,13 +829,17 @@ fe_queue_setup(struct fe *fe, unsigned qi, unsigned num)
 	return (fe_vring_fd(fe, VHOST_USER_SET_VRING_CALL, qi, q->call_fd));
 }
 
+/* Protocol features fe_start asks for besides FE_WANT_PROTOCOL. */
+uint64_t	 fe_start_protocol_extra;
+
 /* Negotiate, send memory, set up and enable queue 0. */
 int
 fe_start(struct fe *fe, unsigned num)
 {
 	int	r;
 
-	if ((r = fe_negotiate(fe, FE_WANT_FEATURES, FE_WANT_PROTOCOL)) != 0)
+	if ((r = fe_negotiate(fe, FE_WANT_FEATURES, FE_WANT_PROTOCOL |
+	    fe_start_protocol_extra)) != 0)
 		return (r);
 	if ((r = fe_set_mem_table(fe, NULL, 0)) != 0)
 		return (r);

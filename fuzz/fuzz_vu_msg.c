@@ -319,10 +319,12 @@ fuzz_vu_msg_make_fd(uint8_t k)
 	int	 fd, p[2];
 	off_t	 len;
 
-	switch (k % 8) {
-	case 0: case 1: case 2: case 3:
-		len = fuzz_vu_msg_memfd_size[k % 4];
-		if ((fd = memfd_create("fuzz-guest", MFD_CLOEXEC)) == -1)
+	switch (k % 9) {
+	case 0: case 1: case 2: case 3: case 8:
+		/* Kind 8: 64 KiB that may be sealed (a dirty log). */
+		len = fuzz_vu_msg_memfd_size[k == 8 ? 0 : k % 4];
+		if ((fd = memfd_create("fuzz-guest", MFD_CLOEXEC |
+		    (k == 8 ? MFD_ALLOW_SEALING : 0))) == -1)
 			return (-1);
 		if (ftruncate(fd, len) == -1) {
 			close(fd);

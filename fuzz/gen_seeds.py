@@ -15,8 +15,9 @@ UVA = 0x7f0000000000
 F_VERSION_1, F_INDIRECT, F_EVENT_IDX, F_NOE, F_PROTO = 32, 28, 29, 24, 30
 P_MQ, P_REPLY_ACK, P_BACKEND_REQ, P_CONFIG, P_RESET_DEVICE, P_MEM_SLOTS, \
     P_SHARED, P_INFLIGHT = 0, 3, 5, 9, 13, 15, 18, 12
-MEMFD_64K, MEMFD_1M, MEMFD_EMPTY, MEMFD_4K, EVENTFD, PIPE, DEVNULL = \
-    0, 1, 2, 3, 4, 6, 7
+MEMFD_64K, MEMFD_1M, MEMFD_EMPTY, MEMFD_4K, EVENTFD, PIPE, DEVNULL, \
+    MEMFD_SEALABLE = 0, 1, 2, 3, 4, 6, 7, 8
+P_LOG_SHMFD, P_PAGEFAULT, P_STATUS, F_LOG_ALL = 1, 8, 16, 26
 
 
 def msg(req, payload=b"", flags=VERSION, size=None, raw=False):
@@ -172,6 +173,45 @@ def vu_msg_seeds():
         send(msg(r, u64(0), NEED_REPLY | VERSION))
         for r in (0, 6, 7, 19, 20, 22, 23, 26, 27, 28, 29, 30, 31, 32, 33,
                   35, 39, 40, 42, 43, 44, 45, 200))
+    # Dirty logging (migration): a log, LOG_ALL while running, the used
+    # ring logged, a log fd, a re-mapped log, and bad logs; the status.
+    proto = (1 << P_MQ) | (1 << P_REPLY_ACK) | (1 << P_MEM_SLOTS) | \
+        (1 << P_LOG_SHMFD) | (1 << P_STATUS) | (1 << P_PAGEFAULT)
+    feats = (1 << F_VERSION_1) | (1 << F_EVENT_IDX) | (1 << F_PROTO)
+    log = lambda size, off: struct.pack("<QQ", size, off)
+    s["dirty_log"] = negotiate(proto) + mem_table() + guest_chain(0) + \
+        send(msg(6, log(0x1000, 0), NEED_REPLY | VERSION),
+             [MEMFD_SEALABLE]) + ring_setup(0) + \
+        send(msg(2, u64(feats | (1 << F_LOG_ALL)), NEED_REPLY | VERSION)) + \
+        send(msg(9, struct.pack("<IIQQQQ", 0, 1, UVA, UVA + 0x2000,
+                                UVA + 0x1000, 0x2000),
+                 NEED_REPLY | VERSION)) + kick(2) + \
+        send(msg(7, b"", NEED_REPLY | VERSION), [EVENTFD]) + \
+        send(msg(6, log(0x800, 0x800), NEED_REPLY | VERSION),
+             [MEMFD_SEALABLE]) + kick(2) + \
+        send(msg(6, log(1, 0), NEED_REPLY | VERSION), [MEMFD_SEALABLE]) + \
+        send(msg(6, log(0x1000, 0x10000), NEED_REPLY | VERSION),
+             [MEMFD_SEALABLE]) + \
+        send(msg(6, log(0x1000, 0), NEED_REPLY | VERSION)) + \
+        send(msg(6, log(0x1000, 0), NEED_REPLY | VERSION), [MEMFD_64K]) + \
+        send(msg(39, u64(0xf), NEED_REPLY | VERSION)) + send(msg(40)) + \
+        send(msg(39, u64(0), NEED_REPLY | VERSION)) + \
+        send(msg(2, u64(feats), NEED_REPLY | VERSION))
+    s["log_before_memory"] = negotiate(proto) + \
+        send(msg(6, log(0x10, 0), NEED_REPLY | VERSION), [MEMFD_SEALABLE]) \
+        + mem_table() + \
+        send(msg(2, u64(feats | (1 << F_LOG_ALL)), NEED_REPLY | VERSION)) + \
+        guest_chain(0) + ring_setup(0) + kick(2)
+    # Postcopy as QEMU 7.2 drives a destination: ADVISE (a userfaultfd
+    # back), LISTEN, a region answered with our address, the table ack
+    # under ADD_MEM_REG with no fd, END; and the messages out of order.
+    s["postcopy"] = negotiate(proto) + send(msg(29, b"", NEED_REPLY |
+                                                VERSION)) + \
+        send(msg(37, u64(0))) + send(msg(28)) + \
+        send(msg(29, b"", NEED_REPLY | VERSION)) + \
+        send(msg(37, u64(0) + region(0, 0x10000, UVA, 0)), [MEMFD_64K]) + \
+        send(msg(37, u64(0))) + send(msg(37, u64(1))) + \
+        send(msg(30, b"", NEED_REPLY | VERSION)) + send(msg(28)) + drop()
     s["bad_sizes"] = negotiate() + send(msg(8, b"\0" * 4)) + \
         send(msg(9, b"\0" * 8)) + send(msg(5, b"\0" * 4), [MEMFD_64K]) + \
         send(msg(12, u64(0))) + send(msg(12, u64(0x100)), [EVENTFD])

@@ -359,6 +359,30 @@ START_TEST(test_inflight_fresh_region)
 }
 END_TEST
 
+/*
+ * A migration destination's first start: GET_INFLIGHT_FD leaves the
+ * version 0, the ring arrives with the source's used index (3000, far
+ * from 0), and the first start writes the header with it instead of
+ * refusing the region ("used index out of range", seen with QEMU 7.2
+ * when GET_INFLIGHT_FD wrote version 1 and used index 0).
+ */
+START_TEST(test_inflight_migrated_ring)
+{
+	const char	*err = NULL;
+	uint16_t	 v = htole16(3000);
+
+	rg[8] = 0;			/* as GET_INFLIGHT_FD leaves it */
+	memcpy(g(USED_GPA + 2), &v, 2);
+	aidx = 3000;
+	memcpy(g(AVAIL_GPA + 2), &v, 2);
+	ck_assert_msg(ring_start(3000, &err) == 0, "%s", err);
+	ck_assert_uint_eq(rg[8], INFLIGHT_VERSION);
+	ck_assert_uint_eq(rg[14] | rg[15] << 8, 3000);
+	avail_add(3);
+	ck_assert_ptr_nonnull(pop_head(3));
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 inflight_suite(void)
@@ -373,6 +397,7 @@ inflight_suite(void)
 	tcase_add_test(tc, test_inflight_counter_order);
 	tcase_add_test(tc, test_inflight_crash_mid_push);
 	tcase_add_test(tc, test_inflight_fresh_region);
+	tcase_add_test(tc, test_inflight_migrated_ring);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("hostile");

@@ -433,7 +433,7 @@ START_TEST(test_negotiation)
 	ck_assert(f & (1ULL << VHD_F_EVENT_IDX));
 	ck_assert(f & (1ULL << VHD_F_INDIRECT_DESC));
 	ck_assert(f & (1ULL << 0));
-	ck_assert((f & (1ULL << VHOST_F_LOG_ALL)) == 0);
+	ck_assert(f & (1ULL << VHOST_F_LOG_ALL));
 	fe_send(fd, VHOST_USER_SET_OWNER, 0, NULL, 0, NULL, 0);
 	pf = fe_get_u64(fd, VHOST_USER_GET_PROTOCOL_FEATURES);
 	ck_assert(pf & (1ULL << VHOST_USER_PROTOCOL_F_MQ));
@@ -442,17 +442,17 @@ START_TEST(test_negotiation)
 	ck_assert(pf & (1ULL << VHOST_USER_PROTOCOL_F_BACKEND_REQ));
 	ck_assert(pf & (1ULL << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS));
 	ck_assert(pf & (1ULL << VHOST_USER_PROTOCOL_F_RESET_DEVICE));
-	ck_assert((pf & (1ULL << VHOST_USER_PROTOCOL_F_LOG_SHMFD)) == 0);
+	ck_assert(pf & (1ULL << VHOST_USER_PROTOCOL_F_LOG_SHMFD));
 	ck_assert((pf & (1ULL << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)) == 0);
 	ck_assert((pf & (1ULL << VHOST_USER_PROTOCOL_F_SHARED_OBJECT)) == 0);
-	ck_assert((pf & (1ULL << VHOST_USER_PROTOCOL_F_STATUS)) == 0);
+	ck_assert(pf & (1ULL << VHOST_USER_PROTOCOL_F_STATUS));
 	fe_send(fd, VHOST_USER_SET_PROTOCOL_FEATURES, 0, &pf, sizeof pf,
 	    NULL, 0);
 	ck_assert_uint_eq(fe_get_u64(fd, VHOST_USER_GET_QUEUE_NUM), 2);
 	ck_assert_uint_eq(fe_get_u64(fd, VHOST_USER_GET_MAX_MEM_SLOTS), 509);
 	ck_assert_uint_eq(fe_ack_u64(fd, VHOST_USER_SET_FEATURES, f), 0);
 	ck_assert_uint_eq(fe_ack_u64(fd, VHOST_USER_SET_FEATURES,
-	    f | (1ULL << VHOST_F_LOG_ALL)), 1);
+	    f | (1ULL << 60)), 1);
 	ck_assert_uint_eq(fe_ack_u64(fd, VHOST_USER_SET_PROTOCOL_FEATURES,
 	    pf | (1ULL << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)), 1);
 	close(fd);
@@ -642,13 +642,14 @@ START_TEST(test_unknown_request)
 	ck_assert_uint_eq(fe_recv_u64(fd, VHOST_USER_NONE), 1);
 	fe_send(fd, VHOST_USER_MAX, 0, &v, sizeof v, NULL, 0);
 	fe_alive(fd);
-	/* Unimplemented, with an fd: the fd is closed. */
+	/* A log fd that is not an eventfd: refused, the fd is closed. */
 	wr = t_pipe(&rd);
 	fe_send(fd, VHOST_USER_SET_LOG_FD, 0, NULL, 0, &wr, 1);
 	close(wr);
 	t_pipe_closed(rd);
 	fe_alive(fd);
-	/* Unimplemented with a reply of its own: a zero-size reply. */
+	/* Not negotiated (GET_STATUS) or unimplemented, with a reply of
+	 * its own: a zero-size reply. */
 	fe_send(fd, VHOST_USER_GET_STATUS, 0, NULL, 0, NULL, 0);
 	ck_assert_uint_eq(fe_recv(fd, VHOST_USER_GET_STATUS, buf,
 	    sizeof buf), 0);

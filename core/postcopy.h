@@ -1,0 +1,36 @@
+/*
+ * Postcopy live migration on the destination (the PAGEFAULT protocol
+ * feature).  POSTCOPY_ADVISE creates a userfaultfd and hands it to QEMU;
+ * after POSTCOPY_LISTEN, every memory region QEMU adds is answered with
+ * our mapping address, and once QEMU acknowledges the table (an
+ * ADD_MEM_REG request code carrying a u64 0 and no fd) the mappings are
+ * registered for missing-page faults.  A worker or the main thread that
+ * then touches a page not yet migrated blocks in the kernel until QEMU,
+ * which reads the faults from the same userfaultfd, has placed the page
+ * and woken it; nothing in the daemon serves faults itself, and no
+ * thread but the faulting one waits.  POSTCOPY_END closes the fd.  Main
+ * thread.
+ */
+
+#ifndef VHOSTD_POSTCOPY_H
+#define VHOSTD_POSTCOPY_H
+
+#include "compat.h"
+
+struct device;
+
+/* Can this kernel give us a userfaultfd (probed once)? */
+int	 postcopy_available(void);
+/* ADVISE: a new userfaultfd; returns a dup for the reply, or -1 with
+ * *cause. */
+int	 postcopy_advise(struct device *, char **cause) __must_check;
+/* LISTEN: from now on memory changes are postcopy ones.  0 or -1. */
+int	 postcopy_listen(struct device *, char **cause) __must_check;
+/* Is the device between LISTEN and END? */
+int	 postcopy_listening(struct device *);
+/* The table was acknowledged: register every region.  0 or -1. */
+int	 postcopy_register(struct device *, char **cause) __must_check;
+/* END, or a reset: close the fd and leave postcopy. */
+void	 postcopy_end(struct device *);
+
+#endif /* VHOSTD_POSTCOPY_H */
