@@ -26,6 +26,7 @@
 #include "log.h"
 #include "vhost_user.h"
 #include "vring.h"
+#include "vring_word.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -162,9 +163,7 @@ vring_set_addr(struct vring *vq, const struct guest_mem *mem,
 	/* Resume where the guest's used ring is (the seed's next_used);
 	 * a packed ring's used index came with SET_VRING_BASE. */
 	if (!vq->packed)
-		vq->used_idx = le16toh(atomic_load_explicit(
-		    (_Atomic uint16_t *)(void *)((uint8_t *)used + 2),
-		    memory_order_relaxed));
+		vq->used_idx = vring_load16((const uint8_t *)used + 2);
 	vq->signalled_used_valid = 0;
 	vq->desc = vq->avail = vq->used = NULL;
 	vq->mem_gen = 0;

@@ -37,6 +37,7 @@
 #include "log.h"
 #include "vhost_user.h"
 #include "vring.h"
+#include "vring_word.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -65,30 +66,6 @@ vring_name(const struct vring *vq)
 	if (vq->dev == NULL || vq->dev->name == NULL)
 		return ("?");
 	return (vq->dev->name);
-}
-
-/* Load a little-endian 16-bit word shared with the guest. */
-static uint16_t
-vring_load16(const uint8_t *p)
-{
-	return (le16toh(atomic_load_explicit((_Atomic uint16_t *)(uintptr_t)p,
-	    memory_order_relaxed)));
-}
-
-/* Store a little-endian 16-bit word shared with the guest. */
-static void
-vring_store16(uint8_t *p, uint16_t v)
-{
-	atomic_store_explicit((_Atomic uint16_t *)(void *)p, htole16(v),
-	    memory_order_relaxed);
-}
-
-/* Store a little-endian 32-bit word shared with the guest. */
-static void
-vring_store32(uint8_t *p, uint32_t v)
-{
-	atomic_store_explicit((_Atomic uint32_t *)(void *)p, htole32(v),
-	    memory_order_relaxed);
 }
 
 /* Decode one descriptor from guest memory into host order. */

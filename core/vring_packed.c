@@ -44,6 +44,7 @@
 #include "log.h"
 #include "vhost_user.h"
 #include "vring.h"
+#include "vring_word.h"
 #include "xmalloc.h"
 
 _Static_assert(sizeof(struct vring_packed_desc) == 16,
@@ -58,30 +59,6 @@ _Static_assert(sizeof(struct vring_packed_event) == 4,
 #define VRING_PACKED_OFF_ID	12
 #define VRING_PACKED_OFF_FLAGS	14
 #define VRING_PACKED_OFF_EVFLAGS 2
-
-/* Load a little-endian 16-bit word shared with the guest. */
-static uint16_t
-vring_packed_load16(const uint8_t *p)
-{
-	return (le16toh(atomic_load_explicit((_Atomic uint16_t *)(uintptr_t)p,
-	    memory_order_relaxed)));
-}
-
-/* Store a little-endian 16-bit word shared with the guest. */
-static void
-vring_packed_store16(uint8_t *p, uint16_t v)
-{
-	atomic_store_explicit((_Atomic uint16_t *)(void *)p, htole16(v),
-	    memory_order_relaxed);
-}
-
-/* Store a little-endian 32-bit word shared with the guest. */
-static void
-vring_packed_store32(uint8_t *p, uint32_t v)
-{
-	atomic_store_explicit((_Atomic uint32_t *)(void *)p, htole32(v),
-	    memory_order_relaxed);
-}
 
 /* Decode one packed descriptor from guest memory into host order. */
 static void
@@ -360,7 +337,7 @@ vring_packed_pop(struct vring *vq, const struct guest_mem *mem,
 	 * first. */
 	if (vq->iq != NULL && inflight_resubmit_peek(vq, &entry))
 		return (vring_packed_pop_resubmit(vq, mem, entry, err));
-	flags = vring_packed_load16((const uint8_t *)vq->desc +
+	flags = vring_load16((const uint8_t *)vq->desc +
 	    (size_t)vq->last_avail_idx * VRING_PACKED_DESC_SIZE +
 	    VRING_PACKED_OFF_FLAGS);
 	if (!vring_packed_is_avail(flags, vq->avail_wrap))
@@ -435,8 +412,8 @@ vring_packed_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 		inflight_packed_push_begin(vq, c, (uint16_t)next, wrap);
 	ent = (uint8_t *)vq->desc + (size_t)vq->used_idx *
 	    VRING_PACKED_DESC_SIZE;
-	vring_packed_store32(ent + VRING_PACKED_OFF_LEN, len);
-	vring_packed_store16(ent + VRING_PACKED_OFF_ID, c->head);
+	vring_store32(ent + VRING_PACKED_OFF_LEN, len);
+	vring_store16(ent + VRING_PACKED_OFF_ID, c->head);
 	flags = vq->used_wrap ? (VRING_PACKED_DESC_F_AVAIL |
 	    VRING_PACKED_DESC_F_USED) : 0;
 	/*
@@ -445,7 +422,7 @@ vring_packed_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
 	 * descriptor back.
 	 */
 	atomic_thread_fence(memory_order_release);
-	vring_packed_store16(ent + VRING_PACKED_OFF_FLAGS, flags);
+	vring_store16(ent + VRING_PACKED_OFF_FLAGS, flags);
 	/* Migration: the buffers and the descriptor are dirty. */
 	dirty_log_push_packed(vq, c, len, slot);
 	vq->used_idx = (uint16_t)next;
@@ -509,7 +486,7 @@ vring_packed_need_notify(struct vring *vq, const struct guest_mem *mem)
 	if (vq->dev != NULL && vq->inflight == 0 &&
 	    (atomic_load(&vq->dev->acked_features) &
 	    (1ULL << VHD_F_NOTIFY_ON_EMPTY)) && vq->last_avail_idx < vq->num) {
-		head = vring_packed_load16((const uint8_t *)vq->desc +
+		head = vring_load16((const uint8_t *)vq->desc +
 		    (size_t)vq->last_avail_idx * VRING_PACKED_DESC_SIZE +
 		    VRING_PACKED_OFF_FLAGS);
 		if (!vring_packed_is_avail(head, vq->avail_wrap))
@@ -521,13 +498,13 @@ vring_packed_need_notify(struct vring *vq, const struct guest_mem *mem)
 	old = vq->signalled_used;
 	new = vq->signalled_used = vq->used_idx;
 	vq->unsignalled = 0;
-	flags = vring_packed_load16(drv + VRING_PACKED_OFF_EVFLAGS);
+	flags = vring_load16(drv + VRING_PACKED_OFF_EVFLAGS);
 	if (flags == VRING_PACKED_EVENT_F_DISABLE)
 		return (0);
 	/* DESC is only defined with EVENT_IDX; anything else enables. */
 	if (flags != VRING_PACKED_EVENT_F_DESC || !vq->event_idx || !valid)
 		return (1);
-	off_wrap = vring_packed_load16(drv);
+	off_wrap = vring_load16(drv);
 	event = off_wrap & ~VRING_PACKED_WRAP;
 	/* Positions relative to the current lap (as DPDK and Linux): the
 	 * old one and the event one lap back when they are. */
@@ -543,8 +520,8 @@ vring_packed_need_notify(struct vring *vq, const struct guest_mem *mem)
 void
 vring_packed_flags_clear(struct vring *vq)
 {
-	vring_packed_store16((uint8_t *)vq->used, 0);
-	vring_packed_store16((uint8_t *)vq->used + VRING_PACKED_OFF_EVFLAGS,
+	vring_store16((uint8_t *)vq->used, 0);
+	vring_store16((uint8_t *)vq->used + VRING_PACKED_OFF_EVFLAGS,
 	    VRING_PACKED_EVENT_F_ENABLE);
 	dirty_log_write(vq->dev, vq->used_gpa, VRING_PACKED_EVENT_SIZE);
 	vq->unsignalled = 0;
