@@ -465,8 +465,9 @@ START_TEST(test_inflight_fe_get)
 	ck_assert_int_eq(fe_inflight_get(t.fe, 1, IF_QS), 0);
 	ck_assert_uint_eq(t.fe->inflight_size, IF_SIZE);
 	h = fe_inflight_queue(t.fe, 0);
-	/* version: packed headers are written at the first start. */
-	ck_assert_uint_eq(h[8], fe_env_packed() ? 0 : 1);
+	/* version 0: each queue's header is written at its first start,
+	 * with the ring's indices then (both layouts). */
+	ck_assert_uint_eq(h[8], 0);
 	ck_assert_uint_eq(h[10], IF_QS);	/* desc_num */
 	/* Sealed: the frontend cannot shrink it under the daemon. */
 	ck_assert_int_eq(ftruncate(t.fe->inflight_fd, 16), -1);
@@ -573,12 +574,13 @@ START_TEST(test_inflight_fe_garbage)
 	if_hostile_up(&t, "inflight-garbage");
 	ck_assert_int_eq(fe_inflight_get(t.fe, 1, IF_QS), 0);
 	h = fe_inflight_queue(t.fe, 0);
-	if (fe_env_packed()) {
-		/* An initialised packed header, entries of 7s. */
-		h[8] = 1;
-		h[10] = IF_QS;
+	/* An initialised header (version 1, desc_num), entries of 7s: a
+	 * version-0 header would be a fresh region with nothing to read. */
+	h[8] = 1;
+	h[10] = IF_QS;
+	if (fe_env_packed())
 		memset(h + 32, 7, 32 * IF_QS);
-	} else
+	else
 		memset(h + 16, 7, 16 * IF_QS);
 	ck_assert_int_eq(fe_inflight_set(t.fe), 0);
 	ck_assert_int_eq(fe_queue_setup(t.fe, 0, IF_QS), 0);
