@@ -47,6 +47,11 @@ secs=$(( $(date +%s) - start ))
 echo "valgrind: $cycles cycles in ${secs}s, daemon fds $fd0 -> $fd1, exit $rc"
 [ "$fd0" -eq "$fd1" ] || fail "fd count changed: $fd0 -> $fd1"
 [ "$rc" -eq 0 ] || fail "exit status $rc (99: valgrind found errors)"
+# Valgrind does not know userfaultfd(2): vhostd's startup probe for
+# postcopy (core/postcopy.c) gets ENOSYS there, which only means postcopy
+# is not offered under valgrind.  Drop exactly that warning (its
+# 5-line block), nothing else.
+sed -i '/WARNING: unhandled amd64-linux syscall: 323$/,+4d' "$tmp/vg.log"
 [ ! -s "$tmp/vg.log" ] || fail "valgrind reported:"
 echo "valgrind: 1 passed, 0 failed"
 rm -rf "$tmp"
