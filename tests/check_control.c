@@ -613,10 +613,14 @@ START_TEST(test_pool_256)
 	/* The main thread and the pool's two. */
 	ck_assert_int_ge(threads, 3);
 	ck_assert_int_le(threads, 3 + CT_SAN_THREADS);
-	/* Fair: no device got less than a tenth of the busiest one. */
+	/* Fair: no device got less than a tenth of the busiest one.  Under
+	 * TSan (every memory access instrumented, a run several times
+	 * slower and scheduled quite differently) only "none starved" is
+	 * checked; the ratio is the plain build's. */
 	ck_assert_uint_gt(min, 0);
-	ck_assert_msg(min * 10 >= max, "unfair: min %llu max %llu",
-	    (unsigned long long)min, (unsigned long long)max);
+	if (CT_SAN_THREADS == 0)
+		ck_assert_msg(min * 10 >= max, "unfair: min %llu max %llu",
+		    (unsigned long long)min, (unsigned long long)max);
 	for (i = 0; i < CT_POOL_DEVS; i++)
 		fe_free(fe[i]);
 	ck_assert_int_eq(fe_daemon_stop(d, CT_STOP_MS), 0);
