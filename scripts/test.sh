@@ -9,7 +9,18 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 status=0
-make -j2 check || status=1
+if ! make -j2 check; then
+	status=1
+	# The failing suites' own words (Check's failure lines, a script's
+	# FAIL line), so a CI log shows why and not only which.
+	for trs in tests/*.trs; do
+		grep -q '^:test-result: FAIL' "$trs" 2>/dev/null || continue
+		log=${trs%.trs}.log
+		echo "---- $log (failures and last 30 lines) ----"
+		grep -E ':[EF]:|FAIL' "$log" | head -n 20
+		tail -n 30 "$log"
+	done
+fi
 # The release tarball must build and pass its tests too; it shares the
 # QEMU guest cache built above.
 if VHOSTD_QEMU_CACHE="$(pwd)/tests/qemu/cache" make -j2 distcheck \
