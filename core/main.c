@@ -31,6 +31,7 @@
 #include "log.h"
 #include "module.h"
 #include "pool.h"
+#include "postcopy.h"
 #include "privsep.h"
 #include "sd_listen.h"
 #include "sd_notify.h"
@@ -693,6 +694,7 @@ main_serve(struct conf *conf, const char *module_dir,
 	sighup = evsignal_new(base, SIGHUP, main_sighup_cb, &s);
 	if (sighup == NULL || evsignal_add(sighup, NULL) != 0)
 		fatalx("libevent: cannot watch SIGHUP");
+	postcopy_set_timeout(conf->pc_fault_timeout);
 	workers = a->workers != 0 ? a->workers : conf->workers;
 	if (workers != 0 && pool_start(base, workers, reload_pool_stuck, &s,
 	    &cause) == -1) {

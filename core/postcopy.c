@@ -21,6 +21,17 @@
 #include "postcopy.h"
 #include "xmalloc.h"
 
+/* How long a fault may wait (postcopy_set_timeout); main thread. */
+static unsigned	 postcopy_timeout_s = POSTCOPY_FAULT_TIMEOUT_S;
+
+/* Set how long a fault may wait for the frontend; 0 is the default. */
+void
+postcopy_set_timeout(unsigned seconds)
+{
+	postcopy_timeout_s = seconds != 0 ? seconds :
+	    POSTCOPY_FAULT_TIMEOUT_S;
+}
+
 /* A userfaultfd with the API handshake done, or -1 (errno set). */
 static int
 postcopy_ufd_open(void)

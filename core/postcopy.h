@@ -19,6 +19,12 @@
 
 struct device;
 
+/* How long a fault may wait for the frontend by default (seconds). */
+#define POSTCOPY_FAULT_TIMEOUT_S	4
+
+/* Set that limit (`postcopy-fault-timeout`; 0: the default).  Main
+ * thread. */
+void	 postcopy_set_timeout(unsigned seconds);
 /* Can this kernel give us a userfaultfd (probed once)? */
 int	 postcopy_available(void);
 /* ADVISE: a new userfaultfd; returns a dup for the reply, or -1 with
