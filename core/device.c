@@ -709,6 +709,9 @@ device_reset_queues(struct device *dev)
 void
 device_reset(struct device *dev)
 {
+	/* First: wakes a worker waiting in a postcopy fault, which the
+	 * rings' stop would otherwise wait for in vain. */
+	postcopy_end(dev);
 	dev_state_cancel(dev);
 	device_reset_rings(dev);
 	dev->owned = 0;
@@ -718,7 +721,6 @@ device_reset(struct device *dev)
 	atomic_store(&dev->broken, 0);
 	vu_backend_close(dev);
 	dirty_log_clear(dev);
-	postcopy_end(dev);
 	dev->status = 0;
 	device_set_mem(dev, NULL);
 	device_mem_holes_clear(dev);
@@ -746,6 +748,8 @@ device_destroy(struct device *dev)
 
 	if (dev == NULL)
 		return;
+	/* As device_reset: no worker left waiting in a postcopy fault. */
+	postcopy_end(dev);
 	dev_state_cancel(dev);
 	if (dev->conn != NULL) {
 		vu_conn_free(dev->conn);

@@ -100,10 +100,11 @@ struct device {
 	struct dirty_log	*_Atomic log;
 	/* The virtio status byte of SET_STATUS (main thread). */
 	uint8_t			 status;
-	/* Postcopy (postcopy.h; main thread): our userfaultfd or -1, and
-	 * whether POSTCOPY_LISTEN came. */
+	/* Postcopy (postcopy.h; main thread): our userfaultfd or -1,
+	 * whether POSTCOPY_LISTEN came, the timer that bounds faults. */
 	int			 pc_ufd;
 	int			 pc_listen;
+	struct event		*pc_ev;		/* the fault watchdog */
 	/* ctl: why it broke last (device_fail), under err_lock; its
 	 * workers belong to the shared pool (pool.c), not to it. */
 	char			 broken_reason[256];

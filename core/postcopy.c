@@ -1,6 +1,7 @@
 /*
- * Postcopy live migration: the userfaultfd of POSTCOPY_ADVISE and the
- * registration of the guest mappings; see postcopy.h.
+ * Postcopy live migration: the userfaultfd of POSTCOPY_ADVISE, the
+ * registration of the guest mappings, and the watchdog that bounds how
+ * long a fault may wait for the frontend; see postcopy.h.
  */
 
 #include <sys/types.h>
@@ -12,14 +13,27 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "device.h"
 #include "guest_mem.h"
 #include "log.h"
 #include "postcopy.h"
+#include "worker.h"
 #include "xmalloc.h"
+
+/* How often the watchdog looks at a device's workers. */
+#define POSTCOPY_TICK_MS	250
+/* Most unread faults looked at for the address of the one that waits. */
+#define POSTCOPY_PEEK_MAX	64
+
+static void	postcopy_unregister(struct device *);
+static void	postcopy_watch_start(struct device *);
 
 /* How long a fault may wait (postcopy_set_timeout); main thread. */
 static unsigned	 postcopy_timeout_s = POSTCOPY_FAULT_TIMEOUT_S;
@@ -167,18 +181,198 @@ postcopy_register(struct device *dev, char **cause)
 	}
 	log_info("%s: postcopy: %u regions registered for faults", dev->name,
 	    n);
+	postcopy_watch_start(dev);
 	return (0);
 }
 
-/* END or reset: closing our copy of the fd; QEMU closes its own. */
+/*
+ * Unregister every registered mapping.  The kernel wakes the threads
+ * waiting in faults on them (userfaultfd_unregister wakes the range so
+ * no fault waits forever); they retry the access, which now takes the
+ * page of the shared file like any other: what the frontend placed, or
+ * a zero page.  Main thread.
+ */
+static void
+postcopy_unregister(struct device *dev)
+{
+	struct guest_mem	*mem = device_mem(dev);
+	struct guest_region	*rg;
+	struct uffdio_range	 range;
+	uintptr_t		 start, end, pg;
+	unsigned		 i;
+
+	pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	for (i = 0; mem != NULL && i < mem->nregions; i++) {
+		rg = mem->regions[i];
+		if (!rg->pc_registered)
+			continue;
+		rg->pc_registered = 0;
+		if (dev->pc_ufd == -1)
+			continue;
+		start = (uintptr_t)rg->map_addr;
+		end = (start + rg->map_size + pg - 1) & ~(pg - 1);
+		range.start = start;
+		range.len = end - start;
+		if (ioctl(dev->pc_ufd, UFFDIO_UNREGISTER, &range) == -1)
+			log_warn("%s: postcopy: region at 0x%llx: "
+			    "UFFDIO_UNREGISTER", dev->name,
+			    (unsigned long long)rg->gpa);
+	}
+}
+
+/*
+ * How many threads wait in faults on the device's userfaultfd: the
+ * "total" of its fdinfo, which counts faults read by the frontend and
+ * not yet woken as well as unread ones, without reading any.  -1 when
+ * it cannot be read.  Main thread.
+ */
+static int
+postcopy_waiting(struct device *dev)
+{
+	char	 path[64], buf[512], *p;
+	ssize_t	 n;
+	int	 fd;
+
+	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", dev->pc_ufd);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (-1);
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return (-1);
+	buf[n] = '\0';
+	if ((p = strstr(buf, "\ntotal:")) == NULL)
+		return (-1);
+	return ((int)strtol(p + strlen("\ntotal:"), NULL, 10));
+}
+
+/*
+ * The guest-physical address of a waiting fault the frontend has not
+ * read, in *gpa; 0, or -1 when there is none (it read them all).  This
+ * reads the faults off the fd: only for a device about to fail, whose
+ * faults are all woken next, so the frontend loses nothing it could
+ * still serve.  Main thread.
+ */
+static int
+postcopy_fault_gpa(struct device *dev, uint64_t *gpa)
+{
+	struct guest_mem	*mem = device_mem(dev);
+	struct guest_region	*rg;
+	struct uffd_msg		 msg;
+	uintptr_t		 addr, host;
+	unsigned		 i, k;
+
+	/* Our fd is non-blocking (postcopy_ufd_open). */
+	for (k = 0; k < POSTCOPY_PEEK_MAX; k++) {
+		if (read(dev->pc_ufd, &msg, sizeof msg) != (ssize_t)sizeof msg)
+			return (-1);
+		if (msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		addr = (uintptr_t)msg.arg.pagefault.address;
+		for (i = 0; mem != NULL && i < mem->nregions; i++) {
+			rg = mem->regions[i];
+			host = (uintptr_t)rg->host;
+			if (addr >= host && addr - host < rg->size) {
+				*gpa = rg->gpa + (addr - host);
+				return (0);
+			}
+		}
+	}
+	return (-1);
+}
+
+/*
+ * A fault of the device has waited past the limit: fail the device, then
+ * leave postcopy, which wakes the waiting threads.  Failing first: a
+ * woken worker finds the device broken and trusts nothing it read.
+ * Main thread.
+ */
+static void
+postcopy_expire(struct device *dev)
+{
+	uint64_t	 gpa;
+
+	if (postcopy_fault_gpa(dev, &gpa) == 0)
+		device_fail(dev, "postcopy: page fault at GPA 0x%llx not "
+		    "served in %u s", (unsigned long long)gpa,
+		    postcopy_timeout_s);
+	else
+		device_fail(dev, "postcopy: page fault at GPA unknown (the "
+		    "frontend read it) not served in %u s",
+		    postcopy_timeout_s);
+	postcopy_end(dev);
+	log_info("%s: postcopy: faults woken; the pages not migrated read "
+	    "as the shared memory holds them", dev->name);
+}
+
+/*
+ * The watchdog tick: ping the device's workers; when one has not come
+ * back to its loop within the limit and a fault of the device waits,
+ * the fault is taken to be what holds it (a worker blocked elsewhere
+ * while the frontend is serving faults in time would need both for the
+ * whole limit).  Main thread.
+ */
+static void
+postcopy_watch_cb(evutil_socket_t fd __unused, short events __unused,
+    void *arg)
+{
+	struct device	*dev = arg;
+	uint64_t	 busy = 0, b;
+	unsigned	 i;
+
+	if (dev->pc_ufd == -1)
+		return;
+	for (i = 0; dev->workers != NULL && i < dev->nworkers; i++) {
+		if (dev->workers[i] == NULL)
+			continue;
+		if ((b = worker_busy_ms(dev->workers[i])) > busy)
+			busy = b;
+		worker_ping(dev->workers[i]);
+	}
+	if (busy < (uint64_t)postcopy_timeout_s * 1000)
+		return;
+	/* Unknown (no /proc): the wait is still most likely ours. */
+	if (postcopy_waiting(dev) == 0)
+		return;
+	postcopy_expire(dev);
+}
+
+/* Start the watchdog of the device's faults, once.  Main thread. */
+static void
+postcopy_watch_start(struct device *dev)
+{
+	struct timeval	 tv;
+
+	if (dev->pc_ev != NULL)
+		return;
+	dev->pc_ev = event_new(dev->base, -1, EV_PERSIST, postcopy_watch_cb,
+	    dev);
+	tv.tv_sec = 0;
+	tv.tv_usec = POSTCOPY_TICK_MS * 1000;
+	if (dev->pc_ev == NULL || event_add(dev->pc_ev, &tv) == -1) {
+		/* Faults are then unbounded, as before the watchdog. */
+		log_warnx("%s: postcopy: cannot start the fault watchdog",
+		    dev->name);
+		if (dev->pc_ev != NULL)
+			event_free(dev->pc_ev);
+		dev->pc_ev = NULL;
+	}
+}
+
+/*
+ * END, a reset or a failure: unregister the mappings first, which wakes
+ * every thread waiting in a fault on them (the frontend may never close
+ * its copy of the fd, and closing ours alone wakes nothing), then close
+ * our copy; QEMU closes its own.
+ */
 void
 postcopy_end(struct device *dev)
 {
-	struct guest_mem	*mem = device_mem(dev);
-	unsigned		 i;
-
-	for (i = 0; mem != NULL && i < mem->nregions; i++)
-		mem->regions[i]->pc_registered = 0;
+	postcopy_unregister(dev);
+	if (dev->pc_ev != NULL) {
+		event_free(dev->pc_ev);
+		dev->pc_ev = NULL;
+	}
 	if (dev->pc_ufd != -1) {
 		close(dev->pc_ufd);
 		log_info("%s: postcopy ended", dev->name);

@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,9 @@ struct worker {
 	struct worker_cmd_list	 cmds;		/* under lock */
 	int			 running;	/* under lock */
 	atomic_int		 stuck;		/* did not answer in time */
+	/* postcopy: when the unanswered ping was posted (monotonic ns),
+	 * 0 when none is (worker_ping). */
+	_Atomic uint64_t	 ping_ns;
 	int			 pooled;	/* a shared pool worker */
 	struct worker		*next_abandoned;
 };
@@ -291,6 +295,7 @@ worker_start(const char *name, char **cause)
 	w->name = xstrdup(name);
 	w->efd = -1;
 	atomic_init(&w->stuck, 0);
+	atomic_init(&w->ping_ns, 0);
 	STAILQ_INIT(&w->cmds);
 	pthread_mutex_init(&w->lock, NULL);
 	/* Timed waits measure on the monotonic clock. */
@@ -503,6 +508,52 @@ int
 worker_sync(struct worker *w)
 {
 	return (worker_post(w, WCMD_SYNC, NULL, NULL, NULL, 1));
+}
+
+/* Monotonic nanoseconds. */
+static uint64_t
+worker_now_ns(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+}
+
+/* The ping ran: the worker is back in its loop.  Worker. */
+static void
+worker_pong(void *arg)
+{
+	struct worker	*w = arg;
+
+	atomic_store(&w->ping_ns, 0);
+}
+
+/*
+ * Post a ping unless one is unanswered; worker_busy_ms then says how
+ * long the worker has not come back to its loop.  Nothing waits.  Main
+ * thread (the only one that pings).
+ */
+void
+worker_ping(struct worker *w)
+{
+	if (atomic_load(&w->ping_ns) != 0)
+		return;
+	atomic_store(&w->ping_ns, worker_now_ns());
+	(void)worker_post(w, WCMD_CALL, NULL, worker_pong, w, 0);
+}
+
+/* How long the worker's ping has been unanswered, in ms (0: none is).
+ * Any thread. */
+uint64_t
+worker_busy_ms(struct worker *w)
+{
+	uint64_t	 t = atomic_load(&w->ping_ns), now;
+
+	if (t == 0)
+		return (0);
+	now = worker_now_ns();
+	return (now > t ? (now - t) / 1000000 : 0);
 }
 
 /* Did the worker once fail to answer in time?  Any thread. */

@@ -173,8 +173,8 @@ p_stall(struct p *p)
 	fe->regions[idx].no_alloc = 1;
 	ck_assert_int_eq(fe_sock_send(fe->fd, VHOST_USER_ADD_MEM_REG,
 	    VHOST_USER_VERSION, sizeof zero, &zero, sizeof zero, NULL, 0), 0);
-	ck_assert_int_eq(fe_daemon_wait_log(p->dm, "pa: postcopy: 1 regions "
-	    "registered for faults", 1, P_WAIT_MS), 0);
+	ck_assert_int_eq(fe_daemon_wait_log(p->dm, "regions registered for "
+	    "faults", 1, P_WAIT_MS), 0);
 
 	/* Page 8 of the region: never placed, never read by us. */
 	b.gpa = P_GPA + 8 * P_PAGE;
