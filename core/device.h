@@ -26,6 +26,7 @@ struct module;
 struct vring;
 struct vu_backend;
 struct vu_conn;
+struct postcopy;
 struct worker;
 
 /* Removed ranges remembered between memory additions (the oldest is
@@ -101,10 +102,11 @@ struct device {
 	/* The virtio status byte of SET_STATUS (main thread). */
 	uint8_t			 status;
 	/* Postcopy (postcopy.h; main thread): our userfaultfd or -1,
-	 * whether POSTCOPY_LISTEN came, the timer that bounds faults. */
+	 * whether POSTCOPY_LISTEN came, the registered mappings and the
+	 * watchdog that bounds faults (postcopy.c). */
 	int			 pc_ufd;
 	int			 pc_listen;
-	struct event		*pc_ev;		/* the fault watchdog */
+	struct postcopy		*pc;		/* registered, watched */
 	/* ctl: why it broke last (device_fail), under err_lock; its
 	 * workers belong to the shared pool (pool.c), not to it. */
 	char			 broken_reason[256];

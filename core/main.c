@@ -676,6 +676,7 @@ main_serve(struct conf *conf, const char *module_dir,
 	 * file must cost its device, not the daemon (guest_fault.h). */
 	if (guest_fault_init(base, &cause) == -1)
 		fatalx("%s", cause);
+	postcopy_init();
 	sigint = evsignal_new(base, SIGINT, main_signal_cb, base);
 	sigterm = evsignal_new(base, SIGTERM, main_signal_cb, base);
 	if (sigint == NULL || sigterm == NULL ||

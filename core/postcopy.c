@@ -32,11 +32,24 @@
 /* Most unread faults looked at for the address of the one that waits. */
 #define POSTCOPY_PEEK_MAX	64
 
+/* A device's registered mappings and its watchdog (dev->pc). */
+struct postcopy {
+	struct event		 *ev;
+	/* Each with a reference: a mapping stays ours until it is
+	 * unregistered, even when a new table dropped it meanwhile. */
+	struct guest_region	**regions;
+	unsigned		  nregions;
+};
+
 static void	postcopy_unregister(struct device *);
 static void	postcopy_watch_start(struct device *);
 
 /* How long a fault may wait (postcopy_set_timeout); main thread. */
 static unsigned	 postcopy_timeout_s = POSTCOPY_FAULT_TIMEOUT_S;
+
+/* The devices whose watchdog runs (registered mappings); main thread. */
+static struct device	**postcopy_devs;
+static unsigned		  postcopy_ndevs;
 
 /* Set how long a fault may wait for the frontend; 0 is the default. */
 void
@@ -149,6 +162,7 @@ postcopy_register(struct device *dev, char **cause)
 {
 	struct guest_mem		*mem = device_mem(dev);
 	struct guest_region		*rg;
+	struct postcopy			*pc;
 	struct uffdio_register		 reg;
 	uintptr_t			 start, end, pg;
 	unsigned			 i, n = 0;
@@ -157,6 +171,8 @@ postcopy_register(struct device *dev, char **cause)
 		xasprintf(cause, "not in postcopy (no POSTCOPY_LISTEN)");
 		return (-1);
 	}
+	if ((pc = dev->pc) == NULL)
+		pc = dev->pc = xcalloc(1, sizeof *pc);
 	pg = (uintptr_t)sysconf(_SC_PAGESIZE);
 	for (i = 0; mem != NULL && i < mem->nregions; i++) {
 		rg = mem->regions[i];
@@ -177,6 +193,10 @@ postcopy_register(struct device *dev, char **cause)
 			return (-1);
 		}
 		rg->pc_registered = 1;
+		guest_region_ref(rg);
+		pc->regions = xreallocarray(pc->regions, pc->nregions + 1,
+		    sizeof *pc->regions);
+		pc->regions[pc->nregions++] = rg;
 		n++;
 	}
 	log_info("%s: postcopy: %u regions registered for faults", dev->name,
@@ -195,29 +215,32 @@ postcopy_register(struct device *dev, char **cause)
 static void
 postcopy_unregister(struct device *dev)
 {
-	struct guest_mem	*mem = device_mem(dev);
+	struct postcopy		*pc = dev->pc;
 	struct guest_region	*rg;
 	struct uffdio_range	 range;
 	uintptr_t		 start, end, pg;
 	unsigned		 i;
 
+	if (pc == NULL)
+		return;
 	pg = (uintptr_t)sysconf(_SC_PAGESIZE);
-	for (i = 0; mem != NULL && i < mem->nregions; i++) {
-		rg = mem->regions[i];
-		if (!rg->pc_registered)
-			continue;
+	for (i = 0; i < pc->nregions; i++) {
+		rg = pc->regions[i];
 		rg->pc_registered = 0;
-		if (dev->pc_ufd == -1)
-			continue;
 		start = (uintptr_t)rg->map_addr;
 		end = (start + rg->map_size + pg - 1) & ~(pg - 1);
 		range.start = start;
 		range.len = end - start;
-		if (ioctl(dev->pc_ufd, UFFDIO_UNREGISTER, &range) == -1)
+		if (dev->pc_ufd != -1 &&
+		    ioctl(dev->pc_ufd, UFFDIO_UNREGISTER, &range) == -1)
 			log_warn("%s: postcopy: region at 0x%llx: "
 			    "UFFDIO_UNREGISTER", dev->name,
 			    (unsigned long long)rg->gpa);
+		guest_region_unref(rg);
 	}
+	free(pc->regions);
+	pc->regions = NULL;
+	pc->nregions = 0;
 }
 
 /*
@@ -288,18 +311,16 @@ postcopy_fault_gpa(struct device *dev, uint64_t *gpa)
  * Main thread.
  */
 static void
-postcopy_expire(struct device *dev)
+postcopy_expire(struct device *dev, unsigned secs)
 {
 	uint64_t	 gpa;
 
 	if (postcopy_fault_gpa(dev, &gpa) == 0)
 		device_fail(dev, "postcopy: page fault at GPA 0x%llx not "
-		    "served in %u s", (unsigned long long)gpa,
-		    postcopy_timeout_s);
+		    "served in %u s", (unsigned long long)gpa, secs);
 	else
 		device_fail(dev, "postcopy: page fault at GPA unknown (the "
-		    "frontend read it) not served in %u s",
-		    postcopy_timeout_s);
+		    "frontend read it) not served in %u s", secs);
 	postcopy_end(dev);
 	log_info("%s: postcopy: faults woken; the pages not migrated read "
 	    "as the shared memory holds them", dev->name);
@@ -334,29 +355,97 @@ postcopy_watch_cb(evutil_socket_t fd __unused, short events __unused,
 	/* Unknown (no /proc): the wait is still most likely ours. */
 	if (postcopy_waiting(dev) == 0)
 		return;
-	postcopy_expire(dev);
+	postcopy_expire(dev, postcopy_timeout_s);
+}
+
+/*
+ * worker.c's wait hook: the main thread has waited WORKER_WAIT_MS for
+ * `w` (a frontend stopping a queue whose worker waits in a fault): while
+ * it waits the watchdog cannot run, so expire here the faults of the
+ * devices `w` serves.  Non-zero when any was woken.  Main thread.
+ */
+static int
+postcopy_worker_late(struct worker *w)
+{
+	struct device	*dev;
+	unsigned	 i, k;
+	int		 woke = 0;
+
+	/* postcopy_expire takes dev off the list: walk it backwards. */
+	for (i = postcopy_ndevs; i-- > 0;) {
+		dev = postcopy_devs[i];
+		for (k = 0; dev->workers != NULL && k < dev->nworkers; k++)
+			if (dev->workers[k] == w)
+				break;
+		if (k == dev->nworkers || dev->pc_ufd == -1 ||
+		    postcopy_waiting(dev) == 0)
+			continue;
+		postcopy_expire(dev, WORKER_WAIT_MS / 1000);
+		woke = 1;
+	}
+	return (woke);
+}
+
+/* Let the main thread's waits for workers expire faults (before any
+ * worker starts).  Main thread. */
+void
+postcopy_init(void)
+{
+	worker_set_wait_hook(postcopy_worker_late);
 }
 
 /* Start the watchdog of the device's faults, once.  Main thread. */
 static void
 postcopy_watch_start(struct device *dev)
 {
+	struct postcopy	*pc = dev->pc;
 	struct timeval	 tv;
 
-	if (dev->pc_ev != NULL)
+	if (pc->ev != NULL)
 		return;
-	dev->pc_ev = event_new(dev->base, -1, EV_PERSIST, postcopy_watch_cb,
-	    dev);
+	pc->ev = event_new(dev->base, -1, EV_PERSIST, postcopy_watch_cb, dev);
 	tv.tv_sec = 0;
 	tv.tv_usec = POSTCOPY_TICK_MS * 1000;
-	if (dev->pc_ev == NULL || event_add(dev->pc_ev, &tv) == -1) {
+	if (pc->ev == NULL || event_add(pc->ev, &tv) == -1) {
 		/* Faults are then unbounded, as before the watchdog. */
 		log_warnx("%s: postcopy: cannot start the fault watchdog",
 		    dev->name);
-		if (dev->pc_ev != NULL)
-			event_free(dev->pc_ev);
-		dev->pc_ev = NULL;
+		if (pc->ev != NULL)
+			event_free(pc->ev);
+		pc->ev = NULL;
+		return;
 	}
+	postcopy_devs = xreallocarray(postcopy_devs, postcopy_ndevs + 1,
+	    sizeof *postcopy_devs);
+	postcopy_devs[postcopy_ndevs++] = dev;
+}
+
+/* Stop the watchdog and free dev->pc (unregistered before).  Main
+ * thread. */
+static void
+postcopy_watch_stop(struct device *dev)
+{
+	struct postcopy	*pc = dev->pc;
+	unsigned	 i;
+
+	if (pc == NULL)
+		return;
+	if (pc->ev != NULL) {
+		event_free(pc->ev);
+		for (i = 0; i < postcopy_ndevs; i++) {
+			if (postcopy_devs[i] == dev) {
+				postcopy_devs[i] =
+				    postcopy_devs[--postcopy_ndevs];
+				break;
+			}
+		}
+		if (postcopy_ndevs == 0) {
+			free(postcopy_devs);
+			postcopy_devs = NULL;
+		}
+	}
+	free(pc);
+	dev->pc = NULL;
 }
 
 /*
@@ -369,10 +458,7 @@ void
 postcopy_end(struct device *dev)
 {
 	postcopy_unregister(dev);
-	if (dev->pc_ev != NULL) {
-		event_free(dev->pc_ev);
-		dev->pc_ev = NULL;
-	}
+	postcopy_watch_stop(dev);
 	if (dev->pc_ufd != -1) {
 		close(dev->pc_ufd);
 		log_info("%s: postcopy ended", dev->name);

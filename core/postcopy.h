@@ -22,6 +22,9 @@ struct device;
 /* How long a fault may wait for the frontend by default (seconds). */
 #define POSTCOPY_FAULT_TIMEOUT_S	4
 
+/* Let the main thread's bounded waits for a worker expire the faults
+ * that hold it.  Main thread, before any worker starts. */
+void	 postcopy_init(void);
 /* Set that limit (`postcopy-fault-timeout`; 0: the default).  Main
  * thread. */
 void	 postcopy_set_timeout(unsigned seconds);

@@ -88,6 +88,10 @@ static atomic_uint	 worker_nabandoned;
 
 /* Told when a pool worker gets stuck (pool.c); set before any worker. */
 static void		(*worker_stuck_hook)(struct worker *);
+/* Asked, on the main thread, before a worker is given up on: returns
+ * non-zero when it released what held the worker (postcopy.c). */
+static int		(*worker_wait_hook)(struct worker *);
+static pthread_t	 worker_hook_thread;	/* the main thread */
 
 /* The worker this thread runs, NULL on the main thread. */
 static _Thread_local struct worker *worker_current;
@@ -449,7 +453,7 @@ worker_post(struct worker *w, enum worker_cmd_type type, struct vring *vq,
 {
 	struct worker_cmd	 stack_cmd, *cmd;
 	struct timespec		 ts;
-	int			 rc = 0;
+	int			 rc = 0, hooked = 0, woke;
 
 	if (wait && worker_current == w) {
 		memset(&stack_cmd, 0, sizeof stack_cmd);
@@ -488,6 +492,21 @@ worker_post(struct worker *w, enum worker_cmd_type type, struct vring *vq,
 	while (cmd->state != WORKER_CMD_DONE) {
 		if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) ==
 		    ETIMEDOUT && cmd->state != WORKER_CMD_DONE) {
+			/* postcopy: a fault the frontend does not serve
+			 * may hold it; once released, wait again. */
+			if (!hooked && worker_current == NULL &&
+			    worker_wait_hook != NULL &&
+			    pthread_equal(pthread_self(),
+			    worker_hook_thread)) {
+				hooked = 1;
+				pthread_mutex_unlock(&w->lock);
+				woke = worker_wait_hook(w);
+				pthread_mutex_lock(&w->lock);
+				if (woke) {
+					worker_deadline(&ts, WORKER_WAIT_MS);
+					continue;
+				}
+			}
 			/* Not started yet: it never will be. */
 			if (cmd->state == WORKER_CMD_QUEUED)
 				cmd->state = WORKER_CMD_CANCELLED;
@@ -590,6 +609,16 @@ void
 worker_set_stuck_hook(void (*fn)(struct worker *))
 {
 	worker_stuck_hook = fn;
+}
+
+/* Call `fn` on the main thread when a command it waits for is late,
+ * before the worker is marked stuck; non-zero from fn means it released
+ * the worker and the wait starts again (once).  Main thread. */
+void
+worker_set_wait_hook(int (*fn)(struct worker *))
+{
+	worker_hook_thread = pthread_self();
+	worker_wait_hook = fn;
 }
 
 /* Mark a worker as a shared pool worker (for the stuck message).  Main

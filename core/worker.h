@@ -69,6 +69,9 @@ struct worker	*worker_self(void);
 const char	*worker_name(struct worker *);
 /* Call fn when a pool worker gets stuck (any thread).  Main thread. */
 void		 worker_set_stuck_hook(void (*fn)(struct worker *));
+/* Ask fn (main thread) before giving up on a late worker; non-zero: it
+ * released the worker, wait once more.  Main thread. */
+void		 worker_set_wait_hook(int (*fn)(struct worker *));
 /* Mark a shared pool worker (pool.c).  Main thread, before use. */
 void		 worker_set_pooled(struct worker *);
 

@@ -12,7 +12,11 @@
  *   - sigterm: SIGTERM while the fault waits (deadline far away) exits 0
  *     promptly;
  *   - disconnect: pa's frontend hangs up while the fault waits (it keeps
- *     the userfaultfd open): pb keeps serving at once and is not failed.
+ *     the userfaultfd open): pb keeps serving at once and is not failed;
+ *   - stop: pa's frontend stops the queue (GET_VRING_BASE, as QEMU does
+ *     when a migration fails) while the fault waits, so the main thread
+ *     waits for the worker: pa fails, the worker is not given up on and
+ *     pb is not failed with it.
  *
  * The test reads /proc/self/fdinfo of its copy of the userfaultfd to see
  * the fault outstanding ("total" counts the threads waiting), without
@@ -275,6 +279,32 @@ START_TEST(test_disconnect)
 }
 END_TEST
 
+/* pa's queue is stopped with the fault waiting (deadline far away). */
+START_TEST(test_stop)
+{
+	struct p	 p;
+	uint32_t	 base;
+	int		 r;
+
+	p_start(&p, "postcopy: stop", "postcopy-fault-timeout 600\n");
+	p_stall(&p);
+	/* The main thread waits for the worker before it answers. */
+	p.fe[0]->timeout_ms = 30000;
+	r = fe_queue_pause(p.fe[0], 0, &base);
+	ck_assert_msg(r == 0 || r == 1, "GET_VRING_BASE: %d %s", r,
+	    fe_error());
+	ck_assert_int_eq(fe_daemon_wait_log(p.dm, "pa: device broken: "
+	    "postcopy: page fault at GPA 0x4008000 not served", 1, P_WAIT_MS),
+	    0);
+	ck_assert_msg(p_round(p.fe[1], P_MARGIN_MS), "pb not served after "
+	    "pa's queue stopped");
+	ck_assert_int_eq(p_waiting(p.ufd), 0);
+	ck_assert_int_eq(fe_daemon_log_count(p.dm, "pb: device broken"), 0);
+	ck_assert_int_eq(fe_daemon_log_count(p.dm, "did not answer"), 0);
+	p_stop(&p, 4000);
+}
+END_TEST
+
 /* The postcopy suite. */
 static Suite *
 postcopy_suite(void)
@@ -287,6 +317,7 @@ postcopy_suite(void)
 	tcase_add_test(tc, test_stall);
 	tcase_add_test(tc, test_sigterm);
 	tcase_add_test(tc, test_disconnect);
+	tcase_add_test(tc, test_stop);
 	suite_add_tcase(s, tc);
 	return (s);
 }
