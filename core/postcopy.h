@@ -10,6 +10,19 @@
  * and woken it; nothing in the daemon serves faults itself, and no
  * thread but the faulting one waits.  POSTCOPY_END closes the fd.  Main
  * thread.
+ *
+ * A frontend that never serves a fault must not hold a worker (and the
+ * other devices it serves) forever.  While mappings are registered, a
+ * timer pings the device's workers; when one has not come back to its
+ * loop within postcopy-fault-timeout and the fd's fdinfo counts a thread
+ * waiting (read without taking faults off the fd, which the frontend
+ * reads), the device fails and its mappings are unregistered: the kernel
+ * wakes the waiters (userfaultfd_unregister wakes the range), whose
+ * access then takes the shared file's page.  END, resets and shutdown
+ * unregister before the rings stop, and a main thread that waits for a
+ * worker (worker_post) expires the faults of that worker's devices
+ * before giving it up.  A fault on the main thread itself is not
+ * covered: nothing runs to notice it.
  */
 
 #ifndef VHOSTD_POSTCOPY_H
