@@ -218,19 +218,14 @@ START_TEST(test_stall)
 {
 	struct p	 p;
 	char		 line[128];
-	int64_t		 t0;
 
 	p_start(&p, "postcopy: stall", "");
 	ck_assert(p_round(p.fe[1], P_WAIT_MS));
 	p_stall(&p);
-	t0 = fe_now_ms();
 	/* pb's request waits for the shared worker, but not forever. */
 	ck_assert_msg(p_round(p.fe[1], P_DEADLINE_S * 1000 + P_MARGIN_MS),
 	    "pb not served in %d s while pa's fault waits",
 	    P_DEADLINE_S + P_MARGIN_MS / 1000);
-	ck_assert_msg(fe_now_ms() - t0 >= P_DEADLINE_S * 1000 - 1000,
-	    "pb served after %lld ms: before the deadline?",
-	    (long long)(fe_now_ms() - t0));
 	snprintf(line, sizeof line, "pa: device broken: postcopy: page "
 	    "fault at GPA 0x%llx not served in %d s",
 	    (unsigned long long)(P_GPA + 8 * P_PAGE), P_DEADLINE_S);
@@ -241,7 +236,7 @@ START_TEST(test_stall)
 	ck_assert(p_round(p.fe[1], 2000 + P_MARGIN_MS));
 	ck_assert_int_eq(fe_daemon_log_count(p.dm, "pb: device broken"), 0);
 	ck_assert_int_eq(fe_daemon_log_count(p.dm, "did not answer"), 0);
-	p_stop(&p, 5000);
+	p_stop(&p, 4500);
 }
 END_TEST
 
@@ -252,7 +247,7 @@ START_TEST(test_sigterm)
 
 	p_start(&p, "postcopy: sigterm", "postcopy-fault-timeout 600\n");
 	p_stall(&p);
-	p_stop(&p, 4000);
+	p_stop(&p, 4500);
 }
 END_TEST
 
@@ -275,7 +270,7 @@ START_TEST(test_disconnect)
 	ck_assert(p_round(p.fe[1], P_MARGIN_MS));
 	ck_assert_int_eq(fe_daemon_log_count(p.dm, "pb: device broken"), 0);
 	ck_assert_int_eq(fe_daemon_log_count(p.dm, "did not answer"), 0);
-	p_stop(&p, 4000);
+	p_stop(&p, 4500);
 }
 END_TEST
 
@@ -301,7 +296,7 @@ START_TEST(test_stop)
 	ck_assert_int_eq(p_waiting(p.ufd), 0);
 	ck_assert_int_eq(fe_daemon_log_count(p.dm, "pb: device broken"), 0);
 	ck_assert_int_eq(fe_daemon_log_count(p.dm, "did not answer"), 0);
-	p_stop(&p, 4000);
+	p_stop(&p, 4500);
 }
 END_TEST
 
