@@ -279,7 +279,7 @@ postcopy_waiting(struct device *dev)
 static int
 postcopy_fault_gpa(struct device *dev, uint64_t *gpa)
 {
-	struct guest_mem	*mem = device_mem(dev);
+	struct postcopy		*pc = dev->pc;
 	struct guest_region	*rg;
 	struct uffd_msg		 msg;
 	uintptr_t		 addr, host;
@@ -292,8 +292,10 @@ postcopy_fault_gpa(struct device *dev, uint64_t *gpa)
 		if (msg.event != UFFD_EVENT_PAGEFAULT)
 			continue;
 		addr = (uintptr_t)msg.arg.pagefault.address;
-		for (i = 0; mem != NULL && i < mem->nregions; i++) {
-			rg = mem->regions[i];
+		/* The registered regions: a table sent since may have
+		 * dropped the one that faults. */
+		for (i = 0; pc != NULL && i < pc->nregions; i++) {
+			rg = pc->regions[i];
 			host = (uintptr_t)rg->host;
 			if (addr >= host && addr - host < rg->size) {
 				*gpa = rg->gpa + (addr - host);
