@@ -250,7 +250,7 @@ int	 vring_chain_iov(struct vring_chain *, const struct guest_mem *,
 	    int writable, size_t offset, struct iovec *iov, int max);
 
 /*
- * Internal to vring.c and vring_chain.c.
+ * Internal to vring.c, vring_chain.c and vring_used.c.
  */
 /* The device name for log lines, "?" without a device. */
 const char *vring_name(const struct vring *);
@@ -276,6 +276,11 @@ int	 vring_push_deferred(struct vring *, const struct guest_mem *mem);
 /* Write used->flags 0 (a previous back-end may have left NO_NOTIFY set).
  * Worker, ring mapped. */
 void	 vring_used_flags_clear(struct vring *);
+/* Write the used element of a split-ring chain and publish it.  Worker,
+ * ring mapped. */
+void	 vring_push_used(struct vring *, struct vring_chain *, uint32_t);
+/* The guest's avail->idx of a split ring.  Worker. */
+uint16_t vring_avail_idx(const struct vring *);
 
 /* The position reclaim and rewind order chains by (avail_pos). */
 static inline uint16_t
