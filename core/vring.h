@@ -256,6 +256,20 @@ int	 vring_chain_iov(struct vring_chain *, const struct guest_mem *,
 const char *vring_name(const struct vring *);
 /* Mark the device broken because of this ring (logs without a device). */
 void	 vring_fail(struct vring *, const char *why);
+/* One of a ring's three areas in guest memory: where, how long, its
+ * alignment in host memory (a power of two) and the error when it is not
+ * in guest memory. */
+struct vring_area {
+	uint64_t	 gpa;
+	uint64_t	 len;
+	uintptr_t	 align;
+	const char	*missing;
+};
+/* Find the host addresses of the areas area[0..2] in `mem`.  0, or -1
+ * with *err.  Any thread. */
+int	 vring_areas_find(const struct guest_mem *mem,
+	    const struct vring_area *area, void **desc, void **avail,
+	    void **used, const char **err);
 /* Find the host addresses of the three rings in `mem`.  0, or -1 with
  * *err.  Any thread. */
 int	 vring_ring_ptrs(const struct vring *, const struct guest_mem *mem,

@@ -125,6 +125,42 @@ vring_read_guest(const struct guest_mem *mem, uint64_t gpa, void *buf,
 }
 
 /*
+ * Find the host addresses of a ring's three areas (split: descriptor
+ * table, available and used ring; packed: descriptor ring, driver and
+ * device event areas) in `mem`, in *desc, *avail and *used: each must lie
+ * in one region and be aligned in host memory too.  0, or -1 with *err
+ * set.  Any thread.
+ */
+int
+vring_areas_find(const struct guest_mem *mem, const struct vring_area *area,
+    void **desc, void **avail, void **used, const char **err)
+{
+	void		**host[3] = { desc, avail, used };
+	unsigned	  i;
+
+	if (mem == NULL) {
+		*err = "no guest memory";
+		return (-1);
+	}
+	for (i = 0; i < 3; i++) {
+		*host[i] = guest_mem_range(mem, area[i].gpa, area[i].len);
+		if (*host[i] == NULL) {
+			*err = area[i].missing;
+			return (-1);
+		}
+	}
+	/* A region mapped at an odd file offset would misalign the rings
+	 * in our address space even when the guest addresses are aligned. */
+	for (i = 0; i < 3; i++) {
+		if (((uintptr_t)*host[i] & (area[i].align - 1)) != 0) {
+			*err = "rings are misaligned in host memory";
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/*
  * Find the host addresses of the three rings of `num` entries in `mem`:
  * each must lie in one region and be aligned in host memory too.  0, or
  * -1 with *err set.  Any thread; touches no ring field but reads the
@@ -134,37 +170,19 @@ int
 vring_ring_ptrs(const struct vring *vq, const struct guest_mem *mem,
     void **desc, void **avail, void **used, const char **err)
 {
+	const struct vring_area	 area[3] = {
+		{ vq->desc_gpa, (uint64_t)vq->num * VRING_DESC_SIZE, 16,
+		    "descriptor table is not in guest memory" },
+		{ vq->avail_gpa, VRING_AVAIL_SIZE(vq->num), 2,
+		    "available ring is not in guest memory" },
+		{ vq->used_gpa, VRING_USED_SIZE(vq->num), 4,
+		    "used ring is not in guest memory" },
+	};
+
 	if (vq->packed)
 		return (vring_packed_ring_ptrs(vq, mem, desc, avail, used,
 		    err));
-	if (mem == NULL) {
-		*err = "no guest memory";
-		return (-1);
-	}
-	*desc = guest_mem_range(mem, vq->desc_gpa,
-	    (uint64_t)vq->num * VRING_DESC_SIZE);
-	if (*desc == NULL) {
-		*err = "descriptor table is not in guest memory";
-		return (-1);
-	}
-	*avail = guest_mem_range(mem, vq->avail_gpa, VRING_AVAIL_SIZE(vq->num));
-	if (*avail == NULL) {
-		*err = "available ring is not in guest memory";
-		return (-1);
-	}
-	*used = guest_mem_range(mem, vq->used_gpa, VRING_USED_SIZE(vq->num));
-	if (*used == NULL) {
-		*err = "used ring is not in guest memory";
-		return (-1);
-	}
-	/* A region mapped at an odd file offset would misalign the rings
-	 * in our address space even when the guest addresses are aligned. */
-	if (((uintptr_t)*desc & 15) != 0 || ((uintptr_t)*avail & 1) != 0 ||
-	    ((uintptr_t)*used & 3) != 0) {
-		*err = "rings are misaligned in host memory";
-		return (-1);
-	}
-	return (0);
+	return (vring_areas_find(mem, area, desc, avail, used, err));
 }
 
 /* Make the cached ring host pointers valid for `mem` (re-derived when the
