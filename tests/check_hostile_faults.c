@@ -608,9 +608,7 @@ hostile_faults_suite(void)
 	Suite	*s = suite_create("hostile_faults");
 	TCase	*tc;
 
-	tc = tcase_create("faults");
-	tcase_add_unchecked_fixture(tc, NULL, h_reap);
-	tcase_set_timeout(tc, 90);
+	tc = h_tcase(s, "faults", 90);
 	tcase_add_test(tc, test_frontend_killed);
 	tcase_add_test(tc, test_never_reads);
 	tcase_add_test(tc, test_emfile);
@@ -618,7 +616,6 @@ hostile_faults_suite(void)
 	tcase_add_test(tc, test_module_fails);
 	tcase_add_test(tc, test_ring_fds);
 	tcase_add_test(tc, test_worker_stuck);
-	suite_add_tcase(s, tc);
 	return (s);
 }
 

@@ -359,13 +359,10 @@ hostile_guest_suite(void)
 	Suite	*s = suite_create("hostile_guest");
 	TCase	*tc;
 
-	tc = tcase_create("guest");
-	tcase_add_unchecked_fixture(tc, NULL, h_reap);
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "guest", 60);
 	tcase_add_loop_test(tc, test_guest, 0, (int)nitems(h_guests));
 	tcase_add_test(tc, test_early_kicks);
 	tcase_add_test(tc, test_after_reset_owner);
-	suite_add_tcase(s, tc);
 	return (s);
 }
 

@@ -498,21 +498,15 @@ hostile_mem_suite(void)
 	Suite	*s = suite_create("hostile_mem");
 	TCase	*tc;
 
-	tc = tcase_create("memory");
-	tcase_add_unchecked_fixture(tc, NULL, h_reap);
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "memory", 60);
 	tcase_add_test(tc, test_regions);
 	tcase_add_test(tc, test_vring_config);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("shrunk");
-	tcase_add_unchecked_fixture(tc, NULL, h_reap);
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "shrunk", 60);
 	tcase_add_test(tc, test_memfd_sealed);
 	tcase_add_loop_test(tc, test_memfd_shrunk, 0, 2);
 	tcase_add_test(tc, test_memfd_shrunk_main);
 	tcase_add_test(tc, test_memfd_shrunk_flowing);
-	suite_add_tcase(s, tc);
 	return (s);
 }
 

@@ -244,13 +244,10 @@ hostile_msg_suite(void)
 	Suite	*s = suite_create("hostile_msg");
 	TCase	*tc;
 
-	tc = tcase_create("requests");
-	tcase_add_unchecked_fixture(tc, NULL, h_reap);
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "requests", 60);
 	tcase_add_test(tc, test_every_request);
 	tcase_add_test(tc, test_wrong_sizes);
 	tcase_add_test(tc, test_fds);
-	suite_add_tcase(s, tc);
 	return (s);
 }
 

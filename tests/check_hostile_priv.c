@@ -315,15 +315,12 @@ hostile_priv_suite(void)
 	Suite	*s = suite_create("hostile_priv");
 	TCase	*tc;
 
-	tc = tcase_create("privilege");
-	tcase_add_unchecked_fixture(tc, NULL, h_reap);
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "privilege", 60);
 	tcase_add_test(tc, test_socket_owner);
 	tcase_add_test(tc, test_drop_user);
 	tcase_add_test(tc, test_seccomp_daemon);
 	tcase_add_test(tc, test_seccomp_filter);
 	tcase_add_test(tc, test_module_paths);
-	suite_add_tcase(s, tc);
 	return (s);
 }
 

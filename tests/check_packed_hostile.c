@@ -359,18 +359,12 @@ packed_hostile_suite(void)
 	Suite	*s = suite_create("packed_hostile");
 	TCase	*tc;
 
-	tc = tcase_create("guest");
-	tcase_add_unchecked_fixture(tc, NULL, h_reap);
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "guest", 60);
 	tcase_add_loop_test(tc, test_guest, 0, (int)nitems(ph_guests));
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("protocol");
-	tcase_add_unchecked_fixture(tc, NULL, h_reap);
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "protocol", 60);
 	tcase_add_test(tc, test_protocol);
 	tcase_add_loop_test(tc, test_small_rings, 0, 3);
-	suite_add_tcase(s, tc);
 	return (s);
 }
 

@@ -399,6 +399,20 @@ h_reap(void)
 	fe_tmp_reap();
 }
 
+/* A new test case `name` of `s` with a `timeout` in seconds and the
+ * daemon logs of failed tests printed (h_reap). */
+TCase *
+h_tcase(Suite *s, const char *name, int timeout)
+{
+	TCase	*tc;
+
+	tc = tcase_create(name);
+	tcase_add_unchecked_fixture(tc, NULL, h_reap);
+	tcase_set_timeout(tc, timeout);
+	suite_add_tcase(s, tc);
+	return (tc);
+}
+
 /* Run the suite `s` of the program `prog`; the exit status for main. */
 int
 h_main(const char *prog, Suite *s)

@@ -65,6 +65,7 @@ void		 h_refused(struct fe *, uint32_t, const void *, uint32_t,
 int		 h_memfd(off_t);
 void		 h_copy_module(struct fe_daemon *, const char *, const char *);
 void		 h_reap(void);
+TCase		*h_tcase(Suite *, const char *, int);
 int		 h_main(const char *, Suite *);
 
 #endif /* HOSTILE_HARNESS_H */
