@@ -134,3 +134,67 @@ fuzz_guest_load(const uint8_t *p, size_t n)
 	} else
 		memcpy(fuzz_r[0]->host, p, n);
 }
+
+/*
+ * Pop chains from `vq` until it is empty or fails, checking each
+ * (fuzz_guest_check_chain and, if not NULL, check_chain) and using it,
+ * then completing it the way `how` picks: held back and pushed at the
+ * end, pushed with its length, rewound and popped again, or pushed with
+ * a length past it.  check_ring, if not NULL, runs after every pop and
+ * push.  Bounded: completed chains may be popped again.
+ */
+void
+fuzz_guest_run(struct vring *vq, uint8_t how,
+    void (*check_ring)(const struct vring *),
+    void (*check_chain)(const struct vring *, const struct vring_chain *))
+{
+	struct vring_chain	*c, *held[8];
+	const char		*err;
+	unsigned		 nheld = 0, i, pops = 0;
+
+	while (pops++ < 2048) {
+		err = NULL;
+		c = vring_pop(vq, fuzz_guest_mem, &err);
+		if (check_ring != NULL)
+			check_ring(vq);
+		if (c == NULL)
+			break;
+		fuzz_guest_check_chain(c);
+		if (check_chain != NULL)
+			check_chain(vq, c);
+		fuzz_guest_use_chain(c, how);
+		switch ((how + pops) % 4) {
+		case 0:
+			if (nheld < nitems(held)) {
+				held[nheld++] = c;
+				break;
+			}
+			FALLTHROUGH;
+		case 1:
+			vring_push(vq, fuzz_guest_mem, c, (uint32_t)c->wlen);
+			break;
+		case 2:
+			if (vring_rewind(vq, c) != 0)
+				abort();
+			/* Pop it again (our writes may have changed the
+			 * rings, so it may now fail) and complete it. */
+			if ((c = vring_pop(vq, fuzz_guest_mem, &err)) == NULL)
+				goto out;
+			fuzz_guest_check_chain(c);
+			vring_push(vq, fuzz_guest_mem, c, 7);
+			break;
+		default:
+			vring_push(vq, fuzz_guest_mem, c, UINT32_MAX);
+			break;
+		}
+		if (check_ring != NULL)
+			check_ring(vq);
+		(void)vring_need_notify(vq, fuzz_guest_mem);
+	}
+out:
+	for (i = 0; i < nheld; i++)
+		vring_push(vq, fuzz_guest_mem, held[i], 1);
+	if (check_ring != NULL)
+		check_ring(vq);
+	(void)vring_need_notify(vq, fuzz_guest_mem);
+}

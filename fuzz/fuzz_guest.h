@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct guest_mem;
+struct vring;
 struct vring_chain;
 
 #define FUZZ_REGION	0x10000ULL
@@ -27,5 +28,11 @@ void	fuzz_guest_load(const uint8_t *p, size_t n);
 void	fuzz_guest_check_chain(const struct vring_chain *);
 /* Exercise the accessors of a popped chain (`how` from the input). */
 void	fuzz_guest_use_chain(struct vring_chain *, uint8_t how);
+/* Pop, check, use and complete the chains of a ring until it is empty
+ * or fails (`how` from the input); the callbacks, if not NULL, add the
+ * target's own checks of the ring and of each chain. */
+void	fuzz_guest_run(struct vring *, uint8_t how,
+	    void (*)(const struct vring *),
+	    void (*)(const struct vring *, const struct vring_chain *));
 
 #endif /* VHOSTD_FUZZ_GUEST_H */

@@ -44,11 +44,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vring		 vq;
-	struct vring_chain	*c, *held[8];
-	const char		*err;
 	char			*cause = NULL;
 	uint64_t		 desc, avail, used;
-	unsigned		 nheld = 0, i, pops = 0;
 	uint8_t			 how;
 
 	if (size < FUZZ_HDR)
@@ -71,45 +68,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	vq.last_avail_idx = (uint16_t)(data[2] | data[3] << 8);
 
-	/* Bounded: a ring yields at most num chains before it is empty or
-	 * the pool runs dry; completed ones may be popped again. */
-	while (pops++ < 2048) {
-		err = NULL;
-		c = vring_pop(&vq, fuzz_guest_mem, &err);
-		if (c == NULL)
-			break;
-		fuzz_guest_check_chain(c);
-		fuzz_guest_use_chain(c, how);
-		switch ((how + pops) % 4) {
-		case 0:
-			if (nheld < nitems(held)) {
-				held[nheld++] = c;
-				break;
-			}
-			FALLTHROUGH;
-		case 1:
-			vring_push(&vq, fuzz_guest_mem, c, (uint32_t)c->wlen);
-			break;
-		case 2:
-			if (vring_rewind(&vq, c) != 0)
-				abort();
-			/* Pop it again (our writes may have changed the
-			 * rings, so it may now fail) and complete it. */
-			if ((c = vring_pop(&vq, fuzz_guest_mem, &err)) == NULL)
-				goto out;
-			fuzz_guest_check_chain(c);
-			vring_push(&vq, fuzz_guest_mem, c, 7);
-			break;
-		default:
-			vring_push(&vq, fuzz_guest_mem, c, UINT32_MAX);
-			break;
-		}
-		(void)vring_need_notify(&vq, fuzz_guest_mem);
-	}
-out:
-	for (i = 0; i < nheld; i++)
-		vring_push(&vq, fuzz_guest_mem, held[i], 1);
-	(void)vring_need_notify(&vq, fuzz_guest_mem);
+	fuzz_guest_run(&vq, how, NULL, NULL);
 	vring_free(&vq);
 	return (0);
 }

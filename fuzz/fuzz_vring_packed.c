@@ -51,17 +51,22 @@ fuzz_vring_check_ring(const struct vring *vq)
 		abort();
 }
 
+/* A packed chain has 1..num descriptors and its id is below num. */
+static void
+fuzz_vring_check_chain(const struct vring *vq, const struct vring_chain *c)
+{
+	if (c->ndesc == 0 || c->ndesc > vq->num || c->head >= vq->num)
+		abort();
+}
+
 /* One input: lay out the guest memory and pop until empty or error. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vring		 vq;
-	struct vring_chain	*c, *held[8];
-	const char		*err;
 	char			*cause = NULL;
 	uint64_t		 desc, drv, dev;
 	uint32_t		 base;
-	unsigned		 nheld = 0, i, pops = 0;
 	uint8_t			 how;
 
 	if (size < FUZZ_HDR)
@@ -80,54 +85,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drv = ((uint64_t)data[9] | (uint64_t)data[10] << 8) * 4;
 	dev = ((uint64_t)data[11] | (uint64_t)data[12] << 8) * 4;
 	if (vring_packed_set_base(&vq, base, &cause) == -1 ||
-	    vring_set_addr(&vq, fuzz_guest_mem, desc, drv, dev, 0, &cause) == -1) {
+	    vring_set_addr(&vq, fuzz_guest_mem, desc, drv, dev, 0,
+	    &cause) == -1) {
 		free(cause);
 		vring_free(&vq);
 		return (0);
 	}
 
-	/* Bounded: completed chains free their slots, which may be popped
-	 * again as the guest's (our) writes left them. */
-	while (pops++ < 2048) {
-		err = NULL;
-		c = vring_pop(&vq, fuzz_guest_mem, &err);
-		fuzz_vring_check_ring(&vq);
-		if (c == NULL)
-			break;
-		fuzz_guest_check_chain(c);
-		if (c->ndesc == 0 || c->ndesc > vq.num || c->head >= vq.num)
-			abort();
-		fuzz_guest_use_chain(c, how);
-		switch ((how + pops) % 4) {
-		case 0:
-			if (nheld < nitems(held)) {
-				held[nheld++] = c;
-				break;
-			}
-			FALLTHROUGH;
-		case 1:
-			vring_push(&vq, fuzz_guest_mem, c, (uint32_t)c->wlen);
-			break;
-		case 2:
-			if (vring_rewind(&vq, c) != 0)
-				abort();
-			if ((c = vring_pop(&vq, fuzz_guest_mem, &err)) == NULL)
-				goto out;
-			fuzz_guest_check_chain(c);
-			vring_push(&vq, fuzz_guest_mem, c, 7);
-			break;
-		default:
-			vring_push(&vq, fuzz_guest_mem, c, UINT32_MAX);
-			break;
-		}
-		fuzz_vring_check_ring(&vq);
-		(void)vring_need_notify(&vq, fuzz_guest_mem);
-	}
-out:
-	for (i = 0; i < nheld; i++)
-		vring_push(&vq, fuzz_guest_mem, held[i], 1);
-	fuzz_vring_check_ring(&vq);
-	(void)vring_need_notify(&vq, fuzz_guest_mem);
+	/* Completed chains free their slots, which may be popped again as
+	 * the guest's (our) writes left them. */
+	fuzz_guest_run(&vq, how, fuzz_vring_check_ring, fuzz_vring_check_chain);
 	vring_free(&vq);
 	return (0);
 }
