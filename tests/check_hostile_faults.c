@@ -1,40 +1,32 @@
 /*
- * Suite "hostile_faults": hostile_harness.h's daemon (rng0 abused, rng1 kept busy,
- * the invariant checked after every case) against faults: a frontend
- * SIGKILLed mid-traffic, one that never reads its replies, EMFILE on
- * accept, 1,000 connect cycles, a failing module, hostile ring fds and
- * stuck workers.
+ * Suite "hostile_faults": faults against the daemon of hostile_harness.h
+ * (rng0 abused, rng1 kept busy, the invariant checked after every case):
+ * a frontend SIGKILLed mid-traffic, one that never reads its replies,
+ * EMFILE on accept, 1,000 connect cycles, a failing module, hostile ring
+ * fds and stuck workers.
  */
 
 #include <sys/types.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
+#include "compat.h"
 #include "fe/fe.h"
-#include "privsep.h"
 #include "hostile_harness.h"
 
 /* ------------------------------------------------------------------ */

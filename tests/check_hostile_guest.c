@@ -1,39 +1,23 @@
 /*
- * Suite "hostile_guest": hostile_harness.h's daemon (rng0 abused, rng1 kept busy,
- * the invariant checked after every case) against a hostile guest
- * on a running split ring (descriptor loops, bad indirect tables, bad
- * indices and addresses), early kicks and messages after RESET_OWNER.
+ * Suite "hostile_guest": a hostile guest against the daemon of
+ * hostile_harness.h (rng0 abused, rng1 kept busy, the invariant checked
+ * after every case): a running split ring with descriptor loops, bad
+ * indirect tables, bad indices and addresses; early kicks and messages
+ * after RESET_OWNER.
  */
 
 #include <sys/types.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/random.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <poll.h>
-#include <pwd.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
+#include "compat.h"
 #include "fe/fe.h"
-#include "privsep.h"
 #include "hostile_harness.h"
 
 /* ------------------------------------------------------------------ */

@@ -1,39 +1,24 @@
 /*
- * Suite "hostile_msg": hostile_harness.h's daemon (rng0 abused, rng1 kept busy,
- * the invariant checked after every case) against a hostile frontend's
- * messages: every request number, wrong payload sizes, fds attached where
- * none belong or missing where they do.
+ * Suite "hostile_msg": a hostile frontend's messages against the daemon
+ * of hostile_harness.h (rng0 abused, rng1 kept busy, the invariant checked
+ * after every case): every request number, wrong payload sizes, fds
+ * attached where none belong or missing where they do.
  */
 
 #include <sys/types.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/random.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <poll.h>
-#include <pwd.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
+#include "compat.h"
 #include "fe/fe.h"
-#include "privsep.h"
 #include "hostile_harness.h"
 
 /* ------------------------------------------------------------------ */

@@ -51,7 +51,8 @@ long		 h_cputime(pid_t);
 void		 h_read(struct fe *);
 struct fe	*h_fe(const char *);
 struct fe	*h_fe_packed(const char *, uint64_t, unsigned);
-void		 h_start_args(struct h *, const char *, const char *const *);
+void		 h_start_args(struct h *, const char *,
+		     const char *const *);
 void		 h_start(struct h *, const char *);
 void		 h_start_packed(struct h *, const char *);
 void		 h_close(struct h *, struct fe *);
@@ -63,7 +64,8 @@ void		 h_sync(struct fe *, const char *);
 void		 h_refused(struct fe *, uint32_t, const void *, uint32_t,
 		     const int *, int, uint32_t, const char *);
 int		 h_memfd(off_t);
-void		 h_copy_module(struct fe_daemon *, const char *, const char *);
+void		 h_copy_module(struct fe_daemon *, const char *,
+		     const char *);
 void		 h_reap(void);
 TCase		*h_tcase(Suite *, const char *, int);
 int		 h_main(const char *, Suite *);
