@@ -233,3 +233,17 @@ term_daemon() {
 	DAEMON_PID=
 	[ "$rc" -eq 0 ] || fail "vhostd exited with status $rc after SIGTERM"
 }
+
+# Step "setup": prepare the guest kernel and initramfs (setup.sh), read
+# the guest.env it wrote, check that $QEMU exists, and make the temporary
+# directory TMP from the mktemp template $1.  T0 is set to the start.
+guest_setup() {
+	STEP=setup
+	T0=$(now)
+	"$SCRIPT_DIR/setup.sh" || fail "setup.sh failed"
+	# shellcheck disable=SC1091
+	. "${VHOSTD_QEMU_CACHE:-$BUILD_DIR/tests/qemu/cache}/guest.env" ||
+	    fail "cannot read guest.env"
+	command -v "$QEMU" >/dev/null 2>&1 || fail "$QEMU not found"
+	TMP=$(mktemp -d "$1") || fail "mktemp failed"
+}

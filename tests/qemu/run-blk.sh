@@ -453,14 +453,7 @@ stop_daemon() {
 trap cleanup_daemon EXIT
 trap 'exit 1' INT TERM HUP
 
-STEP=setup
-T0=$(now)
-"$SCRIPT_DIR/setup.sh" || fail "setup.sh failed"
-# shellcheck disable=SC1091
-. "${VHOSTD_QEMU_CACHE:-$BUILD_DIR/tests/qemu/cache}/guest.env" ||
-    fail "cannot read guest.env"
-command -v "$QEMU" >/dev/null 2>&1 || fail "$QEMU not found"
-TMP=$(mktemp -d /tmp/vhostd-blk.XXXXXX) || fail "mktemp failed"
+guest_setup /tmp/vhostd-blk.XXXXXX
 
 STEP="images and blk-test"
 truncate -s 64M "$TMP/disk.img" || fail "cannot make disk.img"

@@ -243,16 +243,8 @@ stop_daemon() {
 trap cleanup_daemon EXIT
 trap 'exit 1' INT TERM HUP
 
-STEP=setup
-T0=$(now)
-"$SCRIPT_DIR/setup.sh" || fail "setup.sh failed"
-T1=$(now)
-echo "run-rng.sh: setup took $(elapsed "$T0" "$T1")s"
-# shellcheck disable=SC1091
-. "${VHOSTD_QEMU_CACHE:-$BUILD_DIR/tests/qemu/cache}/guest.env" ||
-    fail "cannot read guest.env"
-command -v "$QEMU" >/dev/null 2>&1 || fail "$QEMU not found"
-TMP=$(mktemp -d /tmp/vhostd-qemu.XXXXXX) || fail "mktemp failed"
+guest_setup /tmp/vhostd-qemu.XXXXXX
+echo "run-rng.sh: setup took $(elapsed "$T0" "$(now)")s"
 
 RATE_LIMIT=
 GUEST1_PAUSES=0
