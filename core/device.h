@@ -184,6 +184,10 @@ int		 device_client_start(struct device *, char **cause)
 		    __must_check;
 void		 device_client_disconnected(struct device *);
 void		 device_client_free(struct device *);
+/* device_listen.c: bind (or take from socket activation) and listen on
+ * the device's socket.  0 or -1 with *cause.  Main thread. */
+int		 device_listen_start(struct device *,
+		    const struct conf_device *, char **cause) __must_check;
 /* Does any of the device's workers not answer?  Any thread. */
 int		 device_stuck(struct device *);
 

@@ -200,14 +200,7 @@ check_helper() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-STEP=setup
-T0=$(now)
-"$SCRIPT_DIR/setup.sh" || fail "setup.sh failed"
-# shellcheck disable=SC1091
-. "${VHOSTD_QEMU_CACHE:-$BUILD_DIR/tests/qemu/cache}/guest.env" ||
-    fail "cannot read guest.env"
-command -v "$QEMU" >/dev/null 2>&1 || fail "$QEMU not found"
-TMP=$(mktemp -d /tmp/vhostd-vsock.XXXXXX) || fail "mktemp failed"
+guest_setup /tmp/vhostd-vsock.XXXXXX
 
 STEP="build vsock-test"
 SRC_DIR=${VHOSTD_SRC_DIR:-$(cd "$SCRIPT_DIR/../.." && pwd)}
