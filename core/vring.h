@@ -124,6 +124,8 @@ struct vring {
 	/* Indices: main thread while stopped, worker while started. */
 	uint16_t	 last_avail_idx;	/* next avail entry to pop */
 	uint16_t	 used_idx;		/* next used entry to fill */
+	int		 used_idx_load;		/* split: read used->idx
+						 * at the next start */
 	int		 avail_wrap;		/* packed wrap counters */
 	int		 used_wrap;
 	uint16_t	 pop_seq;		/* packed: pops, the order
@@ -182,8 +184,10 @@ void	 vring_free(struct vring *);
  * guest-physical.  The ring must be stopped and its size set.  Checks the
  * alignment (desc 16, avail 2, used 4) and that each ring of `num` entries
  * (with its event-index word) lies in one region of `mem`, stores the
- * addresses and flags, and sets used_idx from the guest's used->idx.
- * -1 with *cause set (nothing changed) on failure.  Main thread.
+ * addresses and flags; the worker sets used_idx from the guest's used->idx
+ * when it next maps the ring (the main thread never reads guest memory:
+ * under postcopy a page not yet placed would stall it).  -1 with *cause
+ * set (nothing changed) on failure.  Main thread.
  */
 int	 vring_set_addr(struct vring *vq, const struct guest_mem *mem,
 	    uint64_t desc_gpa, uint64_t avail_gpa, uint64_t used_gpa,

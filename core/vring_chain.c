@@ -186,7 +186,8 @@ vring_ring_ptrs(const struct vring *vq, const struct guest_mem *mem,
 }
 
 /* Make the cached ring host pointers valid for `mem` (re-derived when the
- * table's generation changed).  0, or -1 with *err set.  Worker. */
+ * table's generation changed); the first map after SET_VRING_ADDR also
+ * reads the guest's used->idx.  0, or -1 with *err set.  Worker. */
 int
 vring_map(struct vring *vq, const struct guest_mem *mem, const char **err)
 {
@@ -206,6 +207,10 @@ vring_map(struct vring *vq, const struct guest_mem *mem, const char **err)
 	vq->avail = avail;
 	vq->used = used;
 	vq->mem_gen = mem->gen;
+	if (vq->used_idx_load) {
+		vq->used_idx = vring_load16((const uint8_t *)used + 2);
+		vq->used_idx_load = 0;
+	}
 	return (0);
 }
 
