@@ -106,7 +106,9 @@ vm_wait_progress() {
 # printing the transfer's progress in bytes (0 before it starts).  Pause k
 # starts once the progress reaches k * $3 / ($4 + 1) and lasts
 # VM_PAUSE_SECS (default 1) seconds; each one is checked with
-# "info status" and logged.  The VM must be QEMU process $QPID.
+# "info status" and logged.  The VM must be QEMU process $QPID.  When
+# VM_PAUSE_RELEASE names a command, it runs with k after resume k (a
+# transfer that holds at each pause point goes on then).
 #
 # Returns 0 when all pauses landed and the transfer ended.  Returns 1 with
 # the reason in PAUSE_ERR when QEMU exits first, the progress stalls (see
@@ -152,6 +154,7 @@ vm_pauses() {
 		}
 		echo "$ME: pause $k: stopped at $p0 of $total bytes for ${secs}s" \
 		    "($((p1 - p0)) bytes moved while stopped), resumed"
+		[ -z "${VM_PAUSE_RELEASE:-}" ] || $VM_PAUSE_RELEASE "$k"
 		PAUSES_DONE=$k
 		k=$((k + 1))
 	done
