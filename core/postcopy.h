@@ -4,8 +4,8 @@
  * after POSTCOPY_LISTEN, every memory region QEMU adds is answered with
  * our mapping address, and once QEMU acknowledges the table (an
  * ADD_MEM_REG request code carrying a u64 0 and no fd) the mappings are
- * registered for missing-page faults.  A worker or the main thread that
- * then touches a page not yet migrated blocks in the kernel until QEMU,
+ * registered for missing-page faults.  A worker that then touches a
+ * page not yet migrated blocks in the kernel until QEMU,
  * which reads the faults from the same userfaultfd, has placed the page
  * and woken it; nothing in the daemon serves faults itself, and no
  * thread but the faulting one waits.  POSTCOPY_END closes the fd.  Main
@@ -21,8 +21,8 @@
  * access then takes the shared file's page.  END, resets and shutdown
  * unregister before the rings stop, and a main thread that waits for a
  * worker (worker_post) expires the faults of that worker's devices
- * before giving it up.  A fault on the main thread itself is not
- * covered: nothing runs to notice it.
+ * before giving it up.  The main thread touches no guest memory, so
+ * it never faults.
  */
 
 #ifndef VHOSTD_POSTCOPY_H
