@@ -16,7 +16,12 @@
  *   - stop: pa's frontend stops the queue (GET_VRING_BASE, as QEMU does
  *     when a migration fails) while the fault waits, so the main thread
  *     waits for the worker: pa fails, the worker is not given up on and
- *     pb is not failed with it.
+ *     pb is not failed with it;
+ *   - ring_addr: pa's frontend moves its stopped queue's rings into pages
+ *     nobody places (SET_VRING_ADDR): the main thread, which used to read
+ *     used->idx there and stall on the fault with every device's
+ *     messages behind it, goes on answering; the worker faults when it
+ *     starts the ring, and pa fails at the deadline.
  *
  * The test reads /proc/self/fdinfo of its copy of the userfaultfd to see
  * the fault outstanding ("total" counts the threads waiting), without
@@ -137,20 +142,16 @@ p_round(struct fe *fe, int timeout_ms)
 	return (1);
 }
 
-/*
- * pa: ADVISE, LISTEN, a region added and acknowledged as QEMU does in
- * postcopy, then a request into a page of it nobody places; returns
- * once the worker waits in that fault.
- */
+/* pa: ADVISE, LISTEN, a region added and acknowledged as QEMU does in
+ * postcopy; *idxp is the region's index in pa's frontend. */
 static void
-p_stall(struct p *p)
+p_stall_setup(struct p *p, int *idxp)
 {
 	struct fe			*fe = p->fe[0];
 	struct fe_msg			 reply;
 	struct vhost_user_mem_reg_msg	 rm;
-	struct fe_buf			 b;
 	uint64_t			 zero = 0, ack;
-	int				 idx, i;
+	int				 idx;
 
 	ck_assert_int_eq(fe_sock_send(fe->fd, VHOST_USER_POSTCOPY_ADVISE,
 	    VHOST_USER_VERSION, 0, NULL, 0, NULL, 0), 0);
@@ -179,12 +180,23 @@ p_stall(struct p *p)
 	    VHOST_USER_VERSION, sizeof zero, &zero, sizeof zero, NULL, 0), 0);
 	ck_assert_int_eq(fe_daemon_wait_log(p->dm, "regions registered for "
 	    "faults", 1, P_WAIT_MS), 0);
+	*idxp = idx;
+}
 
+/* p_stall_setup, then a request into page 8 of the region, never
+ * placed; returns once the worker waits in that fault. */
+static void
+p_stall(struct p *p)
+{
+	struct fe_buf	 b;
+	int		 idx, i;
+
+	p_stall_setup(p, &idx);
 	/* Page 8 of the region: never placed, never read by us. */
 	b.gpa = P_GPA + 8 * P_PAGE;
 	b.len = 64;
 	b.write = 1;
-	ck_assert_int_ge(fe_post(fe, 0, &b, 1, 0), 0);
+	ck_assert_int_ge(fe_post(p->fe[0], 0, &b, 1, 0), 0);
 	for (i = 0; i < P_WAIT_MS / 10 && p_waiting(p->ufd) != 1; i++)
 		usleep(10000);
 	ck_assert_int_eq(p_waiting(p->ufd), 1);
@@ -300,6 +312,54 @@ START_TEST(test_stop)
 }
 END_TEST
 
+/* pa's rings moved into pages nobody places, then started. */
+START_TEST(test_ring_addr)
+{
+	struct vhost_user_vring_addr	 a;
+	struct fe_msg			 reply;
+	struct p			 p;
+	struct fe			*fe;
+	uint8_t				*host;
+	uint32_t			 base;
+	int				 idx, r;
+
+	p_start(&p, "postcopy: ring addr", "");
+	fe = p.fe[0];
+	ck_assert_int_eq(fe_queue_pause(fe, 0, &base), 0);
+	p_stall_setup(&p, &idx);
+	host = fe->regions[idx].host;
+	memset(&a, 0, sizeof a);
+	a.index = 0;
+	a.desc_user_addr = (uint64_t)(uintptr_t)(host + 16 * P_PAGE);
+	a.avail_user_addr = (uint64_t)(uintptr_t)(host + 17 * P_PAGE);
+	a.used_user_addr = (uint64_t)(uintptr_t)(host + 18 * P_PAGE);
+	ck_assert_int_eq(fe_sock_send(fe->fd, VHOST_USER_SET_VRING_ADDR,
+	    VHOST_USER_VERSION, sizeof a, &a, sizeof a, NULL, 0), 0);
+	/* The main thread still answers: pa, and pb's messages too. */
+	ck_assert_int_eq(fe_sock_send(fe->fd, VHOST_USER_GET_FEATURES,
+	    VHOST_USER_VERSION, 0, NULL, 0, NULL, 0), 0);
+	ck_assert_msg(fe_sock_recv(fe->fd, &reply, P_MARGIN_MS) == 1,
+	    "no answer to GET_FEATURES after SET_VRING_ADDR into pages not "
+	    "placed (the main thread waits in a fault)");
+	ck_assert_uint_eq(reply.hdr.request, VHOST_USER_GET_FEATURES);
+	ck_assert(p_round(p.fe[1], P_MARGIN_MS));
+	/* Start the ring there: the worker faults, pa fails at the
+	 * deadline, pb goes on. */
+	ck_assert_int_eq(fe_vring_fd(fe, VHOST_USER_SET_VRING_KICK, 0,
+	    fe->queues[0].kick_fd), 0);
+	r = fe_vring_enable(fe, 0, 1);
+	ck_assert_msg(r == 0 || r == 1, "enable: %s", fe_error());
+	ck_assert_int_eq(fe_daemon_wait_log(p.dm, "pa: device broken: "
+	    "postcopy: page fault at GPA", 1, P_DEADLINE_S * 1000 +
+	    P_MARGIN_MS), 0);
+	ck_assert(p_round(p.fe[1], P_MARGIN_MS));
+	ck_assert_int_eq(p_waiting(p.ufd), 0);
+	ck_assert_int_eq(fe_daemon_log_count(p.dm, "pb: device broken"), 0);
+	ck_assert_int_eq(fe_daemon_log_count(p.dm, "did not answer"), 0);
+	p_stop(&p, 4500);
+}
+END_TEST
+
 /* The postcopy suite. */
 static Suite *
 postcopy_suite(void)
@@ -313,6 +373,7 @@ postcopy_suite(void)
 	tcase_add_test(tc, test_sigterm);
 	tcase_add_test(tc, test_disconnect);
 	tcase_add_test(tc, test_stop);
+	tcase_add_test(tc, test_ring_addr);
 	suite_add_tcase(s, tc);
 	return (s);
 }
