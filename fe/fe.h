@@ -3,7 +3,7 @@
  * messages, guest memory made of memfd regions, eventfds) and the guest
  * driver (split rings, buffer chains, kicks, used entries) against a real
  * vhostd, plus control of the daemon process itself.  Used by
- * check_integration, check_vu_msg and the vhostd-fe command.
+ * the check_integration_* suites, check_vu_msg and the vhostd-fe command.
  *
  * Everything here is single-threaded.  Functions return 0 on success and
  * -1 on a transport or local error (with a message in fe_error()), and

@@ -31,7 +31,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 asan_tests=${SAN_ASAN_TESTS:-"tests/check_guest_mem tests/check_vring \
 tests/check_vring_packed tests/check_packed_hostile tests/check_vu_msg tests/check_conf tests/check_module tests/check_rng tests/check_rng_pool \
-tests/check_integration tests/check_lifecycle_core tests/check_hostile_msg \
+tests/check_integration_fe tests/check_integration_entropy \
+tests/check_integration_conn tests/check_integration_malformed \
+tests/check_lifecycle_core tests/check_hostile_msg \
 tests/check_hostile_mem tests/check_hostile_guest tests/check_hostile_faults \
 tests/check_hostile_priv \
 tests/check_console \
@@ -46,7 +48,9 @@ tests/check_inflight tests/check_inflight_packed tests/check_inflight_fe \
 tests/check_postcopy"}
 tsan_tests=${SAN_TSAN_TESTS:-"tests/check_vring tests/check_vu_msg \
 tests/check_packed_hostile \
-tests/check_integration tests/check_lifecycle_core tests/check_hostile_msg \
+tests/check_integration_fe tests/check_integration_entropy \
+tests/check_integration_conn tests/check_integration_malformed \
+tests/check_lifecycle_core tests/check_hostile_msg \
 tests/check_hostile_mem tests/check_hostile_guest tests/check_hostile_faults \
 tests/check_hostile_priv \
 tests/check_console_fe \

@@ -9,7 +9,9 @@ build=${VHOSTD_BUILD_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 VHOSTD_FE_PACKED=1
 export VHOSTD_FE_PACKED
 ran=0 failed=0
-for t in check_integration check_lifecycle_core check_lifecycle \
+for t in check_integration_fe check_integration_entropy \
+    check_integration_conn check_integration_malformed \
+    check_lifecycle_core check_lifecycle \
     check_vsock_fe check_blk_fe check_packed_hostile check_inflight_fe; do
 	if [ ! -x "$build/tests/$t" ]; then
 		echo "packed.sh: $t not built, skipped"
