@@ -30,6 +30,7 @@ fi
 jobs=$(nproc 2>/dev/null || echo 2)
 
 asan_tests=${SAN_ASAN_TESTS:-"tests/check_guest_mem tests/check_vring \
+tests/check_vring_hostile tests/check_vring_device tests/check_worker \
 tests/check_vring_packed tests/check_packed_hostile tests/check_vu_msg tests/check_conf tests/check_module tests/check_rng tests/check_rng_pool \
 tests/check_integration_fe tests/check_integration_entropy \
 tests/check_integration_conn tests/check_integration_malformed \
@@ -46,7 +47,8 @@ tests/check_qemu_blk tests/check_sysd tests/check_control \
 tests/check_dev_state tests/check_dev_state_hostile tests/check_dev_state_core \
 tests/check_inflight tests/check_inflight_packed tests/check_inflight_fe \
 tests/check_postcopy"}
-tsan_tests=${SAN_TSAN_TESTS:-"tests/check_vring tests/check_vu_msg \
+tsan_tests=${SAN_TSAN_TESTS:-"tests/check_vring tests/check_vring_hostile \
+tests/check_vring_device tests/check_worker tests/check_vu_msg \
 tests/check_packed_hostile \
 tests/check_integration_fe tests/check_integration_entropy \
 tests/check_integration_conn tests/check_integration_malformed \
