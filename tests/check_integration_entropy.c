@@ -331,5 +331,6 @@ integration_entropy_suite(void)
 int
 main(void)
 {
-	return (it_main("check_integration_entropy", integration_entropy_suite()));
+	return (it_main("check_integration_entropy",
+	    integration_entropy_suite()));
 }
