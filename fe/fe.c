@@ -1,7 +1,7 @@
 /*
  * The test frontend library: shared helpers (errors, clocks, request
- * names) and the default guest layout.  The rest lives in fe_daemon.c,
- * fe_sock.c, fe_conn.c and fe_ring.c.
+ * names) and the default guest layout.  The rest lives in the other
+ * fe_*.c files (fe_daemon.c, fe_sock.c, fe_conn.c, fe_queue.c, fe_ring.c...).
  * See fe.h.
  */
 
