@@ -22,10 +22,13 @@
 #include "../core/dev_state.h"
 #include "console_drv.h"
 #include "fe/fe.h"
+#include "vsock_fe.h"
 
 #define DH_START_MS	10000
 #define DH_RNG_ID	4
 #define DH_CONSOLE_ID	3
+#define DH_VSOCK_ID	19
+#define DH_HIN_MAX	(32u << 20)	/* VSOCK_STATE_HIN_MAX */
 
 /* fe_rng_read's statistics, not looked at. */
 static struct fe_rng_stats dh_st;
@@ -403,6 +406,193 @@ START_TEST(test_gpu_socket_refused)
 }
 END_TEST
 
+/* What a crafted vsock state holds: one carried connection, the guest's
+ * port 1234 to host port 5000; the host bytes the source drained. */
+struct dh_vs {
+	uint64_t	 version;
+	uint64_t	 type;
+	uint64_t	 host_eof;
+	uint64_t	 hin_end;
+	uint64_t	 hin_len;		/* as announced */
+	uint64_t	 nmsg;
+	uint64_t	 msg[4];
+	const void	*data;
+	size_t		 data_len;		/* as present */
+};
+
+/* Build the vsock state payload for `v` into p (large enough). */
+static size_t
+dh_vs_build(uint8_t *p, const struct dh_vs *v)
+{
+	uint64_t	 u[64];
+	size_t		 n = 0, i;
+
+	u[n++] = v->version;
+	u[n++] = 3;			/* guest CID */
+	u[n++] = 1;			/* carried */
+	u[n++] = 0;			/* reset */
+	u[n++] = 0;			/* the guest opened it */
+	u[n++] = v->type;
+	u[n++] = 5000;			/* local (host) port */
+	u[n++] = 1234;			/* peer (guest) port */
+	u[n++] = 0;			/* pending */
+	u[n++] = 0;			/* peer_shut */
+	u[n++] = 0;			/* local_shut */
+	u[n++] = v->host_eof;
+	u[n++] = 0;			/* host_wclosed */
+	u[n++] = 0;			/* credit_asked */
+	u[n++] = 16384;			/* the guest's buf_alloc */
+	for (i = 0; i < 6; i++)		/* counters, msg_len, nbounds */
+		u[n++] = 0;
+	u[n++] = 0;			/* out bytes */
+	u[n++] = 0;			/* stage bytes */
+	u[n++] = 0;			/* stage eor */
+	if (v->version >= 2) {
+		u[n++] = v->hin_end;
+		u[n++] = v->hin_len;
+		u[n++] = v->nmsg;
+		for (i = 0; i < v->nmsg && i < 4; i++)
+			u[n++] = v->msg[i];
+	}
+	for (i = 0; i < n; i++)
+		dh_put64(p + 8 * i, u[i]);
+	if (v->data_len > 0)
+		memcpy(p + 8 * n, v->data, v->data_len);
+	return (8 * n + v->data_len);
+}
+
+/* Frame the state for `v` and load it: 0 taken, 1 refused with a log
+ * line holding `why`. */
+static int
+dh_vs_load(struct fe *fe, struct fe_daemon *d, const struct dh_vs *v,
+    const char *why)
+{
+	uint8_t		 pay[1024], *st;
+	size_t		 len;
+	int		 r;
+
+	len = dh_vs_build(pay, v);
+	st = dh_frame("vsock", DH_VSOCK_ID, pay, len, &len);
+	if (why != NULL) {
+		dh_refused(fe, d, st, len, why);
+		r = 1;
+	} else
+		r = fe_state_load(fe, st, len);
+	free(st);
+	return (r);
+}
+
+/* Reset the device (the frontend connects again) and set it up for a
+ * load: the queues stay stopped. */
+static void
+dh_vs_fresh(struct vf *vf, const char *sock)
+{
+	ck_assert_int_eq(fe_reconnect(vf->fe, sock), 0);
+	ck_assert_int_eq(fe_negotiate(vf->fe, FE_WANT_FEATURES,
+	    FE_WANT_PROTOCOL), 0);
+	ck_assert_int_eq(fe_set_mem_table(vf->fe, NULL, 0), 0);
+}
+
+/*
+ * vsock state version 2 carries the host bytes the source drained from
+ * its host socket.  A carried buffer that is truncated, over the cap,
+ * with message lengths that do not add up (or any for a stream), after
+ * an end of file, or an unknown version or end is refused with a log
+ * line; the daemon lives.  Then a version 1 stream (no such bytes)
+ * still loads, and a good version 2 one delivers its bytes to the guest
+ * before what the host service writes on the reopened connection.
+ */
+START_TEST(test_vsock_host_bytes)
+{
+	static const char *const bad = "malformed vsock state";
+	struct vd	 va;
+	struct vf	 vf;
+	struct vsock_hdr h;
+	struct dh_vs	 v;
+	char		 path[700];
+	uint8_t		 buf[64];
+	int		 l, c, q;
+
+	vd_start(&va, "dh-vsock", NULL, 1);
+	snprintf(path, sizeof path, "%s_5000", va.uds);
+	l = vh_listen(path, SOCK_STREAM);
+	vf_open(&vf, va.sock[0], 3);
+	for (q = 0; q < 2; q++)
+		ck_assert_int_eq(fe_queue_pause(vf.fe, (unsigned)q, NULL), 0);
+	dh_vs_fresh(&vf, va.sock[0]);
+
+	memset(&v, 0, sizeof v);
+	v.version = 2;
+	v.type = VSOCK_TYPE_STREAM;
+	v.hin_len = 100;			/* truncated */
+	v.data = "0123456789";
+	v.data_len = 10;
+	dh_vs_load(vf.fe, va.d, &v, bad);
+	v.hin_len = DH_HIN_MAX + 1;		/* over the cap */
+	v.data_len = 0;
+	dh_vs_load(vf.fe, va.d, &v, bad);
+	v.hin_len = 4;				/* stream with messages */
+	v.data_len = 4;
+	v.nmsg = 1;
+	v.msg[0] = 4;
+	dh_vs_load(vf.fe, va.d, &v, bad);
+	v.type = VSOCK_TYPE_SEQPACKET;		/* 3 + 3 != 4 */
+	v.nmsg = 2;
+	v.msg[0] = v.msg[1] = 3;
+	dh_vs_load(vf.fe, va.d, &v, bad);
+	v.nmsg = 0;				/* bytes, no message */
+	dh_vs_load(vf.fe, va.d, &v, bad);
+	v.nmsg = 2;				/* a message of 0 bytes */
+	v.msg[0] = 4;
+	v.msg[1] = 0;
+	dh_vs_load(vf.fe, va.d, &v, bad);
+	v.type = VSOCK_TYPE_STREAM;		/* more after end of file */
+	v.nmsg = 0;
+	v.host_eof = 1;
+	dh_vs_load(vf.fe, va.d, &v, bad);
+	v.host_eof = 0;
+	v.hin_end = 3;				/* no such end */
+	dh_vs_load(vf.fe, va.d, &v, bad);
+	v.hin_end = 0;
+	v.version = 3;
+	dh_vs_load(vf.fe, va.d, &v, "vsock state version 3");
+	ck_assert(fe_daemon_alive(va.d));
+
+	/* Version 1 (before the host bytes) loads. */
+	v.version = 1;
+	v.data_len = 0;
+	ck_assert_int_eq(dh_vs_load(vf.fe, va.d, &v, NULL), 0);
+	c = vh_accept(l);
+	close(c);
+	dh_vs_fresh(&vf, va.sock[0]);
+
+	/* Version 2 with host bytes: they come first, then live ones. */
+	v.version = 2;
+	v.hin_len = 5;
+	v.data = "hello";
+	v.data_len = 5;
+	ck_assert_int_eq(dh_vs_load(vf.fe, va.d, &v, NULL), 0);
+	for (q = 0; q < 2; q++)
+		ck_assert_int_eq(fe_queue_resume(vf.fe, (unsigned)q), 0);
+	c = vh_accept(l);
+	h = vf_expect(&vf, VSOCK_OP_RW);
+	ck_assert_uint_eq(h.src_port, 5000);
+	ck_assert_uint_eq(h.dst_port, 1234);
+	ck_assert_uint_eq(h.len, 5);
+	ck_assert_int_eq(write(c, "world", 5), 5);
+	do {
+		ck_assert(vf_recv(&vf, &h, buf, sizeof buf, VF_MS));
+	} while (h.op != VSOCK_OP_RW);
+	ck_assert_uint_eq(h.len, 5);
+	ck_assert(memcmp(buf, "world", 5) == 0);
+
+	close(c);
+	close(l);
+	vf_close(&vf);
+	vd_stop(&va);
+}
+END_TEST
+
 static Suite *
 dev_state_hostile_suite(void)
 {
@@ -414,6 +604,7 @@ dev_state_hostile_suite(void)
 	tcase_add_test(tc, test_bad_requests);
 	tcase_add_test(tc, test_never_read);
 	tcase_add_test(tc, test_gpu_socket_refused);
+	tcase_add_test(tc, test_vsock_host_bytes);
 	suite_add_tcase(s, tc);
 	return (s);
 }
