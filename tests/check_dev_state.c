@@ -641,8 +641,10 @@ ds_vsock_host_unread(int seq)
 	struct vd	 va, vb;
 	struct vf	 vf;
 	struct vsock_hdr h;
+	struct pollfd	 pfd;
 	char		 path[700];
 	uint8_t		*state;
+	ssize_t		 n;
 	uint64_t	 s = 77, hsum = VF_FNV, gsum = VF_FNV, got = 0;
 	uint32_t	 msg = seq ? 3000 : 0, port = seq ? 7100 : 5100;
 	size_t		 len, total, off;
@@ -676,13 +678,29 @@ ds_vsock_host_unread(int seq)
 	while (vf_recv(&vf, &h, NULL, 0, 300))
 		ck_assert_uint_eq(h.op, VSOCK_OP_CREDIT_REQUEST);
 
-	state = ds_migrate(vf.fe, 2, vb.sock[0], &len);
+	state = ds_save(vf.fe, 2, &len);
+	/* Stream: the service writes to the old connection after the save;
+	 * those bytes cannot travel, and it is told: the old connection is
+	 * reset (ECONNRESET), not ended.  Seqpacket: it writes nothing
+	 * more, and the old connection ends cleanly (end of file). */
+	if (!seq)
+		ds_host_write(ha, (const uint8_t *)"late", 4, 0);
+	ds_load(vf.fe, 2, vb.sock[0], state, len);
 	free(state);
 	ck_assert_int_eq(fe_daemon_wait_log(vb.d, "device state loaded", 1,
 	    VF_MS), 0);
 	hb = vh_accept(lb);
-	/* The old connection ends with the source. */
-	vh_expect_eof(ha, VF_MS);
+	pfd.fd = ha;
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, VF_MS), 1);
+	n = read(ha, path, sizeof path);
+	if (seq)
+		ck_assert_msg(n == 0, "old connection: %zd (%s), not end of "
+		    "file", n, n == -1 ? strerror(errno) : "data");
+	else
+		ck_assert_msg(n == -1 && errno == ECONNRESET, "old connection: "
+		    "%zd (%s), not reset", n, n == -1 ? strerror(errno) :
+		    "data or end of file");
 
 	/* The guest grants credit again: every byte the service wrote. */
 	vf.fwd_cnt = (uint32_t)got;
