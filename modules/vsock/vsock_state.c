@@ -29,8 +29,9 @@
  * would carry more fails with an error and drops nothing (the source
  * keeps the drained bytes and sends them to its guest if the VM goes
  * on there).  Bytes the service writes to the old host connection
- * after the save are not carried (the source no longer reads it; the
- * service sees that connection end when the source is reset).
+ * after the save are not carried (the source no longer reads it); they
+ * are still unread when the source is reset and closes the socket, so
+ * the service sees that connection reset (ECONNRESET) instead of ended.
  *
  * After a successful save the source is frozen: no host socket is read
  * or written (so the bytes handed over are not also delivered by the
