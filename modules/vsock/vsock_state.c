@@ -108,7 +108,8 @@ vsock_state_drainable(const struct vsock_conn *conn)
 	    conn->hin_end == VSOCK_HIN_OPEN);
 }
 
-/* Move the unsent part of conn->hin to the front of its buffers. */
+/* Move the unsent part of conn->hin to the front of its buffers.
+ * Worker. */
 static void
 vsock_state_hin_compact(struct vsock_conn *conn)
 {
@@ -126,7 +127,7 @@ vsock_state_hin_compact(struct vsock_conn *conn)
 }
 
 /* Make room for `n` more bytes in conn->hin (and one more message
- * length for a seqpacket).  0 or -1. */
+ * length for a seqpacket).  0 or -1.  Worker. */
 static int
 vsock_state_hin_grow(struct vsock_conn *conn, size_t n, int msg)
 {
@@ -495,7 +496,6 @@ vsock_state_read_conn(struct vsock *vs, struct vhd_state_reader *r,
 {
 	struct vsock_conn	*conn;
 	uint64_t		 v[16], nb, olen, slen, eor, x, total;
-
 	unsigned		 i;
 
 	for (i = 0; i < 16; i++) {
@@ -600,7 +600,7 @@ vsock_state_load_cb(struct vhd_dev *dev, void *arg)
 		    "is in use (connections or started queues)");
 		return;
 	}
-	if (vhd_state_get_range(&r, 0, UINT64_MAX, &version) == -1)
+	if (vhd_state_get_u64(&r, &version) == -1)
 		goto bad;
 	if (version < VSOCK_STATE_VERSION_MIN ||
 	    version > VSOCK_STATE_VERSION) {
@@ -610,7 +610,7 @@ vsock_state_load_cb(struct vhd_dev *dev, void *arg)
 		    VSOCK_STATE_VERSION);
 		return;
 	}
-	if ( vhd_state_get_u64(&r, &cid) == -1 ||
+	if (vhd_state_get_u64(&r, &cid) == -1 ||
 	    vhd_state_get_range(&r, 0, vs->max_conns, &ncarry) == -1 ||
 	    vhd_state_get_range(&r, 0, vs->ctl_cap, &nreset) == -1)
 		goto bad;
