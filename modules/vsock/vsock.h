@@ -176,9 +176,9 @@ struct vsock_conn {
 	 * (vsock_state.c); seqpacket: its whole messages' lengths, bit 31
 	 * for EOR.  hin_end: the host socket ended after it. */
 	uint8_t			*hin;
-	uint32_t		 hin_len, hin_off;
+	uint32_t		 hin_len, hin_off, hin_cap;
 	uint32_t		*hin_msg;
-	unsigned		 hin_nmsg, hin_mhead;
+	unsigned		 hin_nmsg, hin_mhead, hin_mcap;
 	int			 hin_end;	/* VSOCK_HIN_* */
 
 	/* The CONNECT line and its "OK" answer. */

@@ -139,8 +139,8 @@ vsock_conn_hin_free(struct vsock_conn *conn)
 	free(conn->hin_msg);
 	conn->hin = NULL;
 	conn->hin_msg = NULL;
-	conn->hin_len = conn->hin_off = 0;
-	conn->hin_nmsg = conn->hin_mhead = 0;
+	conn->hin_len = conn->hin_off = conn->hin_cap = 0;
+	conn->hin_nmsg = conn->hin_mhead = conn->hin_mcap = 0;
 }
 
 /* Free every connection without telling the guest (its driver is being

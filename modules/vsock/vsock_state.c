@@ -126,23 +126,35 @@ vsock_state_hin_compact(struct vsock_conn *conn)
 	}
 }
 
-/* Make room for `n` more bytes in conn->hin (and one more message
- * length for a seqpacket).  0 or -1.  Worker. */
+/* Make room for at least `n` more bytes in conn->hin (and one more
+ * message length for a seqpacket), doubling, so a large drain copies
+ * each byte a few times only.  n is at most VSOCK_STATE_HIN_MAX.  0 or
+ * -1.  Worker. */
 static int
 vsock_state_hin_grow(struct vsock_conn *conn, size_t n, int msg)
 {
 	uint8_t		*p;
 	uint32_t	*m;
+	size_t		 cap;
 
-	if ((p = realloc(conn->hin, conn->hin_len + n)) == NULL)
-		return (-1);
-	conn->hin = p;
-	if (msg) {
-		m = realloc(conn->hin_msg, (conn->hin_nmsg + 1) *
-		    sizeof(*m));
-		if (m == NULL)
+	if (n > conn->hin_cap - conn->hin_len) {
+		cap = conn->hin_cap < VSOCK_STATE_HIN_CHUNK ?
+		    VSOCK_STATE_HIN_CHUNK : (size_t)conn->hin_cap * 2;
+		if (cap > VSOCK_STATE_HIN_MAX)
+			cap = VSOCK_STATE_HIN_MAX;
+		if (cap < conn->hin_len + n)
+			cap = conn->hin_len + n;
+		if ((p = realloc(conn->hin, cap)) == NULL)
+			return (-1);
+		conn->hin = p;
+		conn->hin_cap = (uint32_t)cap;
+	}
+	if (msg && conn->hin_nmsg == conn->hin_mcap) {
+		cap = conn->hin_mcap < 16 ? 16 : (size_t)conn->hin_mcap * 2;
+		if ((m = realloc(conn->hin_msg, cap * sizeof(*m))) == NULL)
 			return (-1);
 		conn->hin_msg = m;
+		conn->hin_mcap = (unsigned)cap;
 	}
 	return (0);
 }
@@ -178,6 +190,10 @@ vsock_state_drain(struct vsock_conn *conn, size_t budget)
 				want = VSOCK_STATE_HIN_CHUNK;
 			if (vsock_state_hin_grow(conn, want, 0) != 0)
 				return (-2);
+			/* All the room there is, within the budget. */
+			want = conn->hin_cap - conn->hin_len;
+			if (want > budget - got)
+				want = budget - got;
 			n = recv(conn->fd, conn->hin + conn->hin_len, want,
 			    MSG_DONTWAIT);
 			if (n > 0) {
@@ -483,8 +499,8 @@ vsock_state_read_hin(struct vsock *vs, struct vhd_state_reader *r,
 		return (-1);
 	if (vhd_state_get(r, conn->hin, hlen) == -1)
 		return (-1);
-	conn->hin_len = (uint32_t)hlen;
-	conn->hin_nmsg = (unsigned)nm;
+	conn->hin_len = conn->hin_cap = (uint32_t)hlen;
+	conn->hin_nmsg = conn->hin_mcap = (unsigned)nm;
 	return (0);
 }
 
