@@ -5,7 +5,6 @@
  * See fe.h.
  */
 
-
 #include <sys/types.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>

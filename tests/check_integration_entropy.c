@@ -30,7 +30,6 @@ it_cmp64(const void *a, const void *b)
 	return (memcmp(a, b, 64));
 }
 
-
 /* 1 MiB in 64-byte requests: all full length, no two chunks equal. */
 START_TEST(test_entropy_small_requests)
 {

@@ -229,7 +229,6 @@ START_TEST(test_start_conditions)
 }
 END_TEST
 
-
 /* On the worker: push the held chain wq_chains[*arg] with length 0. */
 static void
 wq_push_held(void *arg)

@@ -183,7 +183,6 @@ END_TEST
 
 /* The SDK table, exercised on a running ring. */
 
-
 /* The worker suite. */
 static Suite *
 check_worker_suite(void)

@@ -116,7 +116,6 @@ it_close(struct it *it, struct fe *fe, int n)
 	    5000) == 0, "%s", fe_error());
 }
 
-
 /* Print the logs of daemons whose tests failed.  Runs in the runner. */
 void
 it_reap(void)

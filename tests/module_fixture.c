@@ -134,7 +134,6 @@ test_copy_module(const char *src, const char *dst)
 	free(buf);
 }
 
-
 /* Run suite `s`; exit 0 when every test passed. */
 int
 test_main(Suite *s)
