@@ -31,9 +31,10 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 asan_tests=${SAN_ASAN_TESTS:-"tests/check_guest_mem tests/check_vring \
 tests/check_vring_hostile tests/check_vring_device tests/check_worker \
-tests/check_vring_packed tests/check_packed_hostile tests/check_vu_msg \
-tests/check_vu_msg_mem tests/check_vu_msg_device tests/check_conf tests/check_module \
-tests/check_cli tests/check_rng tests/check_rng_pool \
+tests/check_vring_packed tests/check_vring_packed_hostile \
+tests/check_packed_hostile tests/check_vu_msg \
+tests/check_vu_msg_mem tests/check_vu_msg_device tests/check_conf \
+tests/check_module tests/check_cli tests/check_rng tests/check_rng_pool \
 tests/check_integration_fe tests/check_integration_entropy \
 tests/check_integration_conn tests/check_integration_malformed \
 tests/check_lifecycle_core tests/check_hostile_msg \

@@ -1,9 +1,10 @@
 /*
  * Unit tests for core/vring_packed.c: packed virtqueues (virtio 1.1 2.8)
  * in a fake guest memory of memfd regions, the test playing the guest
- * driver.  Hostile cases are named after the invariant they protect;
- * each must make vring_pop() return NULL with an error and consume
- * nothing, never crash.
+ * driver: chains over the end of the ring, out-of-order use, wraps,
+ * rewinds, indirect tables, ring sizes and event suppression.  Hostile
+ * guests are in check_vring_packed_hostile; the fixture in
+ * tests/vring_packed_fixture.[ch].
  */
 
 #include <sys/types.h>
@@ -20,239 +21,7 @@
 #include "guest_mem.h"
 #include "vhost_user.h"
 #include "vring.h"
-
-/* A [0, 0x10000) and B [0x10000, 0x20000) adjacent, C after a gap, D a
- * sparse 1 GiB region at 4 GiB (the 32768-entry ring lives there). */
-#define GA		0x0ULL
-#define GB		0x10000ULL
-#define GC		0x40000ULL
-#define GD		0x100000000ULL
-#define SMALL		0x10000ULL
-#define BIG		0x40000000ULL
-#define DESC_GPA	0x1000ULL
-#define DRV_GPA		0x2000ULL
-#define DEV_GPA		0x3000ULL
-#define BUF_GPA		0x8000ULL
-#define NUM		16
-
-#define F_AVAIL		VRING_PACKED_DESC_F_AVAIL
-#define F_USED		VRING_PACKED_DESC_F_USED
-
-struct fixture {
-	struct guest_region	*r[4];
-	struct guest_mem	*mem;
-	struct vring		 vq;
-	uint64_t		 desc_gpa;
-	uint16_t		 slot;		/* guest: next slot to fill */
-	int			 wrap;
-	uint16_t		 uslot;		/* guest: next used slot */
-	int			 uwrap;
-};
-static struct fixture	 fx;
-
-/* A memfd of `size` bytes. */
-static int
-cvp_memfd(uint64_t size)
-{
-	int	 fd;
-
-	fd = memfd_create("check_vring_packed", MFD_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
-	return (fd);
-}
-
-/* Write guest memory as the guest would. */
-static void
-gw(uint64_t gpa, const void *buf, size_t len)
-{
-	uint64_t	 n = len;
-	uint8_t		*p;
-
-	p = guest_mem_translate(fx.mem, gpa, &n);
-	ck_assert_ptr_nonnull(p);
-	ck_assert_uint_ge(n, len);
-	memcpy(p, buf, len);
-}
-
-/* Read guest memory. */
-static void
-gr(uint64_t gpa, void *buf, size_t len)
-{
-	uint64_t	 n = len;
-	const uint8_t	*p;
-
-	p = guest_mem_translate(fx.mem, gpa, &n);
-	ck_assert_ptr_nonnull(p);
-	ck_assert_uint_ge(n, len);
-	memcpy(buf, p, len);
-}
-
-/* Write a packed descriptor at `gpa`. */
-static void
-pdesc_at(uint64_t gpa, uint64_t addr, uint32_t len, uint16_t id,
-    uint16_t flags)
-{
-	struct vring_packed_desc	 d;
-
-	d.addr = htole64(addr);
-	d.len = htole32(len);
-	d.id = htole16(id);
-	d.flags = htole16(flags);
-	gw(gpa, &d, sizeof d);
-}
-
-/* Read the packed descriptor of ring slot i. */
-static void
-pdesc_get(unsigned i, struct vring_packed_desc *d)
-{
-	gr(fx.desc_gpa + 16 * (uint64_t)i, d, sizeof *d);
-	d->addr = le64toh(d->addr);
-	d->len = le32toh(d->len);
-	d->id = le16toh(d->id);
-	d->flags = le16toh(d->flags);
-}
-
-/* The guest makes `n` descriptors available at the next slots (flags
- * without the AVAIL/USED bits; they are added, right for each slot). */
-static void
-post(const struct vring_packed_desc *d, unsigned n)
-{
-	unsigned	 i;
-	uint16_t	 f;
-
-	for (i = 0; i < n; i++) {
-		f = (uint16_t)(d[i].flags | (fx.wrap ? F_AVAIL : F_USED));
-		pdesc_at(fx.desc_gpa + 16 * (uint64_t)fx.slot, d[i].addr,
-		    d[i].len, d[i].id, f);
-		if (++fx.slot == fx.vq.num) {
-			fx.slot = 0;
-			fx.wrap = !fx.wrap;
-		}
-	}
-}
-
-/* Post one writable buffer of `len` bytes with buffer id `id`. */
-static void
-post1(uint16_t id, uint32_t len)
-{
-	struct vring_packed_desc	 d = { BUF_GPA, len, id, 2 };
-
-	post(&d, 1);
-}
-
-/* The guest takes the next used descriptor, which must be there with
- * `id` and `len`, and skips the `n` slots of that buffer. */
-static void
-used_expect(uint16_t id, uint32_t len, unsigned n)
-{
-	struct vring_packed_desc	 d;
-	int				 a, u;
-
-	pdesc_get(fx.uslot, &d);
-	a = (d.flags & F_AVAIL) != 0;
-	u = (d.flags & F_USED) != 0;
-	ck_assert_msg(a == fx.uwrap && u == fx.uwrap, "slot %u not used "
-	    "(flags 0x%x, wrap %d)", fx.uslot, d.flags, fx.uwrap);
-	ck_assert_uint_eq(d.id, id);
-	ck_assert_uint_eq(d.len, len);
-	fx.uslot = (uint16_t)(fx.uslot + n);
-	if (fx.uslot >= fx.vq.num) {
-		fx.uslot = (uint16_t)(fx.uslot - fx.vq.num);
-		fx.uwrap = !fx.uwrap;
-	}
-}
-
-/* Build the guest memory and a packed ring of `num` entries whose
- * descriptor ring is at `desc_gpa`. */
-static void
-ring_setup_at(uint16_t num, uint64_t desc_gpa)
-{
-	static const uint64_t gpa[4] = { GA, GB, GC, GD };
-	static const uint64_t size[4] = { SMALL, SMALL, SMALL, BIG };
-	char		*cause = NULL;
-	unsigned	 i;
-	int		 fd;
-
-	memset(&fx, 0, sizeof fx);
-	for (i = 0; i < 4; i++) {
-		fd = cvp_memfd(size[i]);
-		fx.r[i] = guest_region_map(fd, gpa[i], size[i],
-		    0x7f0000000000ULL + gpa[i], 0, &cause);
-		ck_assert_msg(fx.r[i] != NULL, "%s", cause);
-		close(fd);
-	}
-	fx.mem = guest_mem_new(fx.r, 4, &cause);
-	ck_assert_msg(fx.mem != NULL, "%s", cause);
-	vring_init(&fx.vq, NULL, 0);
-	fx.vq.packed = 1;
-	fx.vq.num = num;
-	fx.vq.indirect = 1;
-	fx.vq.event_idx = 1;
-	fx.desc_gpa = desc_gpa;
-	ck_assert_int_eq(vring_packed_set_base(&fx.vq, 0x80008000u, &cause),
-	    0);
-	ck_assert_msg(vring_set_addr(&fx.vq, fx.mem, desc_gpa, DRV_GPA,
-	    DEV_GPA, 0, &cause) == 0, "%s", cause);
-	fx.wrap = fx.uwrap = 1;
-}
-
-static void
-setup(void)
-{
-	ring_setup_at(NUM, DESC_GPA);
-}
-
-static void
-teardown(void)
-{
-	unsigned	 i;
-
-	vring_free(&fx.vq);
-	guest_mem_free(fx.mem);
-	for (i = 0; i < 4; i++)
-		guest_region_unref(fx.r[i]);
-}
-
-/* Pop that must succeed. */
-static struct vring_chain *
-pop_ok(void)
-{
-	struct vring_chain	*c;
-	const char		*err = NULL;
-
-	c = vring_pop(&fx.vq, fx.mem, &err);
-	ck_assert_msg(c != NULL, "pop failed: %s", err ? err : "empty");
-	return (c);
-}
-
-/* Pop that must fail with `what`, consuming nothing. */
-static void
-pop_fails(const char *what)
-{
-	const char	*err = NULL;
-	uint16_t	 last = fx.vq.last_avail_idx;
-	int		 wrap = fx.vq.avail_wrap;
-	unsigned	 inflight = fx.vq.inflight;
-
-	ck_assert_ptr_null(vring_pop(&fx.vq, fx.mem, &err));
-	ck_assert_msg(err != NULL, "no error reported");
-	ck_assert_msg(strstr(err, what) != NULL, "error '%s', expected '%s'",
-	    err, what);
-	ck_assert_uint_eq(fx.vq.last_avail_idx, last);
-	ck_assert_int_eq(fx.vq.avail_wrap, wrap);
-	ck_assert_uint_eq(fx.vq.inflight, inflight);
-}
-
-/* Pop on an empty ring: NULL without error. */
-static void
-pop_empty(void)
-{
-	const char	*err = NULL;
-
-	ck_assert_ptr_null(vring_pop(&fx.vq, fx.mem, &err));
-	ck_assert_ptr_null(err);
-}
+#include "vring_packed_fixture.h"
 
 START_TEST(test_single)
 {
@@ -461,23 +230,6 @@ START_TEST(test_indirect_needs_feature)
 }
 END_TEST
 
-START_TEST(test_chain_longer_than_ring)
-{
-	struct vring_packed_desc	 d[NUM];
-	unsigned			 i;
-
-	/* Every slot says NEXT: the walk would go round forever. */
-	for (i = 0; i < NUM; i++) {
-		d[i].addr = BUF_GPA;
-		d[i].len = 4;
-		d[i].id = 0;
-		d[i].flags = VRING_DESC_F_NEXT | VRING_DESC_F_WRITE;
-	}
-	post(d, NUM);
-	pop_fails("longer than the queue");
-}
-END_TEST
-
 START_TEST(test_full_ring_chain)
 {
 	struct vring_packed_desc	 d[NUM];
@@ -500,136 +252,6 @@ START_TEST(test_full_ring_chain)
 	pop_empty();
 	vring_push(&fx.vq, fx.mem, c, 0);
 	used_expect(3, 0, NUM);
-}
-END_TEST
-
-START_TEST(test_id_out_of_range)
-{
-	post1(NUM, 8);
-	pop_fails("buffer id out of range");
-}
-END_TEST
-
-START_TEST(test_id_out_of_range_last)
-{
-	struct vring_packed_desc	 d[2] = {
-		{ BUF_GPA, 8, 0, VRING_DESC_F_NEXT },
-		{ BUF_GPA, 8, 0xffff, VRING_DESC_F_WRITE },
-	};
-
-	post(d, 2);
-	pop_fails("buffer id out of range");
-}
-END_TEST
-
-START_TEST(test_nested_indirect)
-{
-	struct vring_packed_desc	 d = { 0xa000, 32, 0,
-					     VRING_DESC_F_INDIRECT };
-
-	pdesc_at(0xa000, BUF_GPA, 8, 0, VRING_DESC_F_WRITE);
-	pdesc_at(0xa010, 0xb000, 16, 0, VRING_DESC_F_INDIRECT);
-	post(&d, 1);
-	pop_fails("nested indirect");
-}
-END_TEST
-
-START_TEST(test_indirect_bad_length)
-{
-	struct vring_packed_desc	 d = { 0xa000, 20, 0,
-					     VRING_DESC_F_INDIRECT };
-
-	post(&d, 1);
-	pop_fails("multiple of 16");
-}
-END_TEST
-
-START_TEST(test_indirect_with_next)
-{
-	struct vring_packed_desc	 d[2] = {
-		{ 0xa000, 16, 0, VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT },
-		{ BUF_GPA, 8, 0, VRING_DESC_F_WRITE },
-	};
-
-	pdesc_at(0xa000, BUF_GPA, 8, 0, VRING_DESC_F_WRITE);
-	post(d, 2);
-	pop_fails("NEXT");
-}
-END_TEST
-
-START_TEST(test_indirect_table_unmapped)
-{
-	struct vring_packed_desc	 d = { 0x30000, 32, 0,
-					     VRING_DESC_F_INDIRECT };
-
-	post(&d, 1);
-	pop_fails("indirect table is not in guest memory");
-}
-END_TEST
-
-START_TEST(test_buffer_unmapped)
-{
-	struct vring_packed_desc	 d = { 0x30000, 8, 0,
-					     VRING_DESC_F_WRITE };
-
-	post(&d, 1);
-	pop_fails("not in guest memory");
-}
-END_TEST
-
-START_TEST(test_readable_after_writable)
-{
-	struct vring_packed_desc	 d[2] = {
-		{ BUF_GPA, 8, 0, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE },
-		{ BUF_GPA, 8, 0, 0 },
-	};
-
-	post(d, 2);
-	pop_fails("readable descriptor after a writable one");
-}
-END_TEST
-
-START_TEST(test_not_available_flags)
-{
-	/* AVAIL == USED == wrap: a used descriptor, not an available one;
-	 * AVAIL != wrap: the previous lap. */
-	pdesc_at(DESC_GPA, BUF_GPA, 8, 0, F_AVAIL | F_USED |
-	    VRING_DESC_F_WRITE);
-	pop_empty();
-	pdesc_at(DESC_GPA, BUF_GPA, 8, 0, F_USED | VRING_DESC_F_WRITE);
-	pop_empty();
-	pdesc_at(DESC_GPA, BUF_GPA, 8, 0, VRING_DESC_F_WRITE);
-	pop_empty();
-	pdesc_at(DESC_GPA, BUF_GPA, 8, 0, F_AVAIL | VRING_DESC_F_WRITE);
-	pop_ok();
-}
-END_TEST
-
-START_TEST(test_index_past_size)
-{
-	char	*cause = NULL;
-
-	/* A base set for a bigger ring, then a smaller SET_VRING_NUM. */
-	ck_assert_int_eq(vring_packed_set_base(&fx.vq, 0x8005, &cause), 0);
-	fx.vq.num = 4;
-	post1(0, 8);
-	pop_fails("out of range");
-}
-END_TEST
-
-START_TEST(test_too_many_in_flight)
-{
-	unsigned	 i;
-
-	for (i = 0; i < NUM; i++) {
-		post1((uint16_t)i, 8);
-		pop_ok();
-	}
-	/* The guest reuses slot 0 without waiting for its used entry. */
-	fx.slot = 0;
-	fx.wrap = 0;
-	post1(0, 8);
-	pop_fails("more chains in flight");
 }
 END_TEST
 
@@ -866,33 +488,12 @@ vring_packed_suite(void)
 	tcase_add_test(tc, test_notify_event_next_lap);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("hostile");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_chain_longer_than_ring);
-	tcase_add_test(tc, test_id_out_of_range);
-	tcase_add_test(tc, test_id_out_of_range_last);
-	tcase_add_test(tc, test_nested_indirect);
-	tcase_add_test(tc, test_indirect_bad_length);
-	tcase_add_test(tc, test_indirect_with_next);
-	tcase_add_test(tc, test_indirect_table_unmapped);
-	tcase_add_test(tc, test_buffer_unmapped);
-	tcase_add_test(tc, test_readable_after_writable);
-	tcase_add_test(tc, test_not_available_flags);
-	tcase_add_test(tc, test_index_past_size);
-	tcase_add_test(tc, test_too_many_in_flight);
-	suite_add_tcase(s, tc);
 	return (s);
 }
 
+/* Run the suite; exit 0 when every test passed. */
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(vring_packed_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? 0 : 1);
+	return (vring_packed_main(vring_packed_suite()));
 }
