@@ -137,8 +137,8 @@ struct vring {
 
 	/* Worker fields. */
 	struct event		*kick_ev;
-	struct event		*turn_ev;	/* the ring's next turn */
-	unsigned		 turn_left;	/* pops left in this turn */
+	struct event		*turn_ev;	/* its next turn */
+	unsigned		 turn_left;	/* pops left in the turn */
 	uint64_t		 mem_gen;	/* ring pointers valid for */
 	void			*desc;		/* host ptrs of the rings */
 	void			*avail;

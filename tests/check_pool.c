@@ -284,7 +284,7 @@ START_TEST(test_pool_hog)
 	unsigned		 k, round, idle, got;
 	int			 r;
 
-	d = fe_daemon_new("control: hog");
+	d = fe_daemon_new("pool: hog");
 	ck_assert_ptr_nonnull(d);
 	conf = ct_conf(d, "vhostd.conf", "workers 1\n", names);
 	ct_start(d, conf, names);
@@ -405,7 +405,7 @@ START_TEST(test_pool_stuck_worker)
 	const char		*args[2], *socks[5], *conf;
 	int			 r;
 
-	d = fe_daemon_new("control: stuck pool worker");
+	d = fe_daemon_new("pool: stuck worker");
 	ck_assert_ptr_nonnull(d);
 	snprintf(dir, sizeof dir, "%s", fe_daemon_dir(d));
 	ck_assert_int_eq(mkdir(fe_daemon_path(d, "mods"), 0755), 0);
@@ -466,7 +466,8 @@ START_TEST(test_pool_stuck_worker)
 	ck_assert_int_eq(fe_daemon_wait_log(d, "rb: device broken: its pool "
 	    "worker pool/w0 does not answer", 1, CT_START_MS), 0);
 	ck_assert_int_eq(fe_daemon_log_count(d, "ra: device broken"), 0);
-	CT_JSON(d, ctl, out, "list", "[(x[\"name\"], x[\"state\"]) for x in d[\"devices\"]]",
+	CT_JSON(d, ctl, out, "list", "[(x[\"name\"], x[\"state\"]) for x "
+	    "in d[\"devices\"]]",
 	    "[('good0', 'broken'), ('ra', 'running'), "
 	    "('rb', 'broken')]\n");
 	/* ra, on pool/w1, goes on. */

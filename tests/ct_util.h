@@ -56,7 +56,7 @@ struct fe	*ct_fe(struct fe_daemon *d, const char *name, unsigned qsize);
 /* vhostctl ARGS must exit `want`; the output is in `out` (an array). */
 #define CT_CTL(ctl, out, args, want) do {				\
 	int	 ct_rc_ = ct_ctl((ctl), (out), sizeof (out), (args));	\
-	ck_assert_msg(ct_rc_ == (want), "vhostctl %s: exit %d, not %d; "\
+	ck_assert_msg(ct_rc_ == (want), "vhostctl %s: exit %d not %d, "	\
 	    "output: '%s'", (args), ct_rc_, (want), (out));		\
 } while (0)
 
