@@ -39,6 +39,8 @@ static void	conf_parse_control(struct conf_file *, struct conf_device *,
 		    const char *);
 static void	conf_parse_workers(struct conf_file *, struct conf_device *,
 		    const char *);
+static void	conf_parse_pc_timeout(struct conf_file *,
+		    struct conf_device *, const char *);
 static void	conf_parse_include(struct conf_file *, struct conf_device *,
 		    const char *);
 static void	conf_parse_log_level(struct conf_file *, struct conf_device *,
@@ -55,6 +57,7 @@ static const struct conf_keyword conf_global_keywords[] = {
 	{ "include", conf_parse_include },
 	{ "log-level", conf_parse_log_level },
 	{ "module-dir", conf_parse_module_dir },
+	{ "postcopy-fault-timeout", conf_parse_pc_timeout },
 	{ "workers", conf_parse_workers },
 };
 
@@ -610,6 +613,29 @@ conf_parse_workers(struct conf_file *f, struct conf_device *unused __unused,
 		    "to %d", value, CONF_WORKERS_MAX);
 	else
 		f->p->conf->workers = (unsigned)n;
+	free(value);
+}
+
+/* postcopy-fault-timeout N: seconds a postcopy page fault may wait for
+ * the frontend before its device fails (postcopy.h). */
+static void
+conf_parse_pc_timeout(struct conf_file *f,
+    struct conf_device *unused __unused, const char *key)
+{
+	unsigned	 line = f->tok_line;
+	char		*value, *end;
+	unsigned long	 n;
+
+	if (conf_parse_value(f, 0, key, &value) != 0)
+		return;
+	n = strtoul(value, &end, 10);
+	if (!isdigit((unsigned char)*value) || *end != '\0' || n < 1 ||
+	    n > CONF_PC_TIMEOUT_MAX)
+		conf_error(f, line, "postcopy-fault-timeout: '%s': expected "
+		    "a number of seconds from 1 to %d", value,
+		    CONF_PC_TIMEOUT_MAX);
+	else
+		f->p->conf->pc_fault_timeout = (unsigned)n;
 	free(value);
 }
 

@@ -44,12 +44,15 @@ struct conf {
 	char			*module_dir;	/* NULL: default */
 	int			 log_level;	/* -1: not set */
 	unsigned		 workers;	/* pool size, 0: none */
+	unsigned		 pc_fault_timeout; /* s, 0: default */
 	char			*control_path;	/* NULL: default */
 	struct conf_device_list	 devices;
 };
 
 /* Most workers of a shared pool (`workers N`). */
 #define CONF_WORKERS_MAX	64
+/* Longest `postcopy-fault-timeout` (seconds). */
+#define CONF_PC_TIMEOUT_MAX	3600
 
 void	 conf_init(struct conf *);
 void	 conf_clear(struct conf *);

@@ -4,14 +4,11 @@
  * Creation loads the module, calls its create, validates what it reports
  * (shared with `vhostd -n`), then starts workers and listens.  Everything
  * here runs on the main thread except device_fail and device_stuck; guest
- * memory is in device_mem.c.
+ * memory is in device_mem.c, the listening socket in device_listen.c.
  */
 
 #include <sys/types.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -35,7 +32,6 @@
 #include "module.h"
 #include "postcopy.h"
 #include "pool.h"
-#include "privsep.h"
 #include "sd_listen.h"
 #include "vhost_user.h"
 #include "vring.h"
@@ -47,11 +43,6 @@
  * reachable; main thread). */
 static struct device	*device_left[64];
 static unsigned		 device_nleft;
-
-/* Connections accepted per readable event on the listening socket. */
-#define DEVICE_ACCEPT_BURST	16
-/* Backlog of the listening socket. */
-#define DEVICE_BACKLOG		16
 
 /* Transport feature bits (24..40) are the daemon's business; these are the
  * ones it implements. */
@@ -74,8 +65,6 @@ static unsigned		 device_nleft;
 static struct device *device_create_mod(struct event_base *, const char *,
 		    struct module *, const struct vhd_device_ops *,
 		    const struct conf_device *, char **);
-static void	device_accept_cb(evutil_socket_t, short, void *);
-static void	device_accept_resume_cb(evutil_socket_t, short, void *);
 
 /* The ops table of a loaded module, checked.  NULL with *cause. */
 static const struct vhd_device_ops *
@@ -354,198 +343,6 @@ device_check(const struct conf_device *cd, const char *module_dir,
 	return (0);
 }
 
-/* Is a leftover socket at `path` stale (nothing listening)?  0 when it
- * may be unlinked, -1 with *cause otherwise. */
-static int
-device_socket_stale(struct device *dev, const struct sockaddr_un *sun,
-    char **cause)
-{
-	struct stat	 st;
-	int		 fd, rc, saved;
-
-	if (lstat(sun->sun_path, &st) == -1) {
-		xasprintf(cause, "%s: %s: %s", dev->name, sun->sun_path,
-		    strerror(errno));
-		return (-1);
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		xasprintf(cause, "%s: %s exists and is not a socket",
-		    dev->name, sun->sun_path);
-		return (-1);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		xasprintf(cause, "%s: socket: %s", dev->name, strerror(errno));
-		return (-1);
-	}
-	rc = connect(fd, (const struct sockaddr *)sun, sizeof *sun);
-	saved = errno;
-	close(fd);
-	if (rc == -1 && saved == ECONNREFUSED)
-		return (0);
-	if (rc == 0 || saved == EAGAIN || saved == EINPROGRESS)
-		xasprintf(cause, "%s: %s is in use by another process",
-		    dev->name, sun->sun_path);
-	else
-		xasprintf(cause, "%s: %s: %s", dev->name, sun->sun_path,
-		    strerror(saved));
-	return (-1);
-}
-
-/* Bind, chmod, chown and listen on the device's socket, and watch it on
- * the main base.  0 or -1 with *cause. */
-static int
-device_listen(struct device *dev, const struct conf_device *cd,
-    char **cause)
-{
-	struct sockaddr_un	 sun;
-	mode_t			 mode;
-	uid_t			 uid = (uid_t)PRIVSEP_NOID;
-	gid_t			 gid = (gid_t)PRIVSEP_NOID;
-	char			*icause = NULL;
-	int			 fd;
-
-	mode = cd->socket_mode != 0 ? cd->socket_mode : 0600;
-	if ((cd->socket_owner != NULL && privsep_user(cd->socket_owner, &uid,
-	    NULL, &icause) == -1) || (cd->socket_group != NULL &&
-	    privsep_group(cd->socket_group, &gid, &icause) == -1)) {
-		xasprintf(cause, "%s: socket: %s", dev->name, icause);
-		free(icause);
-		return (-1);
-	}
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(dev->socket_path) >= sizeof sun.sun_path) {
-		xasprintf(cause, "%s: socket path %s is too long (at most "
-		    "%zu bytes)", dev->name, dev->socket_path,
-		    sizeof sun.sun_path - 1);
-		return (-1);
-	}
-	memcpy(sun.sun_path, dev->socket_path, strlen(dev->socket_path));
-
-	/* Socket activation: the manager bound it, set its mode and owner
-	 * (SocketMode=, SocketUser=) and owns the path (sd_listen.c). */
-	switch (sd_listen_take(dev->name, dev->socket_path, &fd, cause)) {
-	case -1:
-		return (-1);
-	case 1:
-		dev->listen_activated = 1;
-		goto watch;
-	default:
-		break;
-	}
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		xasprintf(cause, "%s: socket: %s", dev->name, strerror(errno));
-		return (-1);
-	}
-	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		if (errno != EADDRINUSE) {
-			xasprintf(cause, "%s: bind %s: %s", dev->name,
-			    dev->socket_path, strerror(errno));
-			goto fail;
-		}
-		if (device_socket_stale(dev, &sun, cause) == -1)
-			goto fail;
-		log_info("%s: removing stale socket %s", dev->name,
-		    dev->socket_path);
-		if (unlink(sun.sun_path) == -1 ||
-		    bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-			xasprintf(cause, "%s: bind %s: %s", dev->name,
-			    dev->socket_path, strerror(errno));
-			goto fail;
-		}
-	}
-	/* Before listen(), so nobody connects with the umask's mode or
-	 * the wrong owner. */
-	if (privsep_chown(sun.sun_path, uid, gid, &icause) == -1) {
-		xasprintf(cause, "%s: %s", dev->name, icause);
-		free(icause);
-		unlink(sun.sun_path);
-		goto fail;
-	}
-	if (chmod(sun.sun_path, mode) == -1 || listen(fd, DEVICE_BACKLOG) ==
-	    -1) {
-		xasprintf(cause, "%s: %s: %s", dev->name, dev->socket_path,
-		    strerror(errno));
-		unlink(sun.sun_path);
-		goto fail;
-	}
-watch:
-	dev->listen_fd = fd;
-	dev->listen_ev = event_new(dev->base, fd, EV_READ | EV_PERSIST,
-	    device_accept_cb, dev);
-	dev->accept_pause_ev = evtimer_new(dev->base,
-	    device_accept_resume_cb, dev);
-	if (dev->listen_ev == NULL || dev->accept_pause_ev == NULL ||
-	    event_add(dev->listen_ev, NULL) == -1)
-		fatalx("%s: cannot add the listening event", dev->name);
-	return (0);
-
-fail:
-	close(fd);
-	return (-1);
-}
-
-/* Accepting was paused after running out of fds: resume.  Main thread. */
-static void
-device_accept_resume_cb(evutil_socket_t fd __unused, short events __unused,
-    void *arg)
-{
-	struct device	*dev = arg;
-
-	if (event_add(dev->listen_ev, NULL) == -1)
-		log_warnx("%s: cannot resume accepting", dev->name);
-}
-
-/* A frontend connects: take it if none is connected, else refuse it.
- * Main thread. */
-static void
-device_accept_cb(evutil_socket_t lfd, short events __unused, void *arg)
-{
-	struct device	*dev = arg;
-	struct timeval	 tv = { 1, 0 };
-	int		 fd, i;
-
-	for (i = 0; i < DEVICE_ACCEPT_BURST; i++) {
-		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			switch (errno) {
-			case EAGAIN:	/* == EWOULDBLOCK on Linux */
-				return;
-			case EINTR:
-			case ECONNABORTED:
-			case EPROTO:
-				continue;
-			case EMFILE:
-			case ENFILE:
-			case ENOBUFS:
-			case ENOMEM:
-				/* Level-triggered: the pending connection
-				 * would wake us at once.  Pause instead. */
-				log_warn("%s: accept (pausing for 1 s)",
-				    dev->name);
-				event_del(dev->listen_ev);
-				evtimer_add(dev->accept_pause_ev, &tv);
-				return;
-			default:
-				log_warn("%s: accept", dev->name);
-				return;
-			}
-		}
-		if (dev->conn != NULL) {
-			log_info("%s: connection refused: a frontend is "
-			    "already connected", dev->name);
-			close(fd);
-			continue;
-		}
-		log_info("%s: frontend connected", dev->name);
-		dev->conn = vu_conn_new(dev, fd);
-	}
-}
-
 /*
  * Create a device from an ops table (dev->mod NULL): create, validate,
  * start workers, set up rings, listen on cd->socket.  NULL with *cause.
@@ -612,7 +409,7 @@ device_create_mod(struct event_base *base, const char *name,
 			goto fail;
 		return (dev);
 	}
-	if (device_listen(dev, cd, cause) == -1)
+	if (device_listen_start(dev, cd, cause) == -1)
 		goto fail;
 	log_info("%s: listening on %s%s", dev->name, dev->socket_path,
 	    dev->listen_activated ? " (socket activation)" : "");
@@ -709,6 +506,9 @@ device_reset_queues(struct device *dev)
 void
 device_reset(struct device *dev)
 {
+	/* First: wakes a worker waiting in a postcopy fault, which the
+	 * rings' stop would otherwise wait for in vain. */
+	postcopy_end(dev);
 	dev_state_cancel(dev);
 	device_reset_rings(dev);
 	dev->owned = 0;
@@ -718,7 +518,6 @@ device_reset(struct device *dev)
 	atomic_store(&dev->broken, 0);
 	vu_backend_close(dev);
 	dirty_log_clear(dev);
-	postcopy_end(dev);
 	dev->status = 0;
 	device_set_mem(dev, NULL);
 	device_mem_holes_clear(dev);
@@ -746,6 +545,8 @@ device_destroy(struct device *dev)
 
 	if (dev == NULL)
 		return;
+	/* As device_reset: no worker left waiting in a postcopy fault. */
+	postcopy_end(dev);
 	dev_state_cancel(dev);
 	if (dev->conn != NULL) {
 		vu_conn_free(dev->conn);

@@ -26,6 +26,7 @@ struct module;
 struct vring;
 struct vu_backend;
 struct vu_conn;
+struct postcopy;
 struct worker;
 
 /* Removed ranges remembered between memory additions (the oldest is
@@ -100,10 +101,12 @@ struct device {
 	struct dirty_log	*_Atomic log;
 	/* The virtio status byte of SET_STATUS (main thread). */
 	uint8_t			 status;
-	/* Postcopy (postcopy.h; main thread): our userfaultfd or -1, and
-	 * whether POSTCOPY_LISTEN came. */
+	/* Postcopy (postcopy.h; main thread): our userfaultfd or -1,
+	 * whether POSTCOPY_LISTEN came, the registered mappings and the
+	 * watchdog that bounds faults (postcopy.c). */
 	int			 pc_ufd;
 	int			 pc_listen;
+	struct postcopy		*pc;		/* registered, watched */
 	/* ctl: why it broke last (device_fail), under err_lock; its
 	 * workers belong to the shared pool (pool.c), not to it. */
 	char			 broken_reason[256];
@@ -181,6 +184,10 @@ int		 device_client_start(struct device *, char **cause)
 		    __must_check;
 void		 device_client_disconnected(struct device *);
 void		 device_client_free(struct device *);
+/* device_listen.c: bind (or take from socket activation) and listen on
+ * the device's socket.  0 or -1 with *cause.  Main thread. */
+int		 device_listen_start(struct device *,
+		    const struct conf_device *, char **cause) __must_check;
 /* Does any of the device's workers not answer?  Any thread. */
 int		 device_stuck(struct device *);
 

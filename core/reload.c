@@ -28,6 +28,7 @@
 #include "device.h"
 #include "log.h"
 #include "module.h"
+#include "postcopy.h"
 #include "privsep.h"
 #include "sd_notify.h"
 #include "serve.h"
@@ -193,6 +194,7 @@ reload_apply(struct serve *s, char **cause)
 	s->old = xreallocarray(s->old, s->nold + 1, sizeof *s->old);
 	s->old[s->nold++] = s->conf;
 	s->conf = nconf;
+	postcopy_set_timeout(nconf->pc_fault_timeout);
 	free(s->module_dir);
 	s->module_dir = xstrdup(ndir);
 

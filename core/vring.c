@@ -83,6 +83,7 @@ vring_reset(struct vring *vq)
 	vq->indirect = 0;
 	vq->last_avail_idx = 0;
 	vq->used_idx = 0;
+	vq->used_idx_load = 0;
 	vq->packed = 0;
 	vq->avail_wrap = vq->used_wrap = 1;
 	vq->pop_seq = 0;
@@ -160,10 +161,10 @@ vring_set_addr(struct vring *vq, const struct guest_mem *mem,
 	vq->used_gpa = used_gpa;
 	vq->addr_flags = flags;
 	vq->addr_set = 1;
-	/* Resume where the guest's used ring is (the seed's next_used);
-	 * a packed ring's used index came with SET_VRING_BASE. */
-	if (!vq->packed)
-		vq->used_idx = vring_load16((const uint8_t *)used + 2);
+	/* Resume where the guest's used ring is (the seed's next_used),
+	 * read by the worker when it maps the ring (vring_map); a packed
+	 * ring's used index came with SET_VRING_BASE. */
+	vq->used_idx_load = !vq->packed;
 	vq->signalled_used_valid = 0;
 	vq->desc = vq->avail = vq->used = NULL;
 	vq->mem_gen = 0;

@@ -124,6 +124,8 @@ struct vring {
 	/* Indices: main thread while stopped, worker while started. */
 	uint16_t	 last_avail_idx;	/* next avail entry to pop */
 	uint16_t	 used_idx;		/* next used entry to fill */
+	int		 used_idx_load;		/* split: read used->idx
+						 * at the next start */
 	int		 avail_wrap;		/* packed wrap counters */
 	int		 used_wrap;
 	uint16_t	 pop_seq;		/* packed: pops, the order
@@ -184,8 +186,10 @@ void	 vring_free(struct vring *);
  * guest-physical.  The ring must be stopped and its size set.  Checks the
  * alignment (desc 16, avail 2, used 4) and that each ring of `num` entries
  * (with its event-index word) lies in one region of `mem`, stores the
- * addresses and flags, and sets used_idx from the guest's used->idx.
- * -1 with *cause set (nothing changed) on failure.  Main thread.
+ * addresses and flags; the worker sets used_idx from the guest's used->idx
+ * when it next maps the ring (the main thread never reads guest memory:
+ * under postcopy a page not yet placed would stall it).  -1 with *cause
+ * set (nothing changed) on failure.  Main thread.
  */
 int	 vring_set_addr(struct vring *vq, const struct guest_mem *mem,
 	    uint64_t desc_gpa, uint64_t avail_gpa, uint64_t used_gpa,
@@ -256,12 +260,26 @@ int	 vring_chain_iov(struct vring_chain *, const struct guest_mem *,
 	    int writable, size_t offset, struct iovec *iov, int max);
 
 /*
- * Internal to vring.c and vring_chain.c.
+ * Internal to vring.c, vring_chain.c and vring_used.c.
  */
 /* The device name for log lines, "?" without a device. */
 const char *vring_name(const struct vring *);
 /* Mark the device broken because of this ring (logs without a device). */
 void	 vring_fail(struct vring *, const char *why);
+/* One of a ring's three areas in guest memory: where, how long, its
+ * alignment in host memory (a power of two) and the error when it is not
+ * in guest memory. */
+struct vring_area {
+	uint64_t	 gpa;
+	uint64_t	 len;
+	uintptr_t	 align;
+	const char	*missing;
+};
+/* Find the host addresses of the areas area[0..2] in `mem`.  0, or -1
+ * with *err.  Any thread. */
+int	 vring_areas_find(const struct guest_mem *mem,
+	    const struct vring_area *area, void **desc, void **avail,
+	    void **used, const char **err);
 /* Find the host addresses of the three rings in `mem`.  0, or -1 with
  * *err.  Any thread. */
 int	 vring_ring_ptrs(const struct vring *, const struct guest_mem *mem,
@@ -282,6 +300,11 @@ int	 vring_push_deferred(struct vring *, const struct guest_mem *mem);
 /* Write used->flags 0 (a previous back-end may have left NO_NOTIFY set).
  * Worker, ring mapped. */
 void	 vring_used_flags_clear(struct vring *);
+/* Write the used element of a split-ring chain and publish it.  Worker,
+ * ring mapped. */
+void	 vring_push_used(struct vring *, struct vring_chain *, uint32_t);
+/* The guest's avail->idx of a split ring.  Worker. */
+uint16_t vring_avail_idx(const struct vring *);
 
 /* The position reclaim and rewind order chains by (avail_pos). */
 static inline uint16_t

@@ -1,7 +1,7 @@
 /*
- * Split virtqueues, the guest-facing half: the descriptor-chain walker, the
- * chain pool, the used ring and guest notification (chain buffer access is
- * in vring_buf.c).
+ * Split virtqueues, the guest-facing half: the descriptor-chain walker and
+ * the chain pool (the used ring and guest notification are in
+ * vring_used.c, chain buffer access in vring_buf.c).
  * Ring configuration and start/stop on the worker are in vring.c.
  *
  * Everything read from guest memory is hostile.  The walker reads each
@@ -18,18 +18,12 @@
  * commented with what it orders.
  */
 #include <sys/types.h>
-#include <sys/eventfd.h>
 
 #include <endian.h>
-#include <errno.h>
-#include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <event2/event.h>
 
 #include "device.h"
 #include "dirty_log.h"
@@ -55,8 +49,6 @@ _Static_assert(sizeof(struct vring_desc) == 16, "descriptor is 16 bytes");
  * the queue pauses instead (compared by address). */
 const char vring_err_removed[] = "buffer is in removed memory";
 
-static void	vring_push_used(struct vring *, struct vring_chain *,
-		    uint32_t);
 static struct vring_chain *vring_pop_resubmit(struct vring *,
 		    const struct guest_mem *, uint16_t, const char **);
 
@@ -133,6 +125,42 @@ vring_read_guest(const struct guest_mem *mem, uint64_t gpa, void *buf,
 }
 
 /*
+ * Find the host addresses of a ring's three areas (split: descriptor
+ * table, available and used ring; packed: descriptor ring, driver and
+ * device event areas) in `mem`, in *desc, *avail and *used: each must lie
+ * in one region and be aligned in host memory too.  0, or -1 with *err
+ * set.  Any thread.
+ */
+int
+vring_areas_find(const struct guest_mem *mem, const struct vring_area *area,
+    void **desc, void **avail, void **used, const char **err)
+{
+	void		**host[3] = { desc, avail, used };
+	unsigned	  i;
+
+	if (mem == NULL) {
+		*err = "no guest memory";
+		return (-1);
+	}
+	for (i = 0; i < 3; i++) {
+		*host[i] = guest_mem_range(mem, area[i].gpa, area[i].len);
+		if (*host[i] == NULL) {
+			*err = area[i].missing;
+			return (-1);
+		}
+	}
+	/* A region mapped at an odd file offset would misalign the rings
+	 * in our address space even when the guest addresses are aligned. */
+	for (i = 0; i < 3; i++) {
+		if (((uintptr_t)*host[i] & (area[i].align - 1)) != 0) {
+			*err = "rings are misaligned in host memory";
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/*
  * Find the host addresses of the three rings of `num` entries in `mem`:
  * each must lie in one region and be aligned in host memory too.  0, or
  * -1 with *err set.  Any thread; touches no ring field but reads the
@@ -142,41 +170,24 @@ int
 vring_ring_ptrs(const struct vring *vq, const struct guest_mem *mem,
     void **desc, void **avail, void **used, const char **err)
 {
+	const struct vring_area	 area[3] = {
+		{ vq->desc_gpa, (uint64_t)vq->num * VRING_DESC_SIZE, 16,
+		    "descriptor table is not in guest memory" },
+		{ vq->avail_gpa, VRING_AVAIL_SIZE(vq->num), 2,
+		    "available ring is not in guest memory" },
+		{ vq->used_gpa, VRING_USED_SIZE(vq->num), 4,
+		    "used ring is not in guest memory" },
+	};
+
 	if (vq->packed)
 		return (vring_packed_ring_ptrs(vq, mem, desc, avail, used,
 		    err));
-	if (mem == NULL) {
-		*err = "no guest memory";
-		return (-1);
-	}
-	*desc = guest_mem_range(mem, vq->desc_gpa,
-	    (uint64_t)vq->num * VRING_DESC_SIZE);
-	if (*desc == NULL) {
-		*err = "descriptor table is not in guest memory";
-		return (-1);
-	}
-	*avail = guest_mem_range(mem, vq->avail_gpa, VRING_AVAIL_SIZE(vq->num));
-	if (*avail == NULL) {
-		*err = "available ring is not in guest memory";
-		return (-1);
-	}
-	*used = guest_mem_range(mem, vq->used_gpa, VRING_USED_SIZE(vq->num));
-	if (*used == NULL) {
-		*err = "used ring is not in guest memory";
-		return (-1);
-	}
-	/* A region mapped at an odd file offset would misalign the rings
-	 * in our address space even when the guest addresses are aligned. */
-	if (((uintptr_t)*desc & 15) != 0 || ((uintptr_t)*avail & 1) != 0 ||
-	    ((uintptr_t)*used & 3) != 0) {
-		*err = "rings are misaligned in host memory";
-		return (-1);
-	}
-	return (0);
+	return (vring_areas_find(mem, area, desc, avail, used, err));
 }
 
 /* Make the cached ring host pointers valid for `mem` (re-derived when the
- * table's generation changed).  0, or -1 with *err set.  Worker. */
+ * table's generation changed); the first map after SET_VRING_ADDR also
+ * reads the guest's used->idx.  0, or -1 with *err set.  Worker. */
 int
 vring_map(struct vring *vq, const struct guest_mem *mem, const char **err)
 {
@@ -196,6 +207,10 @@ vring_map(struct vring *vq, const struct guest_mem *mem, const char **err)
 	vq->avail = avail;
 	vq->used = used;
 	vq->mem_gen = mem->gen;
+	if (vq->used_idx_load) {
+		vq->used_idx = vring_load16((const uint8_t *)used + 2);
+		vq->used_idx_load = 0;
+	}
 	return (0);
 }
 
@@ -438,7 +453,7 @@ vring_walk(struct vring *vq, struct vring_chain *c,
 }
 
 /* The guest's avail->idx.  Worker. */
-static uint16_t
+uint16_t
 vring_avail_idx(const struct vring *vq)
 {
 	return (vring_load16((const uint8_t *)vq->avail + 2));
@@ -610,79 +625,6 @@ vring_pop_resubmit(struct vring *vq, const struct guest_mem *mem,
 	return (c);
 }
 
-/* Return a chain to the guest with `len` bytes written.  Worker. */
-void
-vring_push(struct vring *vq, const struct guest_mem *mem,
-    struct vring_chain *c, uint32_t len)
-{
-	const char	*err = NULL;
-
-	if (c == NULL || c->vq != vq || !c->in_use || c->deferred) {
-		log_warnx("%s: queue %u: push of a chain that is not in use",
-		    vring_name(vq), vq->index);
-		return;
-	}
-	if (len > c->wlen)
-		len = (uint32_t)c->wlen;
-	if (vring_map(vq, mem, &err) == -1) {
-		if (vring_rings_removed(vq)) {
-			/* Pushed once memory is back (in avail order). */
-			vring_pause(vq, "the ring");
-			c->deferred = 1;
-			c->deferred_len = len;
-			vq->ndeferred++;
-			if (vq->last_popped == c)
-				vq->last_popped = NULL;
-			return;
-		}
-		vring_fail(vq, err);
-		vring_chain_put(vq, c);
-		return;
-	}
-	vring_push_used(vq, c, len);
-}
-
-/* Write the used element of `c` and publish it.  Worker, ring mapped. */
-static void
-vring_push_used(struct vring *vq, struct vring_chain *c, uint32_t len)
-{
-	uint8_t		*used, *ent;
-	uint16_t	 old;
-	unsigned	 slot;
-
-	if (vq->packed) {
-		vring_packed_push_used(vq, c, len);
-		return;
-	}
-	used = vq->used;
-	if (vq->iq != NULL)
-		inflight_push_begin(vq, c->head);
-	slot = vq->used_idx % vq->num;
-	ent = used + 4 + 8 * (size_t)slot;
-	vring_store32(ent, c->head);
-	vring_store32(ent + 4, len);
-	/*
-	 * Release: the used element and whatever we wrote into the guest's
-	 * buffers become visible before the new used->idx that publishes
-	 * them.
-	 */
-	atomic_thread_fence(memory_order_release);
-	old = vq->used_idx;
-	vq->used_idx++;
-	STATS_ADD(vq->stats.bytes_out, len);
-	vring_store16(used + 2, vq->used_idx);
-	/* Migration: the buffers, the entry and the index are dirty. */
-	dirty_log_push(vq, c, len, slot);
-	if (vq->iq != NULL)
-		inflight_push_end(vq, c->head);
-	/* If used_idx wrapped past signalled_used, the saved value no
-	 * longer tells need_event anything (libvhost-user). */
-	if ((int16_t)(vq->used_idx - vq->signalled_used) <
-	    (uint16_t)(vq->used_idx - old))
-		vq->signalled_used_valid = 0;
-	vring_chain_put(vq, c);
-}
-
 /* Undo the most recent pop of an unpushed chain.  0 or -1.  Worker. */
 int
 vring_rewind(struct vring *vq, struct vring_chain *c)
@@ -698,116 +640,4 @@ vring_rewind(struct vring *vq, struct vring_chain *c)
 	vq->last_avail_idx--;
 	vring_chain_put(vq, c);
 	return (0);
-}
-
-/* Order deferred chains by their position in the avail ring. */
-static int
-vring_deferred_cmp(const void *a, const void *b)
-{
-	const struct vring_chain	*ca = *(struct vring_chain *const *)a;
-	const struct vring_chain	*cb = *(struct vring_chain *const *)b;
-	uint16_t			 base;
-
-	/* Distances from the oldest possible position, so the order holds
-	 * across the 16-bit wrap. */
-	base = (uint16_t)(vring_pop_seq(ca->vq) - ca->vq->inflight);
-	return ((int)(uint16_t)(ca->avail_pos - base) -
-	    (int)(uint16_t)(cb->avail_pos - base));
-}
-
-/* Push the chains whose push was deferred while the used ring was
- * removed, in avail order.  0, or -1 while the ring is still missing.
- * Worker. */
-int
-vring_push_deferred(struct vring *vq, const struct guest_mem *mem)
-{
-	struct vring_chain	**list;
-	const char		*err;
-	unsigned		 i, n = 0;
-
-	if (vq->ndeferred == 0)
-		return (0);
-	if (vring_map(vq, mem, &err) == -1)
-		return (-1);
-	list = xcalloc(vq->ndeferred, sizeof *list);
-	for (i = 0; i < vq->pool_size && n < vq->ndeferred; i++) {
-		if (vq->pool[i].in_use && vq->pool[i].deferred)
-			list[n++] = &vq->pool[i];
-	}
-	qsort(list, n, sizeof *list, vring_deferred_cmp);
-	for (i = 0; i < n; i++) {
-		list[i]->deferred = 0;
-		vq->ndeferred--;
-		vring_push_used(vq, list[i], list[i]->deferred_len);
-	}
-	free(list);
-	return (0);
-}
-
-/* Write used->flags 0: we never ask the guest not to notify, whatever a
- * previous back-end left there.  Worker, ring mapped. */
-void
-vring_used_flags_clear(struct vring *vq)
-{
-	if (vq->packed) {
-		vring_packed_flags_clear(vq);
-		return;
-	}
-	vring_store16(vq->used, 0);
-	dirty_log_used(vq, 0, 2);
-}
-
-/* Has the used index passed `event` going from old_idx to new_idx? */
-int
-vring_need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
-{
-	return ((uint16_t)(new_idx - event - 1) <
-	    (uint16_t)(new_idx - old_idx));
-}
-
-/* Does the guest want an interrupt now?  Updates signalled_used.
- * Worker. */
-int
-vring_need_notify(struct vring *vq, const struct guest_mem *mem)
-{
-	const uint8_t	*avail;
-	uint16_t	 old, new_idx, event;
-	int		 valid;
-	const char	*err;
-
-	if (vq->packed)
-		return (vring_packed_need_notify(vq, mem));
-	if (vq->num == 0 || !vq->addr_set || vring_map(vq, mem, &err) == -1)
-		return (0);
-	avail = vq->avail;
-	/*
-	 * Full fence: our used->idx store must be visible before we read
-	 * the guest's flags or used_event, or we could miss that it just
-	 * re-enabled interrupts and went to sleep.
-	 */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (vq->dev != NULL && vq->inflight == 0 &&
-	    (atomic_load(&vq->dev->acked_features) &
-	    (1ULL << VHD_F_NOTIFY_ON_EMPTY)) &&
-	    vring_avail_idx(vq) == vq->last_avail_idx)
-		return (1);
-	if (!vq->event_idx)
-		return (!(vring_load16(avail) & VRING_AVAIL_F_NO_INTERRUPT));
-	valid = vq->signalled_used_valid;
-	vq->signalled_used_valid = 1;
-	old = vq->signalled_used;
-	new_idx = vq->signalled_used = vq->used_idx;
-	event = vring_load16(avail + 4 + 2 * (size_t)vq->num);
-	return (!valid || vring_need_event(event, new_idx, old));
-}
-
-/* Interrupt the guest through the call fd if it wants one.  Worker. */
-void
-vring_notify(struct vring *vq, const struct guest_mem *mem)
-{
-	if (!vring_need_notify(vq, mem) || vq->call_fd < 0)
-		return;
-	STATS_ADD(vq->stats.calls, 1);
-	if (eventfd_write(vq->call_fd, 1) == -1 && errno != EAGAIN)
-		log_warn("%s: queue %u: call fd", vring_name(vq), vq->index);
 }

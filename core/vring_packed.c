@@ -90,6 +90,15 @@ int
 vring_packed_ring_ptrs(const struct vring *vq, const struct guest_mem *mem,
     void **desc, void **driver, void **device, const char **err)
 {
+	const struct vring_area	 area[3] = {
+		{ vq->desc_gpa, (uint64_t)vq->num * VRING_PACKED_DESC_SIZE, 16,
+		    "descriptor ring is not in guest memory" },
+		{ vq->avail_gpa, VRING_PACKED_EVENT_SIZE, 4,
+		    "driver event area is not in guest memory" },
+		{ vq->used_gpa, VRING_PACKED_EVENT_SIZE, 4,
+		    "device event area is not in guest memory" },
+	};
+
 	if (mem == NULL) {
 		*err = "no guest memory";
 		return (-1);
@@ -98,28 +107,7 @@ vring_packed_ring_ptrs(const struct vring *vq, const struct guest_mem *mem,
 		*err = "event suppression area is misaligned";
 		return (-1);
 	}
-	*desc = guest_mem_range(mem, vq->desc_gpa,
-	    (uint64_t)vq->num * VRING_PACKED_DESC_SIZE);
-	if (*desc == NULL) {
-		*err = "descriptor ring is not in guest memory";
-		return (-1);
-	}
-	*driver = guest_mem_range(mem, vq->avail_gpa, VRING_PACKED_EVENT_SIZE);
-	if (*driver == NULL) {
-		*err = "driver event area is not in guest memory";
-		return (-1);
-	}
-	*device = guest_mem_range(mem, vq->used_gpa, VRING_PACKED_EVENT_SIZE);
-	if (*device == NULL) {
-		*err = "device event area is not in guest memory";
-		return (-1);
-	}
-	if (((uintptr_t)*desc & 15) != 0 || ((uintptr_t)*driver & 3) != 0 ||
-	    ((uintptr_t)*device & 3) != 0) {
-		*err = "rings are misaligned in host memory";
-		return (-1);
-	}
-	return (0);
+	return (vring_areas_find(mem, area, desc, driver, device, err));
 }
 
 /* Does the ring or an event area lie in memory REM_MEM_REG removed? */

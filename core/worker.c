@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,9 @@ struct worker {
 	struct worker_cmd_list	 cmds;		/* under lock */
 	int			 running;	/* under lock */
 	atomic_int		 stuck;		/* did not answer in time */
+	/* postcopy: when the unanswered ping was posted (monotonic ns),
+	 * 0 when none is (worker_ping). */
+	_Atomic uint64_t	 ping_ns;
 	int			 pooled;	/* a shared pool worker */
 	struct worker		*next_abandoned;
 };
@@ -84,6 +88,10 @@ static atomic_uint	 worker_nabandoned;
 
 /* Told when a pool worker gets stuck (pool.c); set before any worker. */
 static void		(*worker_stuck_hook)(struct worker *);
+/* Asked, on the main thread, before a worker is given up on: returns
+ * non-zero when it released what held the worker (postcopy.c). */
+static int		(*worker_wait_hook)(struct worker *);
+static pthread_t	 worker_hook_thread;	/* the main thread */
 
 /* The worker this thread runs, NULL on the main thread. */
 static _Thread_local struct worker *worker_current;
@@ -291,6 +299,7 @@ worker_start(const char *name, char **cause)
 	w->name = xstrdup(name);
 	w->efd = -1;
 	atomic_init(&w->stuck, 0);
+	atomic_init(&w->ping_ns, 0);
 	STAILQ_INIT(&w->cmds);
 	pthread_mutex_init(&w->lock, NULL);
 	/* Timed waits measure on the monotonic clock. */
@@ -444,7 +453,7 @@ worker_post(struct worker *w, enum worker_cmd_type type, struct vring *vq,
 {
 	struct worker_cmd	 stack_cmd, *cmd;
 	struct timespec		 ts;
-	int			 rc = 0;
+	int			 rc = 0, hooked = 0, woke;
 
 	if (wait && worker_current == w) {
 		memset(&stack_cmd, 0, sizeof stack_cmd);
@@ -483,6 +492,21 @@ worker_post(struct worker *w, enum worker_cmd_type type, struct vring *vq,
 	while (cmd->state != WORKER_CMD_DONE) {
 		if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) ==
 		    ETIMEDOUT && cmd->state != WORKER_CMD_DONE) {
+			/* postcopy: a fault the frontend does not serve
+			 * may hold it; once released, wait again. */
+			if (!hooked && worker_current == NULL &&
+			    worker_wait_hook != NULL &&
+			    pthread_equal(pthread_self(),
+			    worker_hook_thread)) {
+				hooked = 1;
+				pthread_mutex_unlock(&w->lock);
+				woke = worker_wait_hook(w);
+				pthread_mutex_lock(&w->lock);
+				if (woke) {
+					worker_deadline(&ts, WORKER_WAIT_MS);
+					continue;
+				}
+			}
 			/* Not started yet: it never will be. */
 			if (cmd->state == WORKER_CMD_QUEUED)
 				cmd->state = WORKER_CMD_CANCELLED;
@@ -503,6 +527,52 @@ int
 worker_sync(struct worker *w)
 {
 	return (worker_post(w, WCMD_SYNC, NULL, NULL, NULL, 1));
+}
+
+/* Monotonic nanoseconds. */
+static uint64_t
+worker_now_ns(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+}
+
+/* The ping ran: the worker is back in its loop.  Worker. */
+static void
+worker_pong(void *arg)
+{
+	struct worker	*w = arg;
+
+	atomic_store(&w->ping_ns, 0);
+}
+
+/*
+ * Post a ping unless one is unanswered; worker_busy_ms then says how
+ * long the worker has not come back to its loop.  Nothing waits.  Main
+ * thread (the only one that pings).
+ */
+void
+worker_ping(struct worker *w)
+{
+	if (atomic_load(&w->ping_ns) != 0)
+		return;
+	atomic_store(&w->ping_ns, worker_now_ns());
+	(void)worker_post(w, WCMD_CALL, NULL, worker_pong, w, 0);
+}
+
+/* How long the worker's ping has been unanswered, in ms (0: none is).
+ * Any thread. */
+uint64_t
+worker_busy_ms(struct worker *w)
+{
+	uint64_t	 t = atomic_load(&w->ping_ns), now;
+
+	if (t == 0)
+		return (0);
+	now = worker_now_ns();
+	return (now > t ? (now - t) / 1000000 : 0);
 }
 
 /* Did the worker once fail to answer in time?  Any thread. */
@@ -539,6 +609,16 @@ void
 worker_set_stuck_hook(void (*fn)(struct worker *))
 {
 	worker_stuck_hook = fn;
+}
+
+/* Call `fn` on the main thread when a command it waits for is late,
+ * before the worker is marked stuck; non-zero from fn means it released
+ * the worker and the wait starts again (once).  Main thread. */
+void
+worker_set_wait_hook(int (*fn)(struct worker *))
+{
+	worker_hook_thread = pthread_self();
+	worker_wait_hook = fn;
 }
 
 /* Mark a worker as a shared pool worker (for the stuck message).  Main

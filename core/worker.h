@@ -9,6 +9,8 @@
 #ifndef VHOSTD_WORKER_H
 #define VHOSTD_WORKER_H
 
+#include <stdint.h>
+
 #include "compat.h"
 
 struct event_base;
@@ -53,6 +55,10 @@ int	 worker_post(struct worker *, enum worker_cmd_type, struct vring *vq,
 int	 worker_sync(struct worker *);
 /* Has the worker once failed to answer in time?  Any thread. */
 int	 worker_stuck(struct worker *);
+/* Post a ping that nothing waits for, unless one is unanswered (main
+ * thread); how long it has been unanswered, in ms (any thread). */
+void	 worker_ping(struct worker *);
+uint64_t worker_busy_ms(struct worker *);
 /* How many workers' threads were left running by worker_stop. */
 unsigned worker_abandoned(void);
 
@@ -63,6 +69,9 @@ struct worker	*worker_self(void);
 const char	*worker_name(struct worker *);
 /* Call fn when a pool worker gets stuck (any thread).  Main thread. */
 void		 worker_set_stuck_hook(void (*fn)(struct worker *));
+/* Ask fn (main thread) before giving up on a late worker; non-zero: it
+ * released the worker, wait once more.  Main thread. */
+void		 worker_set_wait_hook(int (*fn)(struct worker *));
 /* Mark a shared pool worker (pool.c).  Main thread, before use. */
 void		 worker_set_pooled(struct worker *);
 

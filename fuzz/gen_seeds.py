@@ -430,7 +430,38 @@ def vsock_seeds():
         b"".join(vtx(16, V_RW, 1, 0, 0, big) for _ in range(12)) + \
         vrx(0) + bytes([9, 3]) + vrx(1) + bytes([9, 7]) + vrx(0) + \
         vtx(16, V_RW, 1, 1, 1, b"late")
+    # State op (0xf0): a, n(2), then x for a save/reset/load (a&2), or
+    # n raw bytes to load (a=0).  Host bytes the guest has no credit for
+    # wait in the host socket at the save: they are drained, carried and
+    # sent after the load; stream, then seqpacket (6 messages of 100
+    # bytes against 256 bytes of credit).
+    save_load = bytes([0xf0, 2]) + struct.pack("<H", 0) + bytes([0])
+    hunread = vrx() + vtx(2, V_REQUEST, 1, 0, 0, buf_alloc=64) + \
+        accept + bytes([5, 0]) + struct.pack("<H", 3000) + \
+        bytes(range(256)) * 11 + bytes(184) + loop + save_load + \
+        accept + vrx() + vtx(0, V_CUPD, 1, 0, 0, buf_alloc=4096, fwd=64) + \
+        loop + vrx() + loop + vrx() + bytes([6, 1])
+    hunread_seq = vrx() + vtx(2, V_REQUEST, 2, 1, 1, buf_alloc=256) + \
+        accept + b"".join(bytes([5, 0]) + struct.pack("<H", 100) +
+                          bytes([i]) * 100 for i in range(6)) + loop + \
+        save_load + accept + vrx() + \
+        vtx(0, V_CUPD, 2, 1, 1, buf_alloc=4096, fwd=256) + loop + vrx() + \
+        loop + vrx()
+
+    def vstate(typ, lport, hend, data, msgs=()):
+        """A version 2 vsock state: one connection the guest opened."""
+        u = [2, 3, 1, 0, 0, typ, lport, 5000, 0, 0, 0, 0, 0, 0, 4096,
+             0, 0, 0, 0, 0, 0, 0, 0, 0, hend, len(data), len(msgs)]
+        u += list(msgs)
+        p = b"".join(struct.pack("<Q", x) for x in u) + data
+        return bytes([0xf0, 0]) + struct.pack("<H", len(p)) + p
+    raw_v2 = vstate(1, 1234, 1, b"hello") + bytes([8]) + vrx() + loop + \
+        vrx() + vstate(2, 1235, 2, b"abcdefg", (3, 4 | 0x80000000)) + \
+        bytes([8]) + vrx() + loop + vrx() + vrx()
     return {
+        "state-host-unread": bytes([0x1c, 0]) + hunread,
+        "state-host-unread-seq": bytes([0x1c, 0]) + hunread_seq,
+        "state-raw-v2": bytes([0x1c, 0]) + raw_v2,
         "sibling-full": bytes([0x1e, 0]) + sib_full,
         "pause": bytes([0x1c, 0]) + pause,
         "sibling-pause": bytes([0x1e, 0]) + sib_pause,

@@ -7,6 +7,7 @@
 # usage: scripts/fuzz.sh [SECONDS] [TARGET...]    (targets: vu_msg vring vring_packed inflight_packed conf vsock console blk dev_state)
 # env:   FUZZ_BUILD_DIR  build copy (default ${TMPDIR:-/tmp}/vhostd-fuzz.UID)
 #        FUZZ_ARGS       extra libFuzzer flags (e.g. -jobs=2 -workers=2)
+#        FUZZ_JOBS       targets run at a time (default 1)
 #        CC              the clang to use (default clang)
 set -eu
 
@@ -40,11 +41,14 @@ for t in $targets; do
 done
 make -s -j"$(nproc)" $bins
 
-status=0
-for t in $targets; do
+# Run one target; its lines go to $build/$t.out, a failure leaves
+# $build/$t.failed.
+run_target() {
+	t=$1
 	work="$build/corpus/$t"
 	art="$build/artifacts/$t"
 	mkdir -p "$work" "$art"
+	rm -f "$build/$t.failed"
 	seeds="$src/fuzz/corpus/$t"
 	if [ "$secs" -eq 0 ]; then
 		set -- -runs=0 "$seeds"
@@ -57,7 +61,7 @@ for t in $targets; do
 	if ! "./fuzz/fuzz_$t" -timeout=25 -rss_limit_mb=2048 \
 	    -artifact_prefix="$art/" -print_final_stats=1 ${FUZZ_ARGS:-} "$@" \
 	    >"$build/$t.log" 2>&1; then
-		status=1
+		: >"$build/$t.failed"
 		echo "fuzz: $t FAILED; log $build/$t.log; reproducers:"
 		ls -l "$art"
 		grep -A30 -m1 'ERROR\|==ERROR\|runtime error\|deadly signal' \
@@ -66,5 +70,27 @@ for t in $targets; do
 		grep -h 'stat::number_of_executed_units\|cov:' "$build/$t.log" |
 		    tail -n 2
 	fi
+}
+
+# FUZZ_JOBS targets at a time (default 1): the targets are dealt round
+# robin to that many sequential lanes.
+jobs=${FUZZ_JOBS:-1}
+lane=0
+while [ "$lane" -lt "$jobs" ]; do
+	(
+		i=0
+		for t in $targets; do
+			[ $((i % jobs)) -eq "$lane" ] &&
+			    run_target "$t" >"$build/$t.out" 2>&1
+			i=$((i + 1))
+		done
+	) &
+	lane=$((lane + 1))
+done
+wait
+status=0
+for t in $targets; do
+	cat "$build/$t.out"
+	[ -f "$build/$t.failed" ] && status=1
 done
 exit $status

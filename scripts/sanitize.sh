@@ -31,7 +31,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 asan_tests=${SAN_ASAN_TESTS:-"tests/check_guest_mem tests/check_vring \
 tests/check_vring_packed tests/check_packed_hostile tests/check_vu_msg tests/check_conf tests/check_module tests/check_rng tests/check_rng_pool \
-tests/check_integration tests/check_lifecycle_core tests/check_hostile \
+tests/check_integration tests/check_lifecycle_core tests/check_hostile_msg \
+tests/check_hostile_mem tests/check_hostile_guest tests/check_hostile_faults \
+tests/check_hostile_priv \
 tests/check_console \
 tests/check_console_fe tests/check_console_tty tests/check_lifecycle \
 tests/check_vsock tests/check_vsock_group \
@@ -40,16 +42,19 @@ tests/check_qemu tests/check_qemu_vsock \
 tests/check_blk tests/check_blk_queue tests/check_blk_fe tests/check_hostile_blk \
 tests/check_qemu_blk tests/check_sysd tests/check_control tests/check_pool \
 tests/check_dev_state tests/check_dev_state_hostile tests/check_dev_state_core \
-tests/check_inflight tests/check_inflight_packed tests/check_inflight_fe"}
+tests/check_inflight tests/check_inflight_packed tests/check_inflight_fe \
+tests/check_postcopy"}
 tsan_tests=${SAN_TSAN_TESTS:-"tests/check_vring tests/check_vu_msg \
 tests/check_packed_hostile \
-tests/check_integration tests/check_lifecycle_core tests/check_hostile \
+tests/check_integration tests/check_lifecycle_core tests/check_hostile_msg \
+tests/check_hostile_mem tests/check_hostile_guest tests/check_hostile_faults \
+tests/check_hostile_priv \
 tests/check_console_fe \
 tests/check_console_tty tests/check_lifecycle \
 tests/check_vsock_fe tests/check_vsock_fe_limits tests/check_vsock_pause \
 tests/check_blk_fe tests/check_hostile_blk tests/check_control tests/check_pool \
 tests/check_dev_state tests/check_dev_state_hostile tests/check_dev_state_core \
-tests/check_inflight_fe"}
+tests/check_inflight_fe tests/check_postcopy"}
 
 # Copy the sources (not another build's products) into $1.
 san_copy()

@@ -3,7 +3,7 @@
 # integration suite against a live daemon, the QEMU guest test, the
 # out-of-tree module build, make distcheck, the Debian packages
 # (scripts/deb.sh), the sanitizer runs and the
-# fuzz targets (FUZZ_SECONDS each, default 60).  Ends with the Check
+# fuzz targets (FUZZ_SECONDS each, default 40, two at a time).  Ends with the Check
 # summary lines and a total.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -59,7 +59,8 @@ else
 	cp tests/valgrind.out tests/valgrind.log
 fi
 grep -E '^valgrind' tests/valgrind.out
-if sh scripts/fuzz.sh "${FUZZ_SECONDS:-60}" >tests/fuzz.out 2>&1; then
+if FUZZ_JOBS=${FUZZ_JOBS:-2} sh scripts/fuzz.sh "${FUZZ_SECONDS:-40}" \
+    >tests/fuzz.out 2>&1; then
 	echo "fuzz: 1 passed, 0 failed" >tests/fuzz.log
 else
 	tail -n 60 tests/fuzz.out

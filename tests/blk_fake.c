@@ -157,6 +157,31 @@ bf_wait(struct vhd_dev *dev, unsigned i, unsigned n)
 
 const struct bf_lay bf_plain = { 0, 0, 1 };
 
+/* Ack every feature and start queue q of dev. */
+void
+bf_start(struct vhd_dev *dev, struct vhd_queue *q)
+{
+	fake_dev_ack_features(dev, BF_ALL);
+	fake_queue_start(q);
+}
+
+/* Kick q and wait until queue 0 of dev has pushed `n` chains. */
+void
+bf_kick_wait(struct vhd_dev *dev, struct vhd_queue *q, unsigned n)
+{
+	fake_queue_kick(q);
+	bf_wait(dev, 0, n);
+}
+
+/* Stop q, check that dev recorded no API misuse, and free dev. */
+void
+bf_finish(struct vhd_dev *dev, struct vhd_queue *q)
+{
+	fake_queue_stop(q);
+	ck_assert_str_eq(fake_dev_errors(dev), "");
+	fake_dev_free(dev);
+}
+
 /* Post an OUT of `len` pattern bytes (seed) at `sector`. */
 struct vhd_chain *
 bf_out(struct vhd_queue *q, uint64_t sector, size_t len, uint8_t seed,

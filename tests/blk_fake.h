@@ -54,6 +54,12 @@ void	bf_hdr(uint8_t *h, uint32_t type, uint64_t sector);
 /* Fire queue i's completion watch until `n` chains were pushed, waiting
  * for the ring's eventfd (10 s at most). */
 void	bf_wait(struct vhd_dev *dev, unsigned i, unsigned n);
+/* Ack every feature and start queue q of dev. */
+void	bf_start(struct vhd_dev *dev, struct vhd_queue *q);
+/* Kick q and wait until queue 0 of dev has pushed `n` chains. */
+void	bf_kick_wait(struct vhd_dev *dev, struct vhd_queue *q, unsigned n);
+/* Stop q, check that dev recorded no API misuse, and free dev. */
+void	bf_finish(struct vhd_dev *dev, struct vhd_queue *q);
 /* Post an OUT of `len` pattern bytes (seed) at `sector`. */
 struct vhd_chain *bf_out(struct vhd_queue *q, uint64_t sector, size_t len,
 	    uint8_t seed, const struct bf_lay *l);

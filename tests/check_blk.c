@@ -244,12 +244,10 @@ START_TEST(test_write_read)
 	struct vhd_queue	*q = fake_queue(dev, 0);
 	struct vhd_chain	*w1, *w2, *r1, *r2, *r3;
 
-	fake_dev_ack_features(dev, BF_ALL);
-	fake_queue_start(q);
+	bf_start(dev, q);
 	w1 = bf_out(q, 10, 512, 1, &bf_plain);
 	w2 = bf_out(q, 100, 65536, 2, &bf_plain);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 2);
+	bf_kick_wait(dev, q, 2);
 	ck_assert_uint_eq(bf_status(w1), BLK_S_OK);
 	ck_assert_uint_eq(fake_chain_used(w1), 1);
 	ck_assert_uint_eq(bf_status(w2), BLK_S_OK);
@@ -262,14 +260,11 @@ START_TEST(test_write_read)
 	r1 = bf_in(q, 10, 512, &bf_plain);
 	r2 = bf_in(q, 100, 65536, &bf_plain);
 	r3 = bf_in(q, 0, 4096, &bf_plain);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 5);
+	bf_kick_wait(dev, q, 5);
 	bf_check_read(r1, 10, 512, 1);
 	bf_check_read(r2, 100, 65536, 2);
 	bf_check_read(r3, 0, 4096, 0);
-	fake_queue_stop(q);
-	ck_assert_str_eq(fake_dev_errors(dev), "");
-	fake_dev_free(dev);
+	bf_finish(dev, q);
 }
 END_TEST
 
@@ -284,14 +279,12 @@ START_TEST(test_flush_get_id)
 	struct vhd_chain	*f, *id, *id5, *id0;
 	uint8_t			 buf[32];
 
-	fake_dev_ack_features(dev, BF_ALL);
-	fake_queue_start(q);
+	bf_start(dev, q);
 	f = bf_raw(q, BLK_T_FLUSH, 0, NULL, 0, 1);
 	id = bf_raw(q, BLK_T_GET_ID, 0, NULL, 0, 21);
 	id5 = bf_raw(q, BLK_T_GET_ID, 0, NULL, 0, 6);
 	id0 = bf_raw(q, BLK_T_GET_ID, 0, NULL, 0, 1);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 4);
+	bf_kick_wait(dev, q, 4);
 	ck_assert_uint_eq(bf_status(f), BLK_S_OK);
 	ck_assert_uint_eq(fake_chain_written(id, buf, sizeof(buf)), 21);
 	ck_assert_uint_eq(fake_chain_used(id), 21);
@@ -301,9 +294,7 @@ START_TEST(test_flush_get_id)
 	ck_assert_mem_eq(buf, "vhost", 5);
 	ck_assert_uint_eq(buf[5], BLK_S_OK);
 	ck_assert_uint_eq(bf_status(id0), BLK_S_OK);
-	fake_queue_stop(q);
-	ck_assert_str_eq(fake_dev_errors(dev), "");
-	fake_dev_free(dev);
+	bf_finish(dev, q);
 }
 END_TEST
 
@@ -324,8 +315,7 @@ START_TEST(test_error_answers)
 	unsigned		 i = 0;
 
 	memset(data, 0x5a, sizeof(data));
-	fake_dev_ack_features(dev, BF_ALL);
-	fake_queue_start(q);
+	bf_start(dev, q);
 	c[i++] = bf_in(q, BF_SECTORS, 512, &bf_plain);	/* past */
 	c[i++] = bf_in(q, BF_SECTORS - 1, 1024, &bf_plain); /* over */
 	c[i++] = bf_in(q, UINT64_MAX, 512, &bf_plain);	/* wraps */
@@ -346,8 +336,7 @@ START_TEST(test_error_answers)
 	/* No writable byte at all. */
 	c[i++] = bf_raw(q, BLK_T_OUT, 0, data, 512, 0);
 	ok = bf_in(q, 0, 512, &bf_plain);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, i + 1);
+	bf_kick_wait(dev, q, i + 1);
 	ck_assert_uint_eq(bf_status(c[0]), BLK_S_IOERR);
 	ck_assert_uint_eq(bf_status(c[1]), BLK_S_IOERR);
 	ck_assert_uint_eq(bf_status(c[2]), BLK_S_IOERR);
@@ -368,14 +357,11 @@ START_TEST(test_error_answers)
 	fake_dev_ratelimit_clear(dev);
 	fake_dev_log_clear(dev);
 	c[0] = bf_raw(q, 99, 0, NULL, 0, 1);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, i + 2);
+	bf_kick_wait(dev, q, i + 2);
 	ck_assert(fake_dev_log_contains(dev, "unknown request type: "
 	    "answered UNSUPP"));
 	ck_assert(!fake_dev_failed(dev));
-	fake_queue_stop(q);
-	ck_assert_str_eq(fake_dev_errors(dev), "");
-	fake_dev_free(dev);
+	bf_finish(dev, q);
 }
 END_TEST
 
@@ -390,24 +376,20 @@ START_TEST(test_readonly_requests)
 	struct vhd_queue	*q = fake_queue(dev, 0);
 	struct vhd_chain	*w, *d, *z, *f, *r;
 
-	fake_dev_ack_features(dev, BF_ALL);
-	fake_queue_start(q);
+	bf_start(dev, q);
 	w = bf_out(q, 0, 512, 1, &bf_plain);
 	d = bf_dwz(q, BLK_T_DISCARD, 0, 8, 0);
 	z = bf_dwz(q, BLK_T_WRITE_ZEROES, 0, 8, 0);
 	f = bf_raw(q, BLK_T_FLUSH, 0, NULL, 0, 1);
 	r = bf_in(q, 0, 512, &bf_plain);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 5);
+	bf_kick_wait(dev, q, 5);
 	ck_assert_uint_eq(bf_status(w), BLK_S_IOERR);
 	ck_assert_uint_eq(bf_status(d), BLK_S_UNSUPP);
 	ck_assert_uint_eq(bf_status(z), BLK_S_UNSUPP);
 	ck_assert_uint_eq(bf_status(f), BLK_S_OK);
 	bf_check_read(r, 0, 512, 0);
 	bf_check_image(path, 0, BF_SECTORS, 0);
-	fake_queue_stop(q);
-	ck_assert_str_eq(fake_dev_errors(dev), "");
-	fake_dev_free(dev);
+	bf_finish(dev, q);
 }
 END_TEST
 
@@ -428,13 +410,11 @@ discard_zeroes_on(const char *dir)
 	struct vhd_chain	*c, *r;
 	long long		 before, after;
 
-	fake_dev_ack_features(dev, BF_ALL);
-	fake_queue_start(q);
+	bf_start(dev, q);
 
 	before = bf_blocks(path);
 	c = bf_dwz(q, BLK_T_DISCARD, 64, 128, 0);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 1);
+	bf_kick_wait(dev, q, 1);
 	ck_assert_uint_eq(bf_status(c), BLK_S_OK);
 	bf_check_image(path, 63, 1, 0);
 	bf_check_image(path, 64, 128, -1);
@@ -444,8 +424,7 @@ discard_zeroes_on(const char *dir)
 
 	before = after;
 	c = bf_dwz(q, BLK_T_WRITE_ZEROES, 512, 64, 0);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 2);
+	bf_kick_wait(dev, q, 2);
 	ck_assert_uint_eq(bf_status(c), BLK_S_OK);
 	bf_check_image(path, 511, 1, 0);
 	bf_check_image(path, 512, 64, -1);
@@ -453,16 +432,14 @@ discard_zeroes_on(const char *dir)
 	ck_assert_int_eq(bf_blocks(path), before);
 
 	c = bf_dwz(q, BLK_T_WRITE_ZEROES, 1024, 64, BLK_DWZ_F_UNMAP);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 3);
+	bf_kick_wait(dev, q, 3);
 	ck_assert_uint_eq(bf_status(c), BLK_S_OK);
 	bf_check_image(path, 1024, 64, -1);
 	bf_check_image(path, 1088, 1, 0);
 	ck_assert_int_le(bf_blocks(path), before - 64);
 
 	r = bf_in(q, 60, 8 * 512, &bf_plain);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 4);
+	bf_kick_wait(dev, q, 4);
 	{
 		uint8_t	 buf[8 * 512 + 1];
 		size_t	 i;
@@ -475,9 +452,7 @@ discard_zeroes_on(const char *dir)
 		for (; i < 8 * 512; i++)
 			ck_assert_uint_eq(buf[i], 0);
 	}
-	fake_queue_stop(q);
-	ck_assert_str_eq(fake_dev_errors(dev), "");
-	fake_dev_free(dev);
+	bf_finish(dev, q);
 	unlink(path);
 }
 
@@ -512,8 +487,7 @@ START_TEST(test_dwz_ranges)
 	uint32_t		 n, fl = 0;
 	unsigned		 i;
 
-	fake_dev_ack_features(dev, BF_ALL);
-	fake_queue_start(q);
+	bf_start(dev, q);
 	/* Three ranges, one of them empty. */
 	for (i = 0; i < 3; i++) {
 		s = 100 * i + 10;
@@ -533,8 +507,7 @@ START_TEST(test_dwz_ranges)
 	c[8] = bf_dwz(q, BLK_T_WRITE_ZEROES, 0, BLK_DWZ_SECTORS_MAX + 1,
 	    0);
 	c[9] = bf_raw(q, BLK_T_DISCARD, 0, NULL, 0, 1);	/* none */
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 10);
+	bf_kick_wait(dev, q, 10);
 	ck_assert_uint_eq(bf_status(c[0]), BLK_S_OK);
 	ck_assert_uint_eq(bf_status(c[1]), BLK_S_OK);
 	bf_check_image(path, 10, 5, -1);
@@ -551,9 +524,7 @@ START_TEST(test_dwz_ranges)
 	ck_assert_uint_eq(bf_status(c[9]), BLK_S_IOERR);
 	bf_check_image(path, 0, 10, 0);
 	bf_check_image(path, BF_SECTORS - 8, 8, 0);
-	fake_queue_stop(q);
-	ck_assert_str_eq(fake_dev_errors(dev), "");
-	fake_dev_free(dev);
+	bf_finish(dev, q);
 }
 END_TEST
 
@@ -571,8 +542,7 @@ START_TEST(test_dwz_not_negotiated)
 	fake_queue_start(q);
 	d = bf_dwz(q, BLK_T_DISCARD, 0, 8, 0);
 	z = bf_dwz(q, BLK_T_WRITE_ZEROES, 0, 8, 0);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 2);
+	bf_kick_wait(dev, q, 2);
 	ck_assert_uint_eq(bf_status(d), BLK_S_UNSUPP);
 	ck_assert_uint_eq(bf_status(z), BLK_S_UNSUPP);
 	bf_check_image(path, 0, 8, 0);
@@ -591,17 +561,13 @@ START_TEST(test_bad_memory)
 	struct vhd_queue	*q = fake_queue(dev, 0);
 	struct vhd_chain	*c;
 
-	fake_dev_ack_features(dev, BF_ALL);
-	fake_queue_start(q);
+	bf_start(dev, q);
 	c = bf_in(q, 0, 512, &bf_plain);
 	fake_chain_set_bad(c);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 1);
+	bf_kick_wait(dev, q, 1);
 	ck_assert_uint_eq(fake_chain_used(c), 0);
 	ck_assert(fake_dev_log_contains(dev, "outside guest memory"));
-	fake_queue_stop(q);
-	ck_assert_str_eq(fake_dev_errors(dev), "");
-	fake_dev_free(dev);
+	bf_finish(dev, q);
 }
 END_TEST
 

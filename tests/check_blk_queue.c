@@ -50,8 +50,7 @@ START_TEST(test_layouts)
 	unsigned		 i, n = sizeof(lays) / sizeof(lays[0]);
 	unsigned		 split, pushed = 0;
 
-	fake_dev_ack_features(dev, BF_ALL);
-	fake_queue_start(q);
+	bf_start(dev, q);
 	for (split = 0; split < 2; split++) {
 		fake_dev_set_iov_split(dev, split ? 100 : 0);
 		for (i = 0; i < n; i++)
@@ -75,9 +74,7 @@ START_TEST(test_layouts)
 	/* 100-byte pieces are not sector multiples: all bounced. */
 	ck_assert_uint_ge(bf_queue(dev, 0)->bounced, 2 * n);
 	ck_assert_uint_eq(bf_queue(dev, 0)->bounce_used, 0);
-	fake_queue_stop(q);
-	ck_assert_str_eq(fake_dev_errors(dev), "");
-	fake_dev_free(dev);
+	bf_finish(dev, q);
 }
 END_TEST
 
@@ -92,28 +89,22 @@ START_TEST(test_many_segments)
 	struct vhd_queue	*q = fake_queue(dev, 0);
 	struct vhd_chain	*w, *r;
 
-	fake_dev_ack_features(dev, BF_ALL);
-	fake_queue_start(q);
+	bf_start(dev, q);
 	fake_dev_set_iov_split(dev, 64);
 	w = bf_out(q, 0, 6144, 3, &bf_plain);	/* 96 pieces */
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 1);
+	bf_kick_wait(dev, q, 1);
 	ck_assert_uint_eq(bf_status(w), BLK_S_OK);
 	ck_assert_uint_eq(bf_queue(dev, 0)->bounced, 0);
 	fake_dev_set_iov_split(dev, 16);
 	w = bf_out(q, 100, 32768, 4, &bf_plain);	/* 2048 pieces */
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 2);
+	bf_kick_wait(dev, q, 2);
 	r = bf_in(q, 100, 32768, &bf_plain);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 3);
+	bf_kick_wait(dev, q, 3);
 	ck_assert_uint_eq(bf_status(w), BLK_S_OK);
 	bf_check_read(r, 100, 32768, 4);
 	bf_check_image(path, 0, 12, 3);
 	ck_assert_uint_eq(bf_queue(dev, 0)->bounced, 2);
-	fake_queue_stop(q);
-	ck_assert_str_eq(fake_dev_errors(dev), "");
-	fake_dev_free(dev);
+	bf_finish(dev, q);
 }
 END_TEST
 
@@ -154,20 +145,15 @@ START_TEST(test_direct_refused)
 	    ((1ULL << BLK_F_DISCARD) | (1ULL << BLK_F_WRITE_ZEROES))));
 	ck_assert(fake_dev_log_contains(dev, "cannot punch holes"));
 	q = fake_queue(dev, 0);
-	fake_dev_ack_features(dev, BF_ALL);
-	fake_queue_start(q);
+	bf_start(dev, q);
 	w = bf_out(q, 5, 1024, 9, &bf_plain);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 1);
+	bf_kick_wait(dev, q, 1);
 	r = bf_in(q, 5, 1024, &bf_plain);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 2);
+	bf_kick_wait(dev, q, 2);
 	ck_assert_uint_eq(bf_status(w), BLK_S_OK);
 	bf_check_read(r, 5, 1024, 9);
 	ck_assert_uint_eq(bf_queue(dev, 0)->bounced, 0);
-	fake_queue_stop(q);
-	ck_assert_str_eq(fake_dev_errors(dev), "");
-	fake_dev_free(dev);
+	bf_finish(dev, q);
 }
 END_TEST
 
@@ -185,8 +171,7 @@ START_TEST(test_stop_in_flight)
 	struct vhd_chain	*c[64], *r;
 	unsigned		 i;
 
-	fake_dev_ack_features(dev, BF_ALL);
-	fake_queue_start(q);
+	bf_start(dev, q);
 	for (i = 0; i < 64; i++)
 		c[i] = i % 2 ? bf_out(q, 16 * i, 8192, 5, &bf_plain) :
 		    bf_in(q, 16 * i, 8192, &bf_plain);
@@ -208,12 +193,9 @@ START_TEST(test_stop_in_flight)
 	ck_assert_uint_eq(fake_dev_watches(dev), 0);
 	fake_queue_start(q);
 	r = bf_in(q, 16, 8192, &bf_plain);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 65);
+	bf_kick_wait(dev, q, 65);
 	bf_check_read(r, 16, 8192, 5);
-	fake_queue_stop(q);
-	ck_assert_str_eq(fake_dev_errors(dev), "");
-	fake_dev_free(dev);
+	bf_finish(dev, q);
 }
 END_TEST
 
@@ -271,8 +253,7 @@ START_TEST(test_bounce_bound)
 	struct vhd_chain	*c[10], *big;
 	unsigned		 i;
 
-	fake_dev_ack_features(dev, BF_ALL);
-	fake_queue_start(q);
+	bf_start(dev, q);
 	fake_dev_set_iov_split(dev, 1000);
 	for (i = 0; i < 10; i++)
 		c[i] = bf_in(q, 1, 4 << 20, &bf_plain);
@@ -284,13 +265,10 @@ START_TEST(test_bounce_bound)
 		bf_check_read(c[i], 1, 4 << 20, 0);
 	/* A request larger than the whole bound is an error. */
 	big = bf_in(q, 0, (BLK_BOUNCE_MAX) + 512, &bf_plain);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 11);
+	bf_kick_wait(dev, q, 11);
 	(void)big;
 	ck_assert_uint_eq(bf_queue(dev, 0)->bounce_used, 0);
-	fake_queue_stop(q);
-	ck_assert_str_eq(fake_dev_errors(dev), "");
-	fake_dev_free(dev);
+	bf_finish(dev, q);
 }
 END_TEST
 
@@ -310,8 +288,7 @@ START_TEST(test_quiesce_in_flight)
 	unsigned		 i;
 
 	ck_assert_ptr_nonnull(vhd_module.ops->queue_quiesce);
-	fake_dev_ack_features(dev, BF_ALL);
-	fake_queue_start(q);
+	bf_start(dev, q);
 	for (i = 0; i < 64; i++)
 		c[i] = bf_out(q, 16 * i, 8192, 6, &bf_plain);
 	fake_queue_kick(q);
@@ -327,8 +304,7 @@ START_TEST(test_quiesce_in_flight)
 	ck_assert(fake_watch_armed(fake_dev_watch(dev,
 	    bf_queue(dev, 0)->efd)));
 	r = bf_in(q, 16, 8192, &bf_plain);
-	fake_queue_kick(q);
-	bf_wait(dev, 0, 65);
+	bf_kick_wait(dev, q, 65);
 	bf_check_read(r, 16, 8192, 6);
 
 	/* A stalled queue (no bounce space) is served after the wait. */
@@ -342,9 +318,7 @@ START_TEST(test_quiesce_in_flight)
 	bf_wait(dev, 0, 75);
 	for (i = 0; i < 10; i++)
 		bf_check_read(c[i], 2048, 4 << 20, 0);
-	fake_queue_stop(q);
-	ck_assert_str_eq(fake_dev_errors(dev), "");
-	fake_dev_free(dev);
+	bf_finish(dev, q);
 }
 END_TEST
 

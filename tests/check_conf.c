@@ -364,6 +364,7 @@ START_TEST(test_workers_control)
 	    "device a {\n module rng\n socket /tmp/a\n max-bytes 10\n}\n"), 0);
 	ck_assert_uint_eq(conf.workers, 2);
 	ck_assert_str_eq(conf.control_path, "/run/x/control");
+	ck_assert_uint_eq(conf.pc_fault_timeout, 0);
 	ck_assert_int_eq(test_parse(&other, "\n\n"
 	    "device a {\n module rng\n socket /tmp/a\n max-bytes 10\n}\n"), 0);
 	ck_assert(conf_device_equal(test_device(&conf, 0),
@@ -384,6 +385,20 @@ START_TEST(test_workers_control)
 	test_err_has("t.conf:3: workers: 'x'");
 	test_err_has("t.conf:4: control: 'relative': expected an absolute "
 	    "path");
+	conf_clear(&conf);
+
+	/* postcopy-fault-timeout (issue 10): seconds, 1 to 3600. */
+	ck_assert_int_eq(test_parse(&conf, "postcopy-fault-timeout 7\n"
+	    "device a {\n module rng\n socket /tmp/a\n}\n"), 0);
+	ck_assert_uint_eq(conf.pc_fault_timeout, 7);
+	conf_clear(&conf);
+	ck_assert_int_eq(test_parse(&conf, "postcopy-fault-timeout 0\n"
+	    "postcopy-fault-timeout 3601\npostcopy-fault-timeout 2s\n"
+	    "device a {\n module rng\n socket /tmp/a\n}\n"), 3);
+	test_err_has("t.conf:1: postcopy-fault-timeout: '0': expected a "
+	    "number of seconds from 1 to 3600");
+	test_err_has("t.conf:2: postcopy-fault-timeout: '3601'");
+	test_err_has("t.conf:3: postcopy-fault-timeout: '2s'");
 	conf_clear(&conf);
 }
 END_TEST

@@ -559,6 +559,185 @@ START_TEST(test_vsock_migrate_seqpacket)
 }
 END_TEST
 
+/* Write all of buf to a host socket (its buffer is large enough: the
+ * daemon reads only what the guest's credit allows), as one message
+ * for a seqpacket socket. */
+static void
+ds_host_write(int fd, const uint8_t *buf, size_t len, int seq)
+{
+	struct pollfd	 pfd;
+	size_t		 off = 0;
+	ssize_t		 n;
+
+	while (off < len) {
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		ck_assert_msg(poll(&pfd, 1, VF_MS) == 1, "host write: the "
+		    "socket stays full after %zu of %zu bytes", off, len);
+		n = send(fd, buf + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n == -1 && errno == EAGAIN)
+			continue;
+		ck_assert_int_gt(n, 0);
+		ck_assert(!seq || (size_t)n == len);
+		off += (size_t)n;
+	}
+}
+
+/*
+ * Receive host data on the guest connection sport <- dport until `want`
+ * bytes in all (*got counts them, *sum checksums them), granting credit
+ * as the guest consumes; with `grant` 0, consume nothing (the credit
+ * runs out).  Seqpacket: `msg` bytes a message, each ends with EOM
+ * exactly at its boundary (Linux never reports MSG_EOR on a unix
+ * socket, so no EOR).
+ */
+static void
+ds_guest_read(struct vf *vf, uint32_t sport, uint32_t dport, uint64_t want,
+    uint64_t *got, uint64_t *sum, uint32_t msg, int grant)
+{
+	static uint8_t		 buf[VF_BUF];
+	struct vsock_hdr	 h;
+	uint32_t		 end;
+
+	while (*got < want) {
+		ck_assert_msg(vf_recv(vf, &h, buf, sizeof buf, VF_MS),
+		    "the guest got %llu of %llu host bytes",
+		    (unsigned long long)*got, (unsigned long long)want);
+		if (h.op == VSOCK_OP_CREDIT_REQUEST ||
+		    h.op == VSOCK_OP_CREDIT_UPDATE)
+			continue;
+		ck_assert_msg(h.op == VSOCK_OP_RW, "op %u after %llu bytes",
+		    h.op, (unsigned long long)*got);
+		ck_assert_uint_eq(h.src_port, dport);
+		ck_assert_uint_eq(h.dst_port, sport);
+		ck_assert_uint_le(*got + h.len, want);
+		*sum = vf_sum(*sum, buf, h.len);
+		*got += h.len;
+		if (msg > 0) {
+			end = (*got % msg) == 0 ? VSOCK_SEQ_EOM : 0;
+			ck_assert_msg(h.flags == end, "flags %u at byte %llu",
+			    h.flags, (unsigned long long)*got);
+		}
+		if (grant) {
+			vf->fwd_cnt += h.len;
+			vf_ctl(vf, VSOCK_OP_CREDIT_UPDATE, 0, sport, dport,
+			    msg > 0 ? VSOCK_TYPE_SEQPACKET : VSOCK_TYPE_STREAM);
+		}
+	}
+}
+
+/*
+ * vsock, host to guest: the host service writes more than the guest's
+ * credit (16 KiB) allows, so when the state is saved most of it is
+ * still in the source's host socket, unread by the daemon.  The guest
+ * must get every byte on the destination, in order, before what the
+ * service then writes on the new connection.  Seqpacket the same, with
+ * message boundaries (a message cut by the credit, then whole ones).
+ */
+static void
+ds_vsock_host_unread(int seq)
+{
+	static uint8_t	 data[200000];
+	struct vd	 va, vb;
+	struct vf	 vf;
+	struct vsock_hdr h;
+	struct pollfd	 pfd;
+	char		 path[700];
+	uint8_t		*state;
+	ssize_t		 n;
+	uint64_t	 s = 77, hsum = VF_FNV, gsum = VF_FNV, got = 0;
+	uint32_t	 msg = seq ? 3000 : 0, port = seq ? 7100 : 5100;
+	size_t		 len, total, off;
+	int		 la, lb, ha, hb, sz = 1 << 20;
+	int		 type = seq ? SOCK_SEQPACKET : SOCK_STREAM;
+
+	vd_start(&va, seq ? "ds-hunread-seq-src" : "ds-hunread-src", NULL, 1);
+	vd_start(&vb, seq ? "ds-hunread-seq-dst" : "ds-hunread-dst", NULL, 1);
+	snprintf(path, sizeof path, "%s_%u", va.uds, port);
+	la = vh_listen(path, type);
+	snprintf(path, sizeof path, "%s_%u", vb.uds, port);
+	lb = vh_listen(path, type);
+	vf_open(&vf, va.sock[0], 3);
+	vf.buf_alloc = 16384;
+	vf_connect(&vf, 1400, port, seq ? VSOCK_TYPE_SEQPACKET :
+	    VSOCK_TYPE_STREAM);
+	ha = vh_accept(la);
+	ck_assert_int_eq(setsockopt(ha, SOL_SOCKET, SO_SNDBUF, &sz,
+	    sizeof sz), 0);
+
+	/* Stream: 200,000 bytes; seqpacket: 8 messages (the receive queue
+	 * of a unix seqpacket socket holds about 10). */
+	total = seq ? 8 * msg : sizeof data;
+	vf_gen(&s, data, total);
+	hsum = vf_sum(hsum, data, total);
+	for (off = 0; off < total; off += seq ? msg : total)
+		ds_host_write(ha, data + off, seq ? msg : total, seq);
+	/* The guest takes its 16 KiB and stops granting credit (the
+	 * daemon asks for more: CREDIT_REQUEST). */
+	ds_guest_read(&vf, 1400, port, 16384, &got, &gsum, msg, 0);
+	while (vf_recv(&vf, &h, NULL, 0, 300))
+		ck_assert_uint_eq(h.op, VSOCK_OP_CREDIT_REQUEST);
+
+	state = ds_save(vf.fe, 2, &len);
+	/* Stream: the service writes to the old connection after the save;
+	 * those bytes cannot travel, and it is told: the old connection is
+	 * reset (ECONNRESET), not ended.  Seqpacket: it writes nothing
+	 * more, and the old connection ends cleanly (end of file). */
+	if (!seq)
+		ds_host_write(ha, (const uint8_t *)"late", 4, 0);
+	ds_load(vf.fe, 2, vb.sock[0], state, len);
+	free(state);
+	ck_assert_int_eq(fe_daemon_wait_log(vb.d, "device state loaded", 1,
+	    VF_MS), 0);
+	hb = vh_accept(lb);
+	pfd.fd = ha;
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, VF_MS), 1);
+	n = read(ha, path, sizeof path);
+	if (seq)
+		ck_assert_msg(n == 0, "old connection: %zd (%s), not end of "
+		    "file", n, n == -1 ? strerror(errno) : "data");
+	else
+		ck_assert_msg(n == -1 && errno == ECONNRESET, "old connection: "
+		    "%zd (%s), not reset", n, n == -1 ? strerror(errno) :
+		    "data or end of file");
+
+	/* The guest grants credit again: every byte the service wrote. */
+	vf.fwd_cnt = (uint32_t)got;
+	vf_ctl(&vf, VSOCK_OP_CREDIT_UPDATE, 0, 1400, port, seq ?
+	    VSOCK_TYPE_SEQPACKET : VSOCK_TYPE_STREAM);
+	ds_guest_read(&vf, 1400, port, total, &got, &gsum, msg, 1);
+	ck_assert_msg(gsum == hsum, "the guest got other bytes than the "
+	    "host wrote");
+	/* Then what the service writes on the new connection. */
+	vf_gen(&s, data, seq ? msg : 5000);
+	hsum = vf_sum(hsum, data, seq ? msg : 5000);
+	ds_host_write(hb, data, seq ? msg : 5000, seq);
+	ds_guest_read(&vf, 1400, port, total + (seq ? msg : 5000), &got,
+	    &gsum, msg, 1);
+	ck_assert(gsum == hsum);
+
+	close(ha);
+	close(hb);
+	close(la);
+	close(lb);
+	vf_close(&vf);
+	vd_stop(&va);
+	vd_stop(&vb);
+}
+
+START_TEST(test_vsock_host_unread)
+{
+	ds_vsock_host_unread(0);
+}
+END_TEST
+
+START_TEST(test_vsock_host_unread_seqpacket)
+{
+	ds_vsock_host_unread(1);
+}
+END_TEST
+
 static Suite *
 dev_state_suite(void)
 {
@@ -570,6 +749,8 @@ dev_state_suite(void)
 	tcase_add_test(tc, test_console_migrate);
 	tcase_add_test(tc, test_vsock_migrate);
 	tcase_add_test(tc, test_vsock_migrate_seqpacket);
+	tcase_add_test(tc, test_vsock_host_unread);
+	tcase_add_test(tc, test_vsock_host_unread_seqpacket);
 	suite_add_tcase(s, tc);
 	return (s);
 }

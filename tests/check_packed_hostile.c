@@ -1,18 +1,17 @@
 /*
- * Suite "packed_hostile": check_hostile's hostile guest cases on packed
+ * Suite "packed_hostile": check_hostile_guest's hostile guest cases on packed
  * virtqueues (VIRTIO_F_RING_PACKED), plus the packed protocol details a
  * frontend can get wrong.  One daemon serves rng0 and rng1; each case
  * abuses rng0 through a packed ring while a well-behaved packed frontend
  * keeps rng1 busy.  Afterwards the daemon lives, rng1 still serves on its
  * connection, rng0 serves a fresh frontend, the daemon holds no more fds
- * than before and exits 0 on SIGTERM without a sanitizer report.
+ * than before and exits 0 on SIGTERM without a sanitizer report (the
+ * harness of hostile_harness.h, started with h_start_packed).
  */
 
 #include <sys/types.h>
 
 #include <check.h>
-#include <dirent.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,165 +19,11 @@
 #include <unistd.h>
 
 #include "fe/fe.h"
-
-#define PH_START_MS	10000
-#define PH_STOP_MS	10000
-#define PH_QSIZE	64
+#include "hostile_harness.h"
 
 #ifndef nitems
 #define nitems(a)	(sizeof (a) / sizeof (a)[0])
 #endif
-
-struct ph {
-	struct fe_daemon	*d;
-	char			 sock[2][600];
-	struct fe		*peer;		/* on rng1 */
-	int			 nfds;		/* daemon fds after setup */
-	int			 disconnects;	/* rng0's, so far */
-};
-
-/* Number of fds of process `pid`. */
-static int
-ph_nfds(pid_t pid)
-{
-	char		 path[64];
-	DIR		*dir;
-	struct dirent	*de;
-	int		 n = 0;
-
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-	dir = opendir(path);
-	ck_assert_msg(dir != NULL, "%s: %s", path, strerror(errno));
-	while ((de = readdir(dir)) != NULL) {
-		if (de->d_name[0] != '.')
-			n++;
-	}
-	closedir(dir);
-	return (n);
-}
-
-/* Read a little entropy through `fe` (queue 0 running). */
-static void
-ph_read(struct fe *fe)
-{
-	struct fe_rng_stats	 st;
-	uint8_t			 buf[2048];
-	int			 r;
-
-	r = fe_rng_read(fe, 0, buf, sizeof buf, 256, 8, 1, 0, &st);
-	ck_assert_msg(r == 0, "rng read: %s", fe_error());
-	ck_assert_uint_eq(st.bytes, sizeof buf);
-}
-
-/* A started packed frontend on `sock` with the features `want`, queue
- * size `num`. */
-static struct fe *
-ph_fe_want(const char *sock, uint64_t want, unsigned num)
-{
-	struct fe	*fe;
-	int		 r;
-
-	fe = fe_new(sock, NULL, 0);
-	ck_assert_msg(fe != NULL, "fe_new: %s", fe_error());
-	fe->packed = 1;
-	r = fe_negotiate(fe, want, FE_WANT_PROTOCOL);
-	ck_assert_msg(r == 0, "negotiate: %d %s", r, fe_error());
-	ck_assert(fe->acked & FE_BIT(FE_F_RING_PACKED));
-	ck_assert_int_eq(fe_set_mem_table(fe, NULL, 0), 0);
-	r = fe_queue_setup(fe, 0, num);
-	ck_assert_msg(r == 0, "queue setup: %d %s", r, fe_error());
-	ck_assert_int_eq(fe_vring_enable(fe, 0, 1), 0);
-	ck_assert(fe_queue(fe, 0)->packed);
-	return (fe);
-}
-
-/* A started packed frontend with everything. */
-static struct fe *
-ph_fe(const char *sock)
-{
-	return (ph_fe_want(sock, FE_WANT_FEATURES, PH_QSIZE));
-}
-
-/* Start the daemon and the rng1 frontend. */
-static void
-ph_start(struct ph *h, const char *name)
-{
-	const char	*args[4], *socks[3];
-	char		 sockarg[700];
-
-	memset(h, 0, sizeof *h);
-	h->d = fe_daemon_new(name);
-	ck_assert_msg(h->d != NULL, "fe_daemon_new: %s", fe_error());
-	snprintf(h->sock[0], sizeof h->sock[0], "%s0",
-	    fe_daemon_path(h->d, "rng.sock"));
-	snprintf(h->sock[1], sizeof h->sock[1], "%s1",
-	    fe_daemon_path(h->d, "rng.sock"));
-	snprintf(sockarg, sizeof sockarg, "--socket=%s",
-	    fe_daemon_path(h->d, "rng.sock"));
-	args[0] = "--module=rng";
-	args[1] = sockarg;
-	args[2] = "--socket-count=2";
-	args[3] = NULL;
-	socks[0] = h->sock[0];
-	socks[1] = h->sock[1];
-	socks[2] = NULL;
-	ck_assert_msg(fe_daemon_start(h->d, args, socks, PH_START_MS) == 0,
-	    "start: %s", fe_error());
-	ck_assert_int_eq(fe_daemon_wait_log(h->d, "listening on", 2,
-	    PH_START_MS), 0);
-	h->peer = ph_fe(h->sock[1]);
-	ph_read(h->peer);
-	h->nfds = ph_nfds(fe_daemon_pid(h->d));
-}
-
-/* Free a frontend of rng0 and wait until the daemon has seen it go. */
-static void
-ph_close(struct ph *h, struct fe *fe)
-{
-	fe_free(fe);
-	h->disconnects++;
-	ck_assert_msg(fe_daemon_wait_log(h->d, "rng0: frontend disconnected",
-	    h->disconnects, 5000) == 0, "rng0 disconnect not seen");
-}
-
-/* The invariant after every abuse of rng0 (its frontend gone). */
-static void
-ph_check(struct ph *h, const char *what)
-{
-	struct fe	*fe;
-	pid_t		 pid = fe_daemon_pid(h->d);
-	int		 i, n = -1;
-
-	ck_assert_msg(fe_daemon_alive(h->d), "%s: vhostd died", what);
-	ph_read(h->peer);
-	fe = ph_fe(h->sock[0]);
-	ph_read(fe);
-	ph_close(h, fe);
-	for (i = 0; i < 100; i++) {
-		if ((n = ph_nfds(pid)) == h->nfds)
-			break;
-		usleep(20000);
-	}
-	ck_assert_msg(n == h->nfds, "%s: vhostd holds %d fds, %d before",
-	    what, n, h->nfds);
-}
-
-/* Stop: exit status 0, no sanitizer report. */
-static void
-ph_stop(struct ph *h)
-{
-	int	 status;
-
-	fe_free(h->peer);
-	h->peer = NULL;
-	ck_assert_msg(fe_daemon_alive(h->d), "vhostd died");
-	status = fe_daemon_stop(h->d, PH_STOP_MS);
-	ck_assert_int_eq(fe_daemon_log_count(h->d, "Sanitizer"), 0);
-	ck_assert_int_eq(fe_daemon_log_count(h->d, "runtime error:"), 0);
-	ck_assert_msg(status == 0, "vhostd exit status %d", status);
-	fe_daemon_free(h->d);
-	h->d = NULL;
-}
 
 /* Is the connection still in sync?  GET_FEATURES must be answered. */
 static void
@@ -406,14 +251,14 @@ static const struct ph_guest ph_guests[] = {
 START_TEST(test_guest)
 {
 	const struct ph_guest	*g = &ph_guests[_i];
-	struct ph		 h;
+	struct h		 h;
 	struct fe		*fe;
 	char			 want[160], name[96];
 
 	snprintf(name, sizeof name, "packed hostile guest: %s", g->name);
-	ph_start(&h, name);
-	fe = ph_fe_want(h.sock[0], FE_WANT_FEATURES & ~g->unwant, PH_QSIZE);
-	ph_read(fe);
+	h_start_packed(&h, name);
+	fe = h_fe_packed(h.sock[0], FE_WANT_FEATURES & ~g->unwant, H_QSIZE);
+	h_read(fe);
 	g->run(fe);
 	ck_assert_int_eq(fe_kick(fe, 0), 0);
 	if (g->reason != NULL) {
@@ -431,10 +276,10 @@ START_TEST(test_guest)
 	}
 	ck_assert_int_eq(fe_kick(fe, 0), 0);
 	ph_sync(fe, g->name);
-	ph_close(&h, fe);
-	ph_check(&h, g->name);
+	h_close(&h, fe);
+	h_check(&h, g->name);
 	ck_assert_int_eq(fe_daemon_log_count(h.d, "rng1: device broken"), 0);
-	ph_stop(&h);
+	h_stop(&h);
 }
 END_TEST
 
@@ -446,12 +291,12 @@ END_TEST
  */
 START_TEST(test_protocol)
 {
-	struct ph	 h;
+	struct h	 h;
 	struct fe	*fe;
 	uint32_t	 base;
 	int		 r;
 
-	ph_start(&h, "packed protocol");
+	h_start_packed(&h, "packed protocol");
 	fe = fe_new(h.sock[0], NULL, 0);
 	ck_assert_ptr_nonnull(fe);
 	fe->packed = 1;
@@ -470,15 +315,15 @@ START_TEST(test_protocol)
 	/* A ring of 100 entries serves, and its base is exact. */
 	ck_assert_int_eq(fe_queue_setup(fe, 0, 100), 0);
 	ck_assert_int_eq(fe_vring_enable(fe, 0, 1), 0);
-	ph_read(fe);
-	ph_read(fe);
+	h_read(fe);
+	h_read(fe);
 	ck_assert_int_eq(fe_queue_pause(fe, 0, &base), 0);
 	ck_assert_uint_eq(base, fe_queue(fe, 0)->avail_idx);
 	ck_assert_int_eq(fe_queue_resume(fe, 0), 0);
-	ph_read(fe);
-	ph_close(&h, fe);
-	ph_check(&h, "protocol");
-	ph_stop(&h);
+	h_read(fe);
+	h_close(&h, fe);
+	h_check(&h, "protocol");
+	h_stop(&h);
 }
 END_TEST
 
@@ -487,69 +332,44 @@ END_TEST
 START_TEST(test_small_rings)
 {
 	static const unsigned	 sizes[] = { 1, 2, 3 };
-	struct ph		 h;
+	struct h		 h;
 	struct fe		*fe;
 	uint32_t		 base;
 	char			 name[64];
 
 	snprintf(name, sizeof name, "packed ring of %u", sizes[_i]);
-	ph_start(&h, name);
-	fe = ph_fe_want(h.sock[0], FE_WANT_FEATURES, sizes[_i]);
-	ph_read(fe);
+	h_start_packed(&h, name);
+	fe = h_fe_packed(h.sock[0], FE_WANT_FEATURES, sizes[_i]);
+	h_read(fe);
 	ck_assert_int_eq(fe_queue_pause(fe, 0, &base), 0);
 	ck_assert_uint_eq(base, fe_queue(fe, 0)->avail_idx);
 	ck_assert_int_eq(fe_queue_resume(fe, 0), 0);
-	ph_read(fe);
+	h_read(fe);
 	ck_assert_uint_eq(fe_queue(fe, 0)->last_used, 16);
-	ph_close(&h, fe);
-	ph_check(&h, name);
-	ph_stop(&h);
+	h_close(&h, fe);
+	h_check(&h, name);
+	h_stop(&h);
 }
 END_TEST
 
-/* Print the logs of daemons whose tests failed.  Runs in the runner. */
-static void
-ph_reap(void)
-{
-	fe_tmp_reap();
-}
-
+/* Build the suite. */
 static Suite *
 packed_hostile_suite(void)
 {
 	Suite	*s = suite_create("packed_hostile");
 	TCase	*tc;
 
-	tc = tcase_create("guest");
-	tcase_add_unchecked_fixture(tc, NULL, ph_reap);
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "guest", 60);
 	tcase_add_loop_test(tc, test_guest, 0, (int)nitems(ph_guests));
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("protocol");
-	tcase_add_unchecked_fixture(tc, NULL, ph_reap);
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "protocol", 60);
 	tcase_add_test(tc, test_protocol);
 	tcase_add_loop_test(tc, test_small_rings, 0, 3);
-	suite_add_tcase(s, tc);
 	return (s);
 }
 
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	if (fe_tmp_init() == -1) {
-		fprintf(stderr, "check_packed_hostile: %s\n", fe_error());
-		return (1);
-	}
-	sr = srunner_create(packed_hostile_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	fe_tmp_reap();
-	fe_tmp_fini();
-	return (failed == 0 ? 0 : 1);
+	return (h_main("check_packed_hostile", packed_hostile_suite()));
 }

@@ -9,21 +9,8 @@
  */
 
 #include <check.h>
-#include <stdlib.h>
 
 #include "qemu_script.h"
-
-/* The guest kernel and initramfs can be downloaded, built and cached. */
-START_TEST(check_qemu_setup)
-{
-	char	why[1024];
-	int	rc;
-
-	rc = qemu_script_run("setup.sh", NULL, why, sizeof(why));
-	ck_assert_msg(rc == 0, "step setup.sh (guest kernel and initramfs) "
-	    "exited %d: %s", rc, why[0] != '\0' ? why : "no FAIL line");
-}
-END_TEST
 
 /*
  * A guest reads 1 MiB from vhost-user-rng served by vhostd, a second guest
@@ -31,12 +18,7 @@ END_TEST
  */
 START_TEST(check_qemu_rng)
 {
-	char	why[1024];
-	int	rc;
-
-	rc = qemu_script_run("run-rng.sh", NULL, why, sizeof(why));
-	ck_assert_msg(rc == 0, "step run-rng.sh exited %d: %s", rc,
-	    why[0] != '\0' ? why : "no FAIL line");
+	qemu_script_check("run-rng.sh", NULL, 0, "run-rng.sh");
 }
 END_TEST
 
@@ -44,14 +26,7 @@ END_TEST
  * negotiated, checked in the guest): the guest reads 1 MiB. */
 START_TEST(check_qemu_rng_packed)
 {
-	char	why[1024];
-	int	rc;
-
-	ck_assert_int_eq(setenv("VHOSTD_PACKED", "1", 1), 0);
-	rc = qemu_script_run("run-rng.sh", NULL, why, sizeof(why));
-	unsetenv("VHOSTD_PACKED");
-	ck_assert_msg(rc == 0, "step run-rng.sh (packed) exited %d: %s", rc,
-	    why[0] != '\0' ? why : "no FAIL line");
+	qemu_script_check("run-rng.sh", NULL, 1, "run-rng.sh (packed)");
 }
 END_TEST
 
@@ -63,12 +38,7 @@ END_TEST
  */
 START_TEST(check_qemu_rng_pause)
 {
-	char	why[1024];
-	int	rc;
-
-	rc = qemu_script_run("run-rng.sh", "pause", why, sizeof(why));
-	ck_assert_msg(rc == 0, "step run-rng.sh pause exited %d: %s", rc,
-	    why[0] != '\0' ? why : "no FAIL line");
+	qemu_script_check("run-rng.sh", "pause", 0, "run-rng.sh pause");
 }
 END_TEST
 
@@ -79,20 +49,12 @@ check_qemu_suite(void)
 	Suite	*s;
 	TCase	*tc;
 
-	s = suite_create("qemu");
-	tc = tcase_create("setup");
-	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
-	tcase_add_test(tc, check_qemu_setup);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("rng");
-	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
+	s = qemu_script_suite("qemu");
+	tc = qemu_script_tcase(s, "rng");
 	tcase_add_test(tc, check_qemu_rng);
 	tcase_add_test(tc, check_qemu_rng_packed);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("rng_pause");
-	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
+	tc = qemu_script_tcase(s, "rng_pause");
 	tcase_add_test(tc, check_qemu_rng_pause);
-	suite_add_tcase(s, tc);
 	return (s);
 }
 
@@ -100,12 +62,5 @@ check_qemu_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(check_qemu_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (qemu_script_main(check_qemu_suite()));
 }

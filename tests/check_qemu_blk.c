@@ -11,21 +11,8 @@
  */
 
 #include <check.h>
-#include <stdlib.h>
 
 #include "qemu_script.h"
-
-/* The guest kernel and initramfs can be downloaded, built and cached. */
-START_TEST(check_qemu_blk_setup)
-{
-	char	why[1024];
-	int	rc;
-
-	rc = qemu_script_run("setup.sh", NULL, why, sizeof(why));
-	ck_assert_msg(rc == 0, "step setup.sh (guest kernel and initramfs) "
-	    "exited %d: %s", rc, why[0] != '\0' ? why : "no FAIL line");
-}
-END_TEST
 
 /*
  * A guest writes, reads, discards and zeroes through vhostd with two queues,
@@ -33,12 +20,7 @@ END_TEST
  */
 START_TEST(check_qemu_blk_run)
 {
-	char	why[1024];
-	int	rc;
-
-	rc = qemu_script_run("run-blk.sh", NULL, why, sizeof(why));
-	ck_assert_msg(rc == 0, "step run-blk.sh exited %d: %s", rc,
-	    why[0] != '\0' ? why : "no FAIL line");
+	qemu_script_check("run-blk.sh", NULL, 0, "run-blk.sh");
 }
 END_TEST
 
@@ -46,14 +28,7 @@ END_TEST
  * negotiated, checked in the guest): blk writes, reads and verifies. */
 START_TEST(check_qemu_blk_run_packed)
 {
-	char	why[1024];
-	int	rc;
-
-	ck_assert_int_eq(setenv("VHOSTD_PACKED", "1", 1), 0);
-	rc = qemu_script_run("run-blk.sh", NULL, why, sizeof(why));
-	unsetenv("VHOSTD_PACKED");
-	ck_assert_msg(rc == 0, "step run-blk.sh (packed) exited %d: %s", rc,
-	    why[0] != '\0' ? why : "no FAIL line");
+	qemu_script_check("run-blk.sh", NULL, 1, "run-blk.sh (packed)");
 }
 END_TEST
 
@@ -64,12 +39,7 @@ END_TEST
  */
 START_TEST(check_qemu_blk_restart)
 {
-	char	why[1024];
-	int	rc;
-
-	rc = qemu_script_run("run-blk.sh", "restart", why, sizeof(why));
-	ck_assert_msg(rc == 0, "step run-blk.sh (restart) exited %d: %s", rc,
-	    why[0] != '\0' ? why : "no FAIL line");
+	qemu_script_check("run-blk.sh", "restart", 0, "run-blk.sh (restart)");
 }
 END_TEST
 
@@ -77,14 +47,8 @@ END_TEST
  * back-end the ring positions, the packed inflight region does. */
 START_TEST(check_qemu_blk_restart_packed)
 {
-	char	why[1024];
-	int	rc;
-
-	ck_assert_int_eq(setenv("VHOSTD_PACKED", "1", 1), 0);
-	rc = qemu_script_run("run-blk.sh", "restart", why, sizeof(why));
-	unsetenv("VHOSTD_PACKED");
-	ck_assert_msg(rc == 0, "step run-blk.sh (restart, packed) exited %d: "
-	    "%s", rc, why[0] != '\0' ? why : "no FAIL line");
+	qemu_script_check("run-blk.sh", "restart", 1,
+	    "run-blk.sh (restart, packed)");
 }
 END_TEST
 
@@ -92,12 +56,7 @@ END_TEST
  * by itself after 3 SIGKILLs during the guest's I/O loop. */
 START_TEST(check_qemu_blk_client)
 {
-	char	why[1024];
-	int	rc;
-
-	rc = qemu_script_run("run-blk.sh", "client", why, sizeof(why));
-	ck_assert_msg(rc == 0, "step run-blk.sh (client) exited %d: %s", rc,
-	    why[0] != '\0' ? why : "no FAIL line");
+	qemu_script_check("run-blk.sh", "client", 0, "run-blk.sh (client)");
 }
 END_TEST
 
@@ -108,25 +67,15 @@ check_qemu_blk_suite(void)
 	Suite	*s;
 	TCase	*tc;
 
-	s = suite_create("qemu_blk");
-	tc = tcase_create("setup");
-	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
-	tcase_add_test(tc, check_qemu_blk_setup);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("blk");
-	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
+	s = qemu_script_suite("qemu_blk");
+	tc = qemu_script_tcase(s, "blk");
 	tcase_add_test(tc, check_qemu_blk_run);
 	tcase_add_test(tc, check_qemu_blk_run_packed);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("restart");
-	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
+	tc = qemu_script_tcase(s, "restart");
 	tcase_add_test(tc, check_qemu_blk_restart);
 	tcase_add_test(tc, check_qemu_blk_restart_packed);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("client");
-	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
+	tc = qemu_script_tcase(s, "client");
 	tcase_add_test(tc, check_qemu_blk_client);
-	suite_add_tcase(s, tc);
 	return (s);
 }
 
@@ -134,12 +83,5 @@ check_qemu_blk_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(check_qemu_blk_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (qemu_script_main(check_qemu_blk_suite()));
 }

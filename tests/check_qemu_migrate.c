@@ -12,32 +12,14 @@
  */
 
 #include <check.h>
-#include <stdlib.h>
 
 #include "qemu_script.h"
-
-/* The guest kernel and initramfs can be downloaded, built and cached. */
-START_TEST(check_qemu_migrate_setup)
-{
-	char	why[1024];
-	int	rc;
-
-	rc = qemu_script_run("setup.sh", NULL, why, sizeof(why));
-	ck_assert_msg(rc == 0, "step setup.sh (guest kernel and initramfs) "
-	    "exited %d: %s", rc, why[0] != '\0' ? why : "no FAIL line");
-}
-END_TEST
 
 /* Pre-copy: six switch-overs, the guest checks every buffer and block. */
 START_TEST(check_qemu_migrate_precopy)
 {
-	char	why[1024];
-	int	rc;
-
-	rc = qemu_script_run("run-blk-migrate.sh", "precopy", why,
-	    sizeof(why));
-	ck_assert_msg(rc == 0, "step run-blk-migrate.sh (precopy) exited %d: "
-	    "%s", rc, why[0] != '\0' ? why : "no FAIL line");
+	qemu_script_check("run-blk-migrate.sh", "precopy", 0,
+	    "run-blk-migrate.sh (precopy)");
 }
 END_TEST
 
@@ -45,13 +27,8 @@ END_TEST
  * device's accesses to pages not yet migrated fault and are served. */
 START_TEST(check_qemu_migrate_postcopy)
 {
-	char	why[1024];
-	int	rc;
-
-	rc = qemu_script_run("run-blk-migrate.sh", "postcopy", why,
-	    sizeof(why));
-	ck_assert_msg(rc == 0, "step run-blk-migrate.sh (postcopy) exited "
-	    "%d: %s", rc, why[0] != '\0' ? why : "no FAIL line");
+	qemu_script_check("run-blk-migrate.sh", "postcopy", 0,
+	    "run-blk-migrate.sh (postcopy)");
 }
 END_TEST
 
@@ -62,16 +39,10 @@ check_qemu_migrate_suite(void)
 	Suite	*s;
 	TCase	*tc;
 
-	s = suite_create("qemu_migrate");
-	tc = tcase_create("setup");
-	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
-	tcase_add_test(tc, check_qemu_migrate_setup);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("migrate");
-	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
+	s = qemu_script_suite("qemu_migrate");
+	tc = qemu_script_tcase(s, "migrate");
 	tcase_add_test(tc, check_qemu_migrate_precopy);
 	tcase_add_test(tc, check_qemu_migrate_postcopy);
-	suite_add_tcase(s, tc);
 	return (s);
 }
 
@@ -79,12 +50,5 @@ check_qemu_migrate_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(check_qemu_migrate_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (qemu_script_main(check_qemu_migrate_suite()));
 }

@@ -13,21 +13,8 @@
  */
 
 #include <check.h>
-#include <stdlib.h>
 
 #include "qemu_script.h"
-
-/* The guest kernel and initramfs can be downloaded, built and cached. */
-START_TEST(check_qemu_vsock_setup)
-{
-	char	why[1024];
-	int	rc;
-
-	rc = qemu_script_run("setup.sh", NULL, why, sizeof(why));
-	ck_assert_msg(rc == 0, "step setup.sh (guest kernel and initramfs) "
-	    "exited %d: %s", rc, why[0] != '\0' ? why : "no FAIL line");
-}
-END_TEST
 
 /*
  * A Linux guest and the host exchange 8 MiB each way over vsock through
@@ -35,12 +22,7 @@ END_TEST
  */
 START_TEST(check_qemu_vsock_run)
 {
-	char	why[1024];
-	int	rc;
-
-	rc = qemu_script_run("run-vsock.sh", NULL, why, sizeof(why));
-	ck_assert_msg(rc == 0, "step run-vsock.sh exited %d: %s", rc,
-	    why[0] != '\0' ? why : "no FAIL line");
+	qemu_script_check("run-vsock.sh", NULL, 0, "run-vsock.sh");
 }
 END_TEST
 
@@ -48,14 +30,7 @@ END_TEST
  * negotiated, checked in the guest): vsock echoes both ways. */
 START_TEST(check_qemu_vsock_run_packed)
 {
-	char	why[1024];
-	int	rc;
-
-	ck_assert_int_eq(setenv("VHOSTD_PACKED", "1", 1), 0);
-	rc = qemu_script_run("run-vsock.sh", NULL, why, sizeof(why));
-	unsetenv("VHOSTD_PACKED");
-	ck_assert_msg(rc == 0, "step run-vsock.sh (packed) exited %d: %s", rc,
-	    why[0] != '\0' ? why : "no FAIL line");
+	qemu_script_check("run-vsock.sh", NULL, 1, "run-vsock.sh (packed)");
 }
 END_TEST
 
@@ -67,12 +42,7 @@ END_TEST
  */
 START_TEST(check_qemu_vsock_pause)
 {
-	char	why[1024];
-	int	rc;
-
-	rc = qemu_script_run("run-vsock.sh", "pause", why, sizeof(why));
-	ck_assert_msg(rc == 0, "step run-vsock.sh pause exited %d: %s", rc,
-	    why[0] != '\0' ? why : "no FAIL line");
+	qemu_script_check("run-vsock.sh", "pause", 0, "run-vsock.sh pause");
 }
 END_TEST
 
@@ -83,20 +53,12 @@ check_qemu_vsock_suite(void)
 	Suite	*s;
 	TCase	*tc;
 
-	s = suite_create("qemu_vsock");
-	tc = tcase_create("setup");
-	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
-	tcase_add_test(tc, check_qemu_vsock_setup);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("vsock");
-	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
+	s = qemu_script_suite("qemu_vsock");
+	tc = qemu_script_tcase(s, "vsock");
 	tcase_add_test(tc, check_qemu_vsock_run);
 	tcase_add_test(tc, check_qemu_vsock_run_packed);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("vsock_pause");
-	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
+	tc = qemu_script_tcase(s, "vsock_pause");
 	tcase_add_test(tc, check_qemu_vsock_pause);
-	suite_add_tcase(s, tc);
 	return (s);
 }
 
@@ -104,12 +66,5 @@ check_qemu_vsock_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(check_qemu_vsock_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (qemu_script_main(check_qemu_vsock_suite()));
 }

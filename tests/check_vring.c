@@ -168,6 +168,7 @@ ring_setup(uint16_t num)
 {
 	static const uint64_t gpa[4] = { GA, GB, GC, GD };
 	static const uint64_t size[4] = { SMALL, SMALL, SMALL, BIG };
+	const char	*err = NULL;
 	char		*cause = NULL;
 	unsigned	 i;
 	int		 fd;
@@ -187,6 +188,8 @@ ring_setup(uint16_t num)
 	fx.vq.indirect = 1;	/* VIRTIO_F_INDIRECT_DESC negotiated */
 	ck_assert_msg(vring_set_addr(&fx.vq, fx.mem, DESC_GPA, AVAIL_GPA,
 	    USED_GPA, 0, &cause) == 0, "%s", cause);
+	/* As the worker does at start: map, which reads used->idx. */
+	ck_assert_msg(vring_map(&fx.vq, fx.mem, &err) == 0, "%s", err);
 }
 
 /* Checked fixture: a ring of NUM entries. */
@@ -252,6 +255,7 @@ pop_empty(void)
 START_TEST(test_set_addr_checks)
 {
 	struct vring	 vq;
+	const char	*err;
 	char		*cause = NULL;
 
 	ring_setup(NUM);
@@ -287,11 +291,19 @@ START_TEST(test_set_addr_checks)
 	    USED_GPA, 0, &cause), -1);
 	free(cause);
 	ck_assert_int_eq(vq.addr_set, 0);
-	/* Good, and used_idx resumes from the guest's used->idx. */
+	/* Good, and used_idx resumes from the guest's used->idx, read when
+	 * the worker maps the ring, not by the main thread here. */
 	gw16(0x8000 + 2, 7);
 	ck_assert_int_eq(vring_set_addr(&vq, fx.mem, 0x6000, 0x7000, 0x8000,
 	    1, &cause), 0);
 	ck_assert_int_eq(vq.addr_set, 1);
+	ck_assert_uint_eq(vq.used_idx, 0);
+	ck_assert_int_eq(vring_map(&vq, fx.mem, &err), 0);
+	ck_assert_uint_eq(vq.used_idx, 7);
+	/* A later map (a new memory table) keeps the index it has. */
+	gw16(0x8000 + 2, 9);
+	vq.desc = NULL;
+	ck_assert_int_eq(vring_map(&vq, fx.mem, &err), 0);
 	ck_assert_uint_eq(vq.used_idx, 7);
 	ck_assert_uint_eq(vq.addr_flags, 1);
 	ck_assert_uint_eq(vq.desc_gpa, 0x6000);

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -104,4 +105,68 @@ qemu_script_run(const char *name, const char *arg, char *why, size_t whylen)
 	if (WIFSIGNALED(status))
 		return (128 + WTERMSIG(status));
 	return (-1);
+}
+
+/* Run a script and fail the test unless it exits 0. */
+void
+qemu_script_check(const char *name, const char *arg, int packed,
+    const char *what)
+{
+	char	why[1024];
+	int	rc;
+
+	if (packed)
+		ck_assert_int_eq(setenv("VHOSTD_PACKED", "1", 1), 0);
+	rc = qemu_script_run(name, arg, why, sizeof(why));
+	if (packed)
+		unsetenv("VHOSTD_PACKED");
+	ck_assert_msg(rc == 0, "step %s exited %d: %s", what, rc,
+	    why[0] != '\0' ? why : "no FAIL line");
+}
+
+/* The guest kernel and initramfs can be downloaded, built and cached. */
+START_TEST(qemu_script_setup)
+{
+	qemu_script_check("setup.sh", NULL, 0,
+	    "setup.sh (guest kernel and initramfs)");
+}
+END_TEST
+
+/* A suite whose first test case runs setup.sh. */
+Suite *
+qemu_script_suite(const char *name)
+{
+	Suite	*s;
+	TCase	*tc;
+
+	s = suite_create(name);
+	tc = qemu_script_tcase(s, "setup");
+	tcase_add_test(tc, qemu_script_setup);
+	return (s);
+}
+
+/* A new test case of `s` with the scripts' timeout. */
+TCase *
+qemu_script_tcase(Suite *s, const char *name)
+{
+	TCase	*tc;
+
+	tc = tcase_create(name);
+	tcase_set_timeout(tc, QEMU_SCRIPT_TIMEOUT);
+	suite_add_tcase(s, tc);
+	return (tc);
+}
+
+/* Run the suite; exit 0 only if every test passed. */
+int
+qemu_script_main(Suite *s)
+{
+	SRunner	*sr;
+	int	 failed;
+
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

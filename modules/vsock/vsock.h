@@ -110,6 +110,11 @@ enum vsock_state {
 	VSOCK_ST_CLOSING,	/* SHUTDOWN (both) sent, waiting for RST */
 };
 
+/* What ended the host socket after the bytes in conn->hin. */
+#define VSOCK_HIN_OPEN		0
+#define VSOCK_HIN_EOF		1	/* end of file: SHUTDOWN after them */
+#define VSOCK_HIN_RESET		2	/* an error: reset after them */
+
 /* Packets a connection owes the guest (conn->pending). */
 #define VSOCK_PEND_REQUEST	0x01
 #define VSOCK_PEND_RESPONSE	0x02
@@ -165,6 +170,16 @@ struct vsock_conn {
 	uint8_t			*stage;
 	uint32_t		 stage_len, stage_off;
 	int			 stage_eor;
+
+	/* Host to guest: what a state save took from the host socket (or
+	 * a loaded state carried), sent before the socket is read again
+	 * (vsock_state.c); seqpacket: its whole messages' lengths, bit 31
+	 * for EOR.  hin_end: the host socket ended after it. */
+	uint8_t			*hin;
+	uint32_t		 hin_len, hin_off, hin_cap;
+	uint32_t		*hin_msg;
+	unsigned		 hin_nmsg, hin_mhead, hin_mcap;
+	int			 hin_end;	/* VSOCK_HIN_* */
 
 	/* The CONNECT line and its "OK" answer. */
 	char			 line[VSOCK_LINE_MAX];
@@ -290,6 +305,7 @@ int	 vsock_conn_arm_write(struct vsock_conn *);
 int	 vsock_conn_arm_timer(struct vsock_conn *, long);
 void	 vsock_conn_flush(struct vsock_conn *);
 void	 vsock_conn_disarm_timer(struct vsock_conn *);
+void	 vsock_conn_hin_free(struct vsock_conn *);
 uint32_t vsock_conn_peer_free(const struct vsock_conn *);
 int	 vsock_conn_rw_ready(const struct vsock_conn *);
 void	 vsock_conn_credit_check(struct vsock_conn *);

@@ -125,8 +125,22 @@ vsock_conn_free(struct vsock_conn *conn)
 	vsock_ring_free(&conn->out);
 	free(conn->bounds);
 	free(conn->stage);
+	vsock_conn_hin_free(conn);
 	vs->nconns--;
 	free(conn);
+}
+
+/* Drop the host bytes held for the guest (all sent, or the connection
+ * ends); hin_end stays.  Worker. */
+void
+vsock_conn_hin_free(struct vsock_conn *conn)
+{
+	free(conn->hin);
+	free(conn->hin_msg);
+	conn->hin = NULL;
+	conn->hin_msg = NULL;
+	conn->hin_len = conn->hin_off = conn->hin_cap = 0;
+	conn->hin_nmsg = conn->hin_mhead = conn->hin_mcap = 0;
 }
 
 /* Free every connection without telling the guest (its driver is being
@@ -198,6 +212,8 @@ vsock_conn_rw_ready(const struct vsock_conn *conn)
 	if (vsock_conn_peer_free(conn) == 0)
 		return (0);
 	if (conn->stage_off < conn->stage_len)
+		return (1);
+	if (conn->hin_off < conn->hin_len || conn->hin_end != VSOCK_HIN_OPEN)
 		return (1);
 	return (conn->readable);
 }

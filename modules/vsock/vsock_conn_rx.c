@@ -3,7 +3,8 @@
  * the guest (REQUEST, RESPONSE, RW with host data read straight into the
  * rx buffer within the guest's credit, SHUTDOWN, credit packets), one
  * per rx chain.  Seqpacket messages are staged whole and sent in pieces
- * with EOM (and EOR) on the last.
+ * with EOM (and EOR) on the last.  Host bytes a state save took from the
+ * host socket (conn->hin) go before anything read from it afterwards.
  *
  * Everything here runs on the device's worker.
  */
@@ -102,6 +103,42 @@ vsock_conn_stage(struct vsock_conn *conn)
 }
 
 /*
+ * Stage the next whole message of conn->hin (seqpacket): what a state
+ * save took from the host socket comes before anything read from it
+ * now.  Returns 1, or -1 with errno (EMSGSIZE: too large for the
+ * guest).  Worker.
+ */
+static int
+vsock_conn_stage_hin(struct vsock_conn *conn)
+{
+	struct vsock	*vs = conn->vs;
+	uint32_t	 m, len, limit;
+
+	m = conn->hin_msg[conn->hin_mhead];
+	len = m & 0x7fffffffu;
+	limit = vs->buf_size < conn->peer_buf_alloc ? vs->buf_size :
+	    conn->peer_buf_alloc;
+	if (len > limit || len > conn->hin_len - conn->hin_off) {
+		errno = EMSGSIZE;
+		return (-1);
+	}
+	if (conn->stage == NULL && (conn->stage = malloc(vs->buf_size)) ==
+	    NULL) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	memcpy(conn->stage, conn->hin + conn->hin_off, len);
+	conn->stage_len = len;
+	conn->stage_off = 0;
+	conn->stage_eor = (m & 0x80000000u) != 0;
+	conn->hin_off += len;
+	conn->hin_mhead++;
+	if (--conn->hin_nmsg == 0)
+		vsock_conn_hin_free(conn);
+	return (1);
+}
+
+/*
  * Try to put one RW packet of host data into the chain.  Returns 1 with
  * *len set, 0 when there is nothing to send (end of file, no data, no
  * credit), -1 when the connection was freed.  Worker.
@@ -135,7 +172,15 @@ vsock_conn_rx_rw(struct vsock_conn *conn, struct vhd_chain *c, size_t wr,
 
 	if (conn->type == VSOCK_TYPE_SEQPACKET) {
 		if (conn->stage_off >= conn->stage_len) {
-			r = vsock_conn_stage(conn);
+			if (conn->hin_nmsg > 0)
+				r = vsock_conn_stage_hin(conn);
+			else if (conn->hin_end == VSOCK_HIN_EOF)
+				r = 0;
+			else if (conn->hin_end == VSOCK_HIN_RESET) {
+				errno = ECONNRESET;
+				r = -1;
+			} else
+				r = vsock_conn_stage(conn);
 			if (r == 0)
 				goto eof;
 			if (r == -1) {
@@ -155,6 +200,23 @@ vsock_conn_rx_rw(struct vsock_conn *conn, struct vhd_chain *c, size_t wr,
 				flags |= VSOCK_SEQ_EOR;
 		}
 		n = (ssize_t)max;
+	} else if (conn->hin_off < conn->hin_len) {
+		/* Bytes a state save took from the host socket first. */
+		if (max > conn->hin_len - conn->hin_off)
+			max = conn->hin_len - conn->hin_off;
+		if (api->chain_write(c, VSOCK_HDR_SIZE, conn->hin +
+		    conn->hin_off, max) != (ssize_t)max)
+			return (0);
+		conn->hin_off += (uint32_t)max;
+		if (conn->hin_off == conn->hin_len)
+			vsock_conn_hin_free(conn);
+		n = (ssize_t)max;
+	} else if (conn->hin_end == VSOCK_HIN_EOF) {
+		goto eof;
+	} else if (conn->hin_end == VSOCK_HIN_RESET) {
+		errno = ECONNRESET;
+		n = -1;
+		goto error;
 	} else {
 		n = vsock_conn_read_stream(conn, c, max);
 		if (n == 0)

@@ -17,8 +17,21 @@
  *    opened again from our side: the guest gets an RST for it;
  *  - a connection still being set up or closing gets an RST;
  *  - if the host service cannot be reached, that connection is reset.
- * Host bytes the source had not read from its host socket stay in that
- * socket and are lost with it; guest-to-host bytes are never lost.
+ * Neither direction loses a byte.  Guest-to-host bytes not yet written
+ * to the host socket travel in the state (`out`).  Host-to-guest bytes
+ * the host service wrote but the guest had no credit for are still in
+ * the source's host socket at the save: the save drains them (without
+ * blocking) into the connection's `hin` buffer and carries them, and
+ * the destination sends them to the guest, within its credit, before
+ * anything it reads from the reopened host connection.  An end of file
+ * or error met while draining travels too (SHUTDOWN or RST after the
+ * bytes).  At most VSOCK_STATE_HIN_MAX such bytes in all: a save that
+ * would carry more fails with an error and drops nothing (the source
+ * keeps the drained bytes and sends them to its guest if the VM goes
+ * on there).  Bytes the service writes to the old host connection
+ * after the save are not carried (the source no longer reads it); they
+ * are still unread when the source is reset and closes the socket, so
+ * the service sees that connection reset (ECONNRESET) instead of ended.
  *
  * After a successful save the source is frozen: no host socket is read
  * or written (so the bytes handed over are not also delivered by the
@@ -41,8 +54,17 @@
 
 #include "vsock.h"
 
-#define VSOCK_STATE_VERSION	1
+/* Version 2 added the host bytes drained at the save (hin); a version 1
+ * stream still loads (it carries none). */
+#define VSOCK_STATE_VERSION	2
+#define VSOCK_STATE_VERSION_MIN	1
 #define VSOCK_STATE_PEND_ALL	0x1f
+/* Host-to-guest bytes a save drains and carries, all connections
+ * together: half the daemon's 64 MiB state cap, the rest is for the
+ * guest-to-host buffers. */
+#define VSOCK_STATE_HIN_MAX	(32u << 20)
+#define VSOCK_STATE_HIN_CHUNK	65536
+#define VSOCK_STATE_EOR		0x80000000u
 
 /* What save and load hand to the worker. */
 struct vsock_state_job {
@@ -74,6 +96,202 @@ vsock_state_put_ring(struct vhd_state_buf *b, const struct vsock_ring *r)
 		first = r->len;
 	vhd_state_put(b, r->data + r->head, first);
 	vhd_state_put(b, r->data, r->len - first);
+}
+
+/* Should a save drain this connection's host socket? */
+static int
+vsock_state_drainable(const struct vsock_conn *conn)
+{
+	return (vsock_state_carried(conn) && !conn->from_host &&
+	    conn->fd != -1 && !conn->host_eof &&
+	    (conn->peer_shut & VSOCK_SHUT_RCV) == 0 &&
+	    conn->hin_end == VSOCK_HIN_OPEN);
+}
+
+/* Move the unsent part of conn->hin to the front of its buffers.
+ * Worker. */
+static void
+vsock_state_hin_compact(struct vsock_conn *conn)
+{
+	if (conn->hin_off > 0) {
+		memmove(conn->hin, conn->hin + conn->hin_off,
+		    conn->hin_len - conn->hin_off);
+		conn->hin_len -= conn->hin_off;
+		conn->hin_off = 0;
+	}
+	if (conn->hin_mhead > 0) {
+		memmove(conn->hin_msg, conn->hin_msg + conn->hin_mhead,
+		    conn->hin_nmsg * sizeof(*conn->hin_msg));
+		conn->hin_mhead = 0;
+	}
+}
+
+/* Make room for at least `n` more bytes in conn->hin (and one more
+ * message length for a seqpacket), doubling, so a large drain copies
+ * each byte a few times only.  n is at most VSOCK_STATE_HIN_MAX.  0 or
+ * -1.  Worker. */
+static int
+vsock_state_hin_grow(struct vsock_conn *conn, size_t n, int msg)
+{
+	uint8_t		*p;
+	uint32_t	*m;
+	size_t		 cap;
+
+	if (n > conn->hin_cap - conn->hin_len) {
+		cap = conn->hin_cap < VSOCK_STATE_HIN_CHUNK ?
+		    VSOCK_STATE_HIN_CHUNK : (size_t)conn->hin_cap * 2;
+		if (cap > VSOCK_STATE_HIN_MAX)
+			cap = VSOCK_STATE_HIN_MAX;
+		if (cap < conn->hin_len + n)
+			cap = conn->hin_len + n;
+		if ((p = realloc(conn->hin, cap)) == NULL)
+			return (-1);
+		conn->hin = p;
+		conn->hin_cap = (uint32_t)cap;
+	}
+	if (msg && conn->hin_nmsg == conn->hin_mcap) {
+		cap = conn->hin_mcap < 16 ? 16 : (size_t)conn->hin_mcap * 2;
+		if ((m = realloc(conn->hin_msg, cap * sizeof(*m))) == NULL)
+			return (-1);
+		conn->hin_msg = m;
+		conn->hin_mcap = (unsigned)cap;
+	}
+	return (0);
+}
+
+/*
+ * Take everything the host socket holds into conn->hin without
+ * blocking, so it travels in the state: a stream in chunks, a seqpacket
+ * message by message.  End of file or an error is kept in hin_end.
+ * Returns 0; -1 when the socket holds more than `budget` bytes more
+ * (what was taken stays in hin), -2 out of memory.  Worker.
+ */
+static int
+vsock_state_drain(struct vsock_conn *conn, size_t budget)
+{
+	struct vsock	*vs = conn->vs;
+	struct msghdr	 msg;
+	struct iovec	 iov;
+	size_t		 got = 0, want;
+	ssize_t		 n;
+	uint8_t		 c;
+	int		 seq = conn->type == VSOCK_TYPE_SEQPACKET;
+
+	vsock_state_hin_compact(conn);
+	for (;;) {
+		if (seq)
+			n = recv(conn->fd, NULL, 0, MSG_PEEK | MSG_TRUNC |
+			    MSG_DONTWAIT);
+		else if (got == budget)
+			n = recv(conn->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+		else {
+			want = budget - got;
+			if (want > VSOCK_STATE_HIN_CHUNK)
+				want = VSOCK_STATE_HIN_CHUNK;
+			if (vsock_state_hin_grow(conn, want, 0) != 0)
+				return (-2);
+			/* All the room there is, within the budget. */
+			want = conn->hin_cap - conn->hin_len;
+			if (want > budget - got)
+				want = budget - got;
+			n = recv(conn->fd, conn->hin + conn->hin_len, want,
+			    MSG_DONTWAIT);
+			if (n > 0) {
+				conn->hin_len += (uint32_t)n;
+				got += (size_t)n;
+				continue;
+			}
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return (0);
+		if (n == 0) {
+			conn->hin_end = VSOCK_HIN_EOF;
+			return (0);
+		}
+		if (n == -1) {
+			conn->hin_end = VSOCK_HIN_RESET;
+			return (0);
+		}
+		if (!seq)
+			return (-1);	/* more than the budget */
+
+		/* One seqpacket message of n bytes. */
+		if ((size_t)n > vs->buf_size) {
+			/* The source would reset for it too (EMSGSIZE). */
+			conn->hin_end = VSOCK_HIN_RESET;
+			return (0);
+		}
+		if ((size_t)n > budget - got)
+			return (-1);
+		if (vsock_state_hin_grow(conn, (size_t)n, 1) != 0)
+			return (-2);
+		memset(&msg, 0, sizeof msg);
+		iov.iov_base = conn->hin + conn->hin_len;
+		iov.iov_len = (size_t)n;
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		do {
+			n = recvmsg(conn->fd, &msg, MSG_DONTWAIT);
+		} while (n == -1 && errno == EINTR);
+		if (n <= 0 || (size_t)n != iov.iov_len) {
+			conn->hin_end = VSOCK_HIN_RESET;
+			return (0);
+		}
+		conn->hin_msg[conn->hin_nmsg++] = (uint32_t)n |
+		    ((msg.msg_flags & MSG_EOR) ? VSOCK_STATE_EOR : 0);
+		conn->hin_len += (uint32_t)n;
+		got += (size_t)n;
+	}
+}
+
+/*
+ * Drain the host sockets of the connections that move (the destination
+ * cannot read them), within VSOCK_STATE_HIN_MAX bytes in all.  0, or -1
+ * (logged): the save must fail; nothing is lost, what was drained stays
+ * queued for this guest.  Worker.
+ */
+static int
+vsock_state_drain_all(struct vsock *vs)
+{
+	struct vsock_conn	*conn;
+	size_t			 used = 0;
+	int			 r;
+
+	LIST_FOREACH(conn, &vs->conns, all) {
+		if (vsock_state_carried(conn))
+			used += conn->hin_len - conn->hin_off;
+	}
+	LIST_FOREACH(conn, &vs->conns, all) {
+		if (!vsock_state_drainable(conn))
+			continue;
+		if (used > VSOCK_STATE_HIN_MAX)
+			r = -1;
+		else {
+			used -= conn->hin_len - conn->hin_off;
+			r = vsock_state_drain(conn, VSOCK_STATE_HIN_MAX - used -
+			    (conn->hin_len - conn->hin_off));
+			used += conn->hin_len - conn->hin_off;
+		}
+		if (conn->hin_off == conn->hin_len)
+			vsock_conn_hin_free(conn);	/* nothing taken */
+		if (r == -2) {
+			vs->api->log(vs->dev, VHD_LOG_ERR, "state save: out "
+			    "of memory draining guest port %u's host socket",
+			    conn->peer_port);
+			return (-1);
+		}
+		if (r == -1) {
+			vs->api->log(vs->dev, VHD_LOG_ERR, "state save: host "
+			    "services hold more than %u bytes the guests have "
+			    "not read (guest port %u and others), more than a "
+			    "state carries; save refused, nothing dropped",
+			    VSOCK_STATE_HIN_MAX, conn->peer_port);
+			return (-1);
+		}
+	}
+	return (0);
 }
 
 /* Disarm every host socket watch and stop arming them.  Worker. */
@@ -132,6 +350,8 @@ vsock_state_save_cb(struct vhd_dev *dev, void *arg)
 	unsigned		 i;
 
 	(void)dev;
+	if (vsock_state_drain_all(vs) != 0)
+		goto fail;
 	LIST_FOREACH(conn, &vs->conns, all) {
 		if (vsock_state_carried(conn))
 			ncarry++;
@@ -171,6 +391,16 @@ vsock_state_save_cb(struct vhd_dev *dev, void *arg)
 		if (conn->stage_off < conn->stage_len)
 			vhd_state_put(b, conn->stage + conn->stage_off,
 			    conn->stage_len - conn->stage_off);
+		/* Version 2: the host bytes drained above. */
+		vhd_state_put_u64(b, (uint64_t)conn->hin_end);
+		vhd_state_put_u64(b, conn->hin_len - conn->hin_off);
+		vhd_state_put_u64(b, conn->hin_nmsg);
+		for (i = 0; i < conn->hin_nmsg; i++)
+			vhd_state_put_u64(b, conn->hin_msg[conn->hin_mhead +
+			    i]);
+		if (conn->hin_off < conn->hin_len)
+			vhd_state_put(b, conn->hin + conn->hin_off,
+			    conn->hin_len - conn->hin_off);
 	}
 	LIST_FOREACH(conn, &vs->conns, all) {
 		if (vsock_state_carried(conn) ||
@@ -181,9 +411,16 @@ vsock_state_save_cb(struct vhd_dev *dev, void *arg)
 		vhd_state_put_u64(b, conn->peer_port);
 	}
 	if (b->failed)
-		return;
+		goto fail;
 	vsock_state_freeze(vs);
 	job->rc = 0;
+	return;
+
+fail:
+	/* Not saved: what was drained goes to this guest when the queues
+	 * run again here. */
+	LIST_FOREACH(conn, &vs->conns, all)
+		vsock_conn_schedule(conn);
 }
 
 /* Open the host side of a carried guest connection again: a
@@ -220,11 +457,58 @@ fail:
 	return (-1);
 }
 
+/*
+ * The host bytes a version 2 save drained for a connection (-1 on
+ * anything malformed): how the host socket ended, the bytes, and for a
+ * seqpacket the lengths of the whole messages, which must add up to
+ * them exactly.  A host that had ended before cannot have sent more.
+ */
+static int
+vsock_state_read_hin(struct vsock *vs, struct vhd_state_reader *r,
+    struct vsock_conn *conn)
+{
+	uint64_t	 hend, hlen, nm, x, total = 0;
+	unsigned	 i;
+
+	if (vhd_state_get_range(r, 0, VSOCK_HIN_RESET, &hend) == -1 ||
+	    vhd_state_get_range(r, 0, VSOCK_STATE_HIN_MAX, &hlen) == -1 ||
+	    vhd_state_get_range(r, 0, hlen, &nm) == -1)
+		return (-1);
+	if (conn->host_eof && (hend != VSOCK_HIN_OPEN || hlen != 0))
+		return (-1);
+	if (conn->type == VSOCK_TYPE_STREAM ? nm != 0 : (hlen > 0 && nm == 0))
+		return (-1);
+	/* Each length is 8 bytes of the stream, then come the bytes. */
+	if (nm > (r->len - r->off) / 8 || hlen > r->len - r->off - nm * 8)
+		return (-1);
+	conn->hin_end = (int)hend;
+	if (hlen == 0)
+		return (0);
+	if ((conn->hin = malloc(hlen)) == NULL ||
+	    (nm > 0 && (conn->hin_msg = calloc(nm, sizeof(uint32_t))) == NULL))
+		return (-1);
+	for (i = 0; i < nm; i++) {
+		if (vhd_state_get_u64(r, &x) == -1 ||
+		    (x & ~(uint64_t)VSOCK_STATE_EOR) == 0 ||
+		    (x & ~(uint64_t)VSOCK_STATE_EOR) > vs->buf_size)
+			return (-1);
+		conn->hin_msg[i] = (uint32_t)x;
+		total += x & ~(uint64_t)VSOCK_STATE_EOR;
+	}
+	if (nm > 0 && total != hlen)
+		return (-1);
+	if (vhd_state_get(r, conn->hin, hlen) == -1)
+		return (-1);
+	conn->hin_len = conn->hin_cap = (uint32_t)hlen;
+	conn->hin_nmsg = conn->hin_mcap = (unsigned)nm;
+	return (0);
+}
+
 /* One carried connection from the stream (-1 on anything malformed);
  * created in *connp, not yet hashed. */
 static int
 vsock_state_read_conn(struct vsock *vs, struct vhd_state_reader *r,
-    struct vsock_conn **connp)
+    uint64_t version, struct vsock_conn **connp)
 {
 	struct vsock_conn	*conn;
 	uint64_t		 v[16], nb, olen, slen, eor, x, total;
@@ -308,7 +592,9 @@ vsock_state_read_conn(struct vsock *vs, struct vhd_state_reader *r,
 		conn->stage_eor = (int)eor;
 		r->off += slen;
 	}
-	return (0);
+	if (version < 2)
+		return (0);
+	return (vsock_state_read_hin(vs, r, conn));
 }
 
 /* Check and rebuild the connections, reconnect the host side; on a
@@ -330,8 +616,17 @@ vsock_state_load_cb(struct vhd_dev *dev, void *arg)
 		    "is in use (connections or started queues)");
 		return;
 	}
-	if (vhd_state_get_range(&r, VSOCK_STATE_VERSION, VSOCK_STATE_VERSION,
-	    &version) == -1 || vhd_state_get_u64(&r, &cid) == -1 ||
+	if (vhd_state_get_u64(&r, &version) == -1)
+		goto bad;
+	if (version < VSOCK_STATE_VERSION_MIN ||
+	    version > VSOCK_STATE_VERSION) {
+		vs->api->log(vs->dev, VHD_LOG_ERR, "state load: vsock state "
+		    "version %llu, this vhostd loads %u to %u",
+		    (unsigned long long)version, VSOCK_STATE_VERSION_MIN,
+		    VSOCK_STATE_VERSION);
+		return;
+	}
+	if (vhd_state_get_u64(&r, &cid) == -1 ||
 	    vhd_state_get_range(&r, 0, vs->max_conns, &ncarry) == -1 ||
 	    vhd_state_get_range(&r, 0, vs->ctl_cap, &nreset) == -1)
 		goto bad;
@@ -343,7 +638,7 @@ vsock_state_load_cb(struct vhd_dev *dev, void *arg)
 	}
 	for (i = 0; i < ncarry; i++) {
 		conn = NULL;
-		if (vsock_state_read_conn(vs, &r, &conn) == -1) {
+		if (vsock_state_read_conn(vs, &r, version, &conn) == -1) {
 			if (conn != NULL)
 				vsock_conn_free(conn);
 			goto bad;

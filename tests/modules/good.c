@@ -2,7 +2,7 @@
  * A minimal valid module for check_module: it loads and creates a device
  * with one queue that completes every chain empty.
  *
- * For check_hostile's "a module callback fails" case, the key
+ * For check_hostile_faults' "a module callback fails" case, the key
  * `fail=get_config`, `fail=set_config` or `fail=queue` gives the device 8
  * bytes of config space and makes that callback fail: get_config or
  * set_config return -1, the queue handler calls api->dev_fail.  For the

@@ -3,7 +3,9 @@
 # run-vsock.sh, run-blk.sh), sourced after they set:
 #   ME          the script's name, prefixing every line it prints
 #   BUILD_DIR   the build tree (tests/qemu-hmp lives there)
-# and define fail(), which reports the current step and exits.
+# and define fail(), which reports the current step and exits.  The daemon
+# helpers below use the scripts' TMP (their temporary directory, holding
+# vhostd.log), DAEMON_PID and STEP.
 
 # "local" is not POSIX but dash, bash and busybox ash all have it.
 # shellcheck disable=SC3043
@@ -104,7 +106,9 @@ vm_wait_progress() {
 # printing the transfer's progress in bytes (0 before it starts).  Pause k
 # starts once the progress reaches k * $3 / ($4 + 1) and lasts
 # VM_PAUSE_SECS (default 1) seconds; each one is checked with
-# "info status" and logged.  The VM must be QEMU process $QPID.
+# "info status" and logged.  The VM must be QEMU process $QPID.  When
+# VM_PAUSE_RELEASE names a command, it runs with k after resume k (a
+# transfer that holds at each pause point goes on then).
 #
 # Returns 0 when all pauses landed and the transfer ended.  Returns 1 with
 # the reason in PAUSE_ERR when QEMU exits first, the progress stalls (see
@@ -150,9 +154,99 @@ vm_pauses() {
 		}
 		echo "$ME: pause $k: stopped at $p0 of $total bytes for ${secs}s" \
 		    "($((p1 - p0)) bytes moved while stopped), resumed"
+		[ -z "${VM_PAUSE_RELEASE:-}" ] || $VM_PAUSE_RELEASE "$k"
 		PAUSES_DONE=$k
 		k=$((k + 1))
 	done
 	vm_wait_progress "$progress" "$total" "$total" "the end" || return 1
 	return 0
+}
+
+# Report the failure of step $STEP with the reason $*: the tails of each
+# guest's console and QEMU stderr ($TMP/guest*/), of the vhostd log, and
+# how to get more detail; exit 1.
+fail_with_logs() {
+	local f
+	echo "$ME: FAIL: $STEP: $*"
+	if [ -n "$TMP" ]; then
+		for f in "$TMP"/guest*/console.txt; do
+			[ -f "$f" ] && show_tail "guest console" "$f"
+		done
+		for f in "$TMP"/guest*/qemu.err; do
+			[ -f "$f" ] && show_tail "QEMU stderr" "$f"
+		done
+		show_tail "vhostd log" "$TMP/vhostd.log"
+	fi
+	echo "$ME: for more detail rerun with" \
+	    "VHOSTD_LOG_LEVEL=debug VHOSTD_QEMU_APPEND=loglevel=7"
+	exit 1
+}
+
+# Kill the daemon if it still runs and remove $TMP (kept, and said so,
+# with VHOSTD_KEEP_TMP=1).  For the EXIT trap.
+cleanup_daemon() {
+	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+		kill -KILL "$DAEMON_PID" 2>/dev/null
+		wait "$DAEMON_PID" 2>/dev/null
+	fi
+	if [ -n "$TMP" ] && [ "${VHOSTD_KEEP_TMP:-0}" != 1 ]; then
+		rm -rf "$TMP"
+	elif [ -n "$TMP" ]; then
+		echo "$ME: kept $TMP"
+	fi
+}
+
+# Print how many lines of the daemon log contain string $1.
+log_count() {
+	grep -c -F -- "$1" "$TMP/vhostd.log" 2>/dev/null || true
+}
+
+# Wait up to 10 s until the sockets $@ exist; fail if the daemon exits
+# first.
+wait_sockets() {
+	local i s
+	i=0
+	for s in "$@"; do
+		while [ ! -S "$s" ]; do
+			kill -0 "$DAEMON_PID" 2>/dev/null ||
+			    fail "vhostd exited before listening"
+			i=$((i + 1))
+			[ "$i" -lt 100 ] || fail "no socket $s after 10s"
+			sleep 0.1
+		done
+	done
+}
+
+# Stop the daemon with SIGTERM: it must exit with status 0 within 10 s.
+term_daemon() {
+	local i rc
+	kill -TERM "$DAEMON_PID" || fail "cannot signal vhostd"
+	i=0
+	while kill -0 "$DAEMON_PID" 2>/dev/null; do
+		# A zombie still answers kill -0; wait reaps it below.
+		[ "$(sed 's/.*) //' "/proc/$DAEMON_PID/stat" 2>/dev/null |
+		    cut -c1)" != Z ] || break
+		i=$((i + 1))
+		[ "$i" -lt 100 ] ||
+		    fail "vhostd still running 10s after SIGTERM"
+		sleep 0.1
+	done
+	wait "$DAEMON_PID"
+	rc=$?
+	DAEMON_PID=
+	[ "$rc" -eq 0 ] || fail "vhostd exited with status $rc after SIGTERM"
+}
+
+# Step "setup": prepare the guest kernel and initramfs (setup.sh), read
+# the guest.env it wrote, check that $QEMU exists, and make the temporary
+# directory TMP from the mktemp template $1.  T0 is set to the start.
+guest_setup() {
+	STEP=setup
+	T0=$(now)
+	"$SCRIPT_DIR/setup.sh" || fail "setup.sh failed"
+	# shellcheck disable=SC1091
+	. "${VHOSTD_QEMU_CACHE:-$BUILD_DIR/tests/qemu/cache}/guest.env" ||
+	    fail "cannot read guest.env"
+	command -v "$QEMU" >/dev/null 2>&1 || fail "$QEMU not found"
+	TMP=$(mktemp -d "$1") || fail "mktemp failed"
 }

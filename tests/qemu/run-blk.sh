@@ -69,33 +69,7 @@ STEP=start
 
 # Report the failure of the current step with the logs, and exit.
 fail() {
-	echo "run-blk.sh: FAIL: $STEP: $*"
-	if [ -n "$TMP" ]; then
-		for f in "$TMP"/guest*/console.txt; do
-			[ -f "$f" ] && show_tail "guest console" "$f"
-		done
-		for f in "$TMP"/guest*/qemu.err; do
-			[ -f "$f" ] && show_tail "QEMU stderr" "$f"
-		done
-		show_tail "vhostd log" "$TMP/vhostd.log"
-	fi
-	echo "run-blk.sh: for more detail rerun with" \
-	    "VHOSTD_LOG_LEVEL=debug VHOSTD_QEMU_APPEND=loglevel=7"
-	exit 1
-}
-
-# Stop what is still running and remove the temporary directory.
-# shellcheck disable=SC2317 # Called from the EXIT trap.
-cleanup() {
-	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
-		kill -KILL "$DAEMON_PID" 2>/dev/null
-		wait "$DAEMON_PID" 2>/dev/null
-	fi
-	if [ -n "$TMP" ] && [ "${VHOSTD_KEEP_TMP:-0}" != 1 ]; then
-		rm -rf "$TMP"
-	elif [ -n "$TMP" ]; then
-		echo "run-blk.sh: kept $TMP"
-	fi
+	fail_with_logs "$@"
 }
 
 # The md5 of $3 64 KiB blocks of file $1 from block $2.
@@ -418,11 +392,6 @@ run_guest() {
 	    "$(sed -n 's/^VHOSTD-BLK-INFO //p' "$dir/console.txt")"
 }
 
-# Print how many lines of the daemon log contain string $1.
-log_count() {
-	grep -c -F -- "$1" "$TMP/vhostd.log" 2>/dev/null || true
-}
-
 # Wait up to 10 s until the daemon log has $1 disconnect lines.
 wait_disconnects() {
 	local i
@@ -440,7 +409,7 @@ wait_disconnects() {
 # when blk0 is a client: QEMU listens on vmm0.sock then).  The log is
 # appended to, over restarts.
 start_daemon() {
-	local i sock0 client
+	local sock0 client
 	[ -x "$BUILD_DIR/vhostd" ] || fail "no executable $BUILD_DIR/vhostd"
 	sock0=$TMP/blk0.sock
 	client=no
@@ -468,48 +437,23 @@ EOF
 	    ${VHOSTD_LOG_LEVEL:+"--log-level=$VHOSTD_LOG_LEVEL"} \
 	    </dev/null >>"$TMP/vhostd.log" 2>&1 &
 	DAEMON_PID=$!
-	i=0
-	while { [ "$CLIENT" = 0 ] && [ ! -S "$TMP/blk0.sock" ]; } ||
-	    [ ! -S "$TMP/blk1.sock" ]; do
-		kill -0 "$DAEMON_PID" 2>/dev/null ||
-		    fail "vhostd exited before listening"
-		i=$((i + 1))
-		[ "$i" -lt 100 ] || fail "no sockets after 10s"
-		sleep 0.1
-	done
+	if [ "$CLIENT" = 0 ]; then
+		wait_sockets "$TMP/blk0.sock" "$TMP/blk1.sock"
+	else
+		wait_sockets "$TMP/blk1.sock"
+	fi
 }
 
 # Stop the daemon with SIGTERM: it must exit 0 and remove its sockets.
 stop_daemon() {
-	local i rc
-	kill -TERM "$DAEMON_PID" || fail "cannot signal vhostd"
-	i=0
-	while kill -0 "$DAEMON_PID" 2>/dev/null; do
-		[ "$(sed 's/.*) //' "/proc/$DAEMON_PID/stat" 2>/dev/null |
-		    cut -c1)" != Z ] || break
-		i=$((i + 1))
-		[ "$i" -lt 100 ] ||
-		    fail "vhostd still running 10s after SIGTERM"
-		sleep 0.1
-	done
-	wait "$DAEMON_PID"
-	rc=$?
-	DAEMON_PID=
-	[ "$rc" -eq 0 ] || fail "vhostd exited with status $rc after SIGTERM"
+	term_daemon
 	[ ! -e "$TMP/blk0.sock" ] || fail "vhostd left its socket behind"
 }
 
-trap cleanup EXIT
+trap cleanup_daemon EXIT
 trap 'exit 1' INT TERM HUP
 
-STEP=setup
-T0=$(now)
-"$SCRIPT_DIR/setup.sh" || fail "setup.sh failed"
-# shellcheck disable=SC1091
-. "${VHOSTD_QEMU_CACHE:-$BUILD_DIR/tests/qemu/cache}/guest.env" ||
-    fail "cannot read guest.env"
-command -v "$QEMU" >/dev/null 2>&1 || fail "$QEMU not found"
-TMP=$(mktemp -d /tmp/vhostd-blk.XXXXXX) || fail "mktemp failed"
+guest_setup /tmp/vhostd-blk.XXXXXX
 
 STEP="images and blk-test"
 truncate -s 64M "$TMP/disk.img" || fail "cannot make disk.img"

@@ -71,33 +71,7 @@ STEP=start
 
 # Report the failure of the current step with the logs, and exit.
 fail() {
-	echo "run-rng.sh: FAIL: $STEP: $*"
-	if [ -n "$TMP" ]; then
-		for f in "$TMP"/guest*/console.txt; do
-			[ -f "$f" ] && show_tail "guest console" "$f"
-		done
-		for f in "$TMP"/guest*/qemu.err; do
-			[ -f "$f" ] && show_tail "QEMU stderr" "$f"
-		done
-		show_tail "vhostd log" "$TMP/vhostd.log"
-	fi
-	echo "run-rng.sh: for more detail rerun with" \
-	    "VHOSTD_LOG_LEVEL=debug VHOSTD_QEMU_APPEND=loglevel=7"
-	exit 1
-}
-
-# Stop what is still running and remove the temporary directory.
-# shellcheck disable=SC2317 # Called from the EXIT trap.
-cleanup() {
-	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
-		kill -KILL "$DAEMON_PID" 2>/dev/null
-		wait "$DAEMON_PID" 2>/dev/null
-	fi
-	if [ -n "$TMP" ] && [ "${VHOSTD_KEEP_TMP:-0}" != 1 ]; then
-		rm -rf "$TMP"
-	elif [ -n "$TMP" ]; then
-		echo "run-rng.sh: kept $TMP"
-	fi
+	fail_with_logs "$@"
 }
 
 # Write the guest script that reads $1 bytes from /dev/hwrng to file $2, in
@@ -230,11 +204,6 @@ run_guest() {
 	    "($rate bytes/s)"
 }
 
-# Print how many lines of the daemon log contain string $1.
-log_count() {
-	grep -c -F -- "$1" "$TMP/vhostd.log" 2>/dev/null || true
-}
-
 # Wait up to $2 tenths of a second until the daemon log has $1 lines
 # reporting a disconnected frontend; fail if the daemon dies meanwhile.
 wait_disconnects() {
@@ -255,7 +224,6 @@ wait_disconnects() {
 
 # Start vhostd on $TMP/rng.sock and wait until its socket exists.
 start_daemon() {
-	local i
 	[ -x "$BUILD_DIR/vhostd" ] || fail "no executable $BUILD_DIR/vhostd"
 	# Mode pause: a rate limit long enough to pause the read 5 times.
 	"$BUILD_DIR/vhostd" --module=rng --socket="$TMP/rng.sock" \
@@ -263,50 +231,20 @@ start_daemon() {
 	    ${VHOSTD_LOG_LEVEL:+"--log-level=$VHOSTD_LOG_LEVEL"} \
 	    </dev/null >"$TMP/vhostd.log" 2>&1 &
 	DAEMON_PID=$!
-	i=0
-	while [ ! -S "$TMP/rng.sock" ]; do
-		kill -0 "$DAEMON_PID" 2>/dev/null ||
-		    fail "vhostd exited before listening"
-		i=$((i + 1))
-		[ "$i" -lt 100 ] || fail "no socket $TMP/rng.sock after 10s"
-		sleep 0.1
-	done
+	wait_sockets "$TMP/rng.sock"
 }
 
 # Stop the daemon with SIGTERM: it must exit 0 and remove its socket.
 stop_daemon() {
-	local i rc
-	kill -TERM "$DAEMON_PID" || fail "cannot signal vhostd"
-	i=0
-	while kill -0 "$DAEMON_PID" 2>/dev/null; do
-		# A zombie still answers kill -0; wait reaps it below.
-		[ "$(sed 's/.*) //' "/proc/$DAEMON_PID/stat" 2>/dev/null |
-		    cut -c1)" != Z ] || break
-		i=$((i + 1))
-		[ "$i" -lt 100 ] ||
-		    fail "vhostd still running 10s after SIGTERM"
-		sleep 0.1
-	done
-	wait "$DAEMON_PID"
-	rc=$?
-	DAEMON_PID=
-	[ "$rc" -eq 0 ] || fail "vhostd exited with status $rc after SIGTERM"
+	term_daemon
 	[ ! -e "$TMP/rng.sock" ] || fail "vhostd left its socket behind"
 }
 
-trap cleanup EXIT
+trap cleanup_daemon EXIT
 trap 'exit 1' INT TERM HUP
 
-STEP=setup
-T0=$(now)
-"$SCRIPT_DIR/setup.sh" || fail "setup.sh failed"
-T1=$(now)
-echo "run-rng.sh: setup took $(elapsed "$T0" "$T1")s"
-# shellcheck disable=SC1091
-. "${VHOSTD_QEMU_CACHE:-$BUILD_DIR/tests/qemu/cache}/guest.env" ||
-    fail "cannot read guest.env"
-command -v "$QEMU" >/dev/null 2>&1 || fail "$QEMU not found"
-TMP=$(mktemp -d /tmp/vhostd-qemu.XXXXXX) || fail "mktemp failed"
+guest_setup /tmp/vhostd-qemu.XXXXXX
+echo "run-rng.sh: setup took $(elapsed "$T0" "$(now)")s"
 
 RATE_LIMIT=
 GUEST1_PAUSES=0

@@ -17,9 +17,13 @@
  *	host-recv PATH BYTES	as recv, on a unix listener at PATH
  *	host-send UDS PORT BYTES  "CONNECT PORT" (retried until OK), as send
  *	host-seq-echo PATH N	seqpacket listener echoing N messages
- *	host-echo PATH BYTES RATE  unix listener echoing BYTES of the stream
- *				(checked) at most RATE bytes/s (0: no limit),
- *				with "VSOCK-PROGRESS <bytes>" lines
+ *	host-echo PATH BYTES RATE [HOLDS]  unix listener echoing BYTES of
+ *				the stream (checked) at most RATE bytes/s (0: no
+ *				limit), with "VSOCK-PROGRESS <bytes>" lines; with
+ *				HOLDS, it stops reading at each k * BYTES /
+ *				(HOLDS + 1) until the file PATH.go<k> exists (the
+ *				test has paused and resumed the VM there), so
+ *				the transfer cannot end before every pause
  *
  * Every mode prints one "VSOCK-OK <mode> ..." or "VSOCK-FAIL <mode>: ..."
  * line and exits 0 or 1.
@@ -31,6 +35,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -399,6 +404,26 @@ vt_echo(int fd, uint64_t bytes)
 	    dt > 0 ? (double)bytes / dt / 1e6 : 0.0);
 }
 
+/* host-echo: stop at hold k (after `total` bytes) until PATH.go<k>
+ * exists; 120 s at most. */
+static void
+vt_hold(const char *path, unsigned k, uint64_t total)
+{
+	char	gate[PATH_MAX];
+	double	t0 = vt_now();
+
+	printf("VSOCK-PROGRESS %llu\n", (unsigned long long)total);
+	snprintf(gate, sizeof(gate), "%s.go%u", path, k);
+	while (access(gate, F_OK) == -1) {
+		if (vt_now() - t0 > 120) {
+			errno = 0;
+			vt_fail("no %s within 120 s (hold %u at %llu bytes)",
+			    gate, k, (unsigned long long)total);
+		}
+		usleep(10000);
+	}
+}
+
 /*
  * host-echo: echo one connection on a unix listener, checking that the
  * bytes are the stream in order, at most `rate` bytes/s (a pause after
@@ -406,10 +431,12 @@ vt_echo(int fd, uint64_t bytes)
  * in its middle), printing the bytes echoed every VT_PROGRESS.
  */
 static void
-vt_host_echo(const char *path, uint64_t bytes, uint64_t rate)
+vt_host_echo(const char *path, uint64_t bytes, uint64_t rate,
+    unsigned holds)
 {
 	static uint8_t	 buf[VT_CHUNK];
 	uint64_t	 state = VT_SEED, total = 0, next = VT_PROGRESS;
+	unsigned	 k = 1;
 	ssize_t		 n, w;
 	size_t		 off;
 	double		 t0, dt;
@@ -448,6 +475,8 @@ vt_host_echo(const char *path, uint64_t bytes, uint64_t rate)
 		}
 		if (rate > 0)
 			usleep((useconds_t)((uint64_t)n * 1000000 / rate));
+		for (; k <= holds && total >= k * bytes / (holds + 1); k++)
+			vt_hold(path, k, total);
 	}
 	dt = vt_now() - t0;
 	if (total != bytes) {
@@ -617,8 +646,10 @@ main(int argc, char **argv)
 	} else if (strcmp(vt_mode, "host-send") == 0 && argc == 5) {
 		fd = vt_host_connect(argv[2], (unsigned)vt_num(argv[3]));
 		vt_send(fd, vt_num(argv[4]));
-	} else if (strcmp(vt_mode, "host-echo") == 0 && argc == 5) {
-		vt_host_echo(argv[2], vt_num(argv[3]), vt_num(argv[4]));
+	} else if (strcmp(vt_mode, "host-echo") == 0 &&
+	    (argc == 5 || argc == 6)) {
+		vt_host_echo(argv[2], vt_num(argv[3]), vt_num(argv[4]),
+		    argc == 6 ? (unsigned)vt_num(argv[5]) : 0);
 	} else if (strcmp(vt_mode, "host-seq-echo") == 0 && argc == 4) {
 		vt_seq_echo(argv[2], (unsigned)vt_num(argv[3]));
 	} else {
