@@ -266,9 +266,15 @@ api_queue_pop(struct vhd_queue *q)
 
 	if (!api_queue_owned(vq, "queue_pop") || atomic_load(&dev->broken))
 		return (NULL);
+	/* At most the ring's size per turn (vring.c): the worker's other
+	 * queues come first, then this one goes on. */
+	if (vring_turn_spent(vq))
+		return (NULL);
 	c = vring_pop(vq, device_mem(dev), &err);
 	if (c == NULL && err != NULL)
 		device_fail(dev, "queue %u: %s", vq->index, err);
+	if (c != NULL)
+		vq->turn_left--;
 	return ((struct vhd_chain *)(void *)c);
 }
 

@@ -78,6 +78,9 @@ static const struct control_cmd control_cmds[] = {
 
 static struct serve		*control_serve;
 static char			*control_path;
+/* Added to the path for the name the socket is bound under until it is
+ * ready (control_start). */
+#define CONTROL_TMP_SUFFIX	".new"
 static int			 control_fd = -1;
 static struct event		*control_ev;
 /* Accepting paused after running out of fds (one-second timer). */
@@ -502,23 +505,37 @@ control_stale(const struct sockaddr_un *sun)
 	return (rc == -1 && saved == ECONNREFUSED);
 }
 
-/* Bind and serve the control socket.  0 or -1 with *cause. */
+/*
+ * Bind and serve the control socket.  The path appears only once the
+ * socket listens with its mode and owner: it is bound under a temporary
+ * name beside the path (".new" added), set up, and renamed over it.  A
+ * client that waits for the path to appear (a script, a test, vhostctl
+ * right after start) can connect at once, and a chmod of the path by its
+ * owner is not undone by ours afterwards.  0 or -1 with *cause.
+ */
 int
 control_start(struct serve *s, const char *path, uid_t uid, gid_t gid,
     char **cause)
 {
-	struct sockaddr_un	 sun;
+	struct sockaddr_un	 sun, tmp;
+	struct stat		 st;
 	char			*icause = NULL;
+	size_t			 len = strlen(path);
 	int			 fd;
 	mode_t			 old;
 
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path) {
-		xasprintf(cause, "control socket %s: path too long", path);
+	if (len + sizeof CONTROL_TMP_SUFFIX - 1 >= sizeof sun.sun_path) {
+		xasprintf(cause, "control socket %s: path too long (at most "
+		    "%zu bytes)", path, sizeof sun.sun_path -
+		    sizeof CONTROL_TMP_SUFFIX);
 		return (-1);
 	}
-	memcpy(sun.sun_path, path, strlen(path));
+	memcpy(sun.sun_path, path, len);
+	tmp = sun;
+	memcpy(tmp.sun_path + len, CONTROL_TMP_SUFFIX,
+	    sizeof CONTROL_TMP_SUFFIX);
 	/* The default's directory is ours to make. */
 	if (strcmp(path, CONTROL_DEFAULT_PATH) == 0 &&
 	    mkdir("/run/vhostd", 0755) == -1 && errno != EEXIST) {
@@ -526,35 +543,41 @@ control_start(struct serve *s, const char *path, uid_t uid, gid_t gid,
 		    strerror(errno));
 		return (-1);
 	}
+	/* Only a stale socket (no one listening) may be replaced. */
+	if (lstat(path, &st) == 0 && !control_stale(&sun)) {
+		xasprintf(cause, "control socket %s: %s", path,
+		    S_ISSOCK(st.st_mode) ? "in use by another process" :
+		    "exists and is not a socket");
+		return (-1);
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		xasprintf(cause, "control socket: %s", strerror(errno));
 		return (-1);
 	}
-	/* Never reachable by others, not even between bind and chmod. */
+	/* A temporary name left by a daemon that died here. */
+	(void)unlink(tmp.sun_path);
+	/* Never reachable by others, not even before the chmod. */
 	old = umask(0177);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 &&
-	    (errno != EADDRINUSE || !control_stale(&sun) ||
-	    unlink(path) == -1 ||
-	    bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1)) {
+	if (bind(fd, (struct sockaddr *)&tmp, sizeof tmp) == -1) {
 		umask(old);
-		xasprintf(cause, "control socket %s: %s", path,
-		    errno == EADDRINUSE ? "in use by another process" :
+		xasprintf(cause, "control socket %s: %s", tmp.sun_path,
 		    strerror(errno));
 		close(fd);
 		return (-1);
 	}
 	umask(old);
-	if (chmod(path, 0600) == -1 ||
-	    privsep_chown(path, uid, gid, &icause) == -1 ||
-	    listen(fd, CONTROL_MAX_CLIENTS) == -1) {
+	if (chmod(tmp.sun_path, 0600) == -1 ||
+	    privsep_chown(tmp.sun_path, uid, gid, &icause) == -1 ||
+	    listen(fd, CONTROL_MAX_CLIENTS) == -1 ||
+	    rename(tmp.sun_path, path) == -1) {
 		if (icause != NULL)
 			xasprintf(cause, "control socket: %s", icause);
 		else
 			xasprintf(cause, "control socket %s: %s", path,
 			    strerror(errno));
 		free(icause);
-		unlink(path);
+		unlink(tmp.sun_path);
 		close(fd);
 		return (-1);
 	}

@@ -5,8 +5,9 @@
  * by them: a device's worker i is a pool worker, each pool worker runs the
  * kick handlers, timers and watches of many devices in its one event
  * loop.  Fairness comes from the loop: a kick runs the module's handler,
- * which serves what the ring holds (at most its size), and every other
- * ready device gets its turn before the same ring is looked at again.
+ * which pops at most the ring's size in that turn (vring.c: a guest that
+ * refills as fast as we serve would otherwise keep the worker), and every
+ * other ready device gets its turn before the same ring's next one.
  *
  * A stuck pool worker (a module callback that blocks) is a stuck worker
  * of every device placed on it: worker.c logs it once and tells us, and

@@ -249,7 +249,41 @@ vring_stop(struct vring *vq)
 	return (0);
 }
 
-/* Run the module's queue handler unless the device is broken.  Worker. */
+/*
+ * Turns.  A module's handler pops at most the ring's size in chains per
+ * turn; a queue that still has chains after that gets its next turn from
+ * a zero-delay timer, which libevent runs after the events already ready
+ * on the worker (the kicks of the other queues it serves).  Without the
+ * limit, a guest that refills its ring as fast as the worker serves it
+ * keeps the worker for itself, since every pop reads avail->idx afresh:
+ * each other device on a pool worker, and the device's other queues on
+ * its own worker, would wait for as long as that guest likes.
+ */
+
+/* A turn begins: the module may pop up to the ring's size.  Worker. */
+static void
+vring_turn_begin(struct vring *vq)
+{
+	vq->turn_left = vq->num;
+}
+
+/* Has the module popped the ring's size in this turn (vring.h)?
+ * Worker. */
+int
+vring_turn_spent(struct vring *vq)
+{
+	static const struct timeval	 now = { 0, 0 };
+
+	if (vq->turn_left > 0)
+		return (0);
+	if (vq->turn_ev != NULL && !evtimer_pending(vq->turn_ev, NULL) &&
+	    evtimer_add(vq->turn_ev, &now) == -1)
+		vring_fail(vq, "cannot arm the timer of its next turn");
+	return (1);
+}
+
+/* Run the module's queue handler for a new turn unless the device is
+ * broken.  Worker. */
 static void
 vring_run_handler(struct vring *vq)
 {
@@ -257,6 +291,7 @@ vring_run_handler(struct vring *vq)
 
 	if (dev == NULL || !vq->running || atomic_load(&dev->broken))
 		return;
+	vring_turn_begin(vq);
 	if (dev->ops != NULL && dev->ops->queue_handler != NULL)
 		dev->ops->queue_handler(device_to_vhd(dev),
 		    (struct vhd_queue *)(void *)vq);
@@ -277,7 +312,20 @@ vring_kick_cb(int fd, short events, void *arg)
 		log_debug("%s: %s: queue %u: kick fd: %s", __func__,
 		    vring_name(vq), vq->index, strerror(errno));
 	STATS_ADD(vq->stats.kicks, 1);
+	/* The ring's next turn is arranged already: it serves this kick
+	 * too, after the other ready queues. */
+	if (vq->turn_ev != NULL && evtimer_pending(vq->turn_ev, NULL))
+		return;
 	vring_run_handler(vq);
+}
+
+/* The ring's next turn (its last one ended with chains left).  Worker. */
+static void
+vring_turn_cb(int fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	vring_run_handler(arg);
 }
 
 /* Worker side of start: map the rings, watch the kick fd, tell the module
@@ -314,12 +362,20 @@ vring_worker_start(struct vring *vq)
 	}
 	vq->start_used_idx = vq->used_idx;
 	vq->pushed = 0;
+	if ((vq->turn_ev = evtimer_new(worker_base(w), vring_turn_cb,
+	    vq)) == NULL) {
+		vring_fail(vq, "cannot create the timer of its turns");
+		return;
+	}
+	vring_turn_begin(vq);
 	vq->kick_ev = event_new(worker_base(w), vq->kick_fd,
 	    EV_READ | EV_PERSIST, vring_kick_cb, vq);
 	if (vq->kick_ev == NULL || event_add(vq->kick_ev, NULL) == -1) {
 		if (vq->kick_ev != NULL)
 			event_free(vq->kick_ev);
 		vq->kick_ev = NULL;
+		event_free(vq->turn_ev);
+		vq->turn_ev = NULL;
 		vring_fail(vq, "cannot watch the kick fd");
 		return;
 	}
@@ -426,6 +482,10 @@ vring_worker_stop(struct vring *vq)
 	if (vq->kick_ev != NULL) {
 		event_free(vq->kick_ev);
 		vq->kick_ev = NULL;
+	}
+	if (vq->turn_ev != NULL) {
+		event_free(vq->turn_ev);
+		vq->turn_ev = NULL;
 	}
 	vring_reclaim(vq);
 	vq->desc = vq->avail = vq->used = NULL;

@@ -139,6 +139,8 @@ struct vring {
 
 	/* Worker fields. */
 	struct event		*kick_ev;
+	struct event		*turn_ev;	/* its next turn */
+	unsigned		 turn_left;	/* pops left in the turn */
 	uint64_t		 mem_gen;	/* ring pointers valid for */
 	void			*desc;		/* host ptrs of the rings */
 	void			*avail;
@@ -223,6 +225,10 @@ void	 vring_resume(struct vring *);
 /* Worker side of start and stop: called from the worker's command loop. */
 void	 vring_worker_start(struct vring *);
 void	 vring_worker_stop(struct vring *);
+/* Has the module popped the ring's size in this turn?  Then the ring's
+ * next turn is arranged, after the worker's other ready events, and the
+ * module gets NULL from queue_pop.  Worker. */
+int	 vring_turn_spent(struct vring *);
 
 /*
  * The chain walker and used ring.  Worker (or a test harness with no

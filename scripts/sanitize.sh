@@ -46,7 +46,7 @@ tests/check_vsock tests/check_vsock_group \
 tests/check_vsock_fe tests/check_vsock_fe_limits tests/check_vsock_pause \
 tests/check_qemu tests/check_qemu_vsock \
 tests/check_blk tests/check_blk_queue tests/check_blk_fe tests/check_hostile_blk \
-tests/check_qemu_blk tests/check_sysd tests/check_control \
+tests/check_qemu_blk tests/check_sysd tests/check_control tests/check_pool \
 tests/check_dev_state tests/check_dev_state_hostile tests/check_dev_state_core \
 tests/check_inflight tests/check_inflight_packed tests/check_inflight_fe \
 tests/check_postcopy"}
@@ -62,7 +62,7 @@ tests/check_hostile_priv \
 tests/check_console_fe \
 tests/check_console_tty tests/check_lifecycle \
 tests/check_vsock_fe tests/check_vsock_fe_limits tests/check_vsock_pause \
-tests/check_blk_fe tests/check_hostile_blk tests/check_control \
+tests/check_blk_fe tests/check_hostile_blk tests/check_control tests/check_pool \
 tests/check_dev_state tests/check_dev_state_hostile tests/check_dev_state_core \
 tests/check_inflight_fe tests/check_postcopy"}
 

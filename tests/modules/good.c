@@ -116,6 +116,8 @@ good_queue_handler(struct vhd_dev *dev, struct vhd_queue *q)
 		/* Block only once there is work, like a module waiting on
 		 * something that never comes. */
 		if ((c = good_api->queue_pop(q)) != NULL) {
+			good_api->log(dev, VHD_LOG_INFO, "queue %u: blocking "
+			    "for 60 s", good_api->queue_index(q));
 			while (nanosleep(&ts, &ts) == -1)
 				;
 			good_api->queue_push(q, c, 0);
