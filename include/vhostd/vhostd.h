@@ -193,7 +193,8 @@ struct vhd_device_ops {
 	/*
 	 * Called on the queue's worker when its kick fd fires, and once when
 	 * the queue starts (so buffers posted before the kick are seen).  Pop
-	 * chains with api->queue_pop until it returns NULL.
+	 * chains with api->queue_pop until it returns NULL.  It is also called
+	 * for the queue's next turn after queue_pop ended one (see there).
 	 */
 	void (*queue_handler)(struct vhd_dev *dev, struct vhd_queue *q);
 
@@ -445,7 +446,10 @@ struct vhd_api {
 	 * Take the next available chain from the queue, or NULL when there
 	 * is none.  A chain that breaks the rules (loop, bad address, bad
 	 * indirect table) marks the device broken, is logged, and NULL is
-	 * returned.  Worker.  No allocation on this path once warm.
+	 * returned.  NULL also ends the queue's turn: after the ring's size
+	 * in chains the worker's other ready queues go first, and then
+	 * queue_handler is called again for the rest.  Worker.  No allocation
+	 * on this path once warm.
 	 */
 	struct vhd_chain *(*queue_pop)(struct vhd_queue *q);
 	/* Give the chain back to the guest with `len` bytes written into its
