@@ -1,8 +1,11 @@
 /*
- * A device's listening socket: take it from socket activation or bind it
- * (removing a stale socket, never one in use), set its mode and owner
- * before listen(), and accept one frontend at a time, pausing for a
- * second when out of fds.  Main thread.
+ * A device's listening socket: take it from socket activation or bind it,
+ * and accept one frontend at a time, pausing for a second when out of
+ * fds.  A bound socket's path appears only once it listens with its mode
+ * and owner: it is bound as PATH.new, set up, and renamed over PATH
+ * (replacing a stale socket, never one in use).  A VMM or script that
+ * starts as soon as the path exists connects at once instead of getting
+ * ECONNREFUSED between bind() and listen().  Main thread.
  */
 
 #include <sys/types.h>
@@ -11,6 +14,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,6 +33,9 @@
 #define DEVICE_ACCEPT_BURST	16
 /* Backlog of the listening socket. */
 #define DEVICE_BACKLOG		16
+/* Added to the path for the name the socket is bound under until it
+ * listens. */
+#define DEVICE_TMP_SUFFIX	".new"
 
 static void	device_listen_accept_cb(evutil_socket_t, short, void *);
 static void	device_listen_resume_cb(evutil_socket_t, short, void *);
@@ -71,18 +78,20 @@ device_listen_stale(struct device *dev, const struct sockaddr_un *sun,
 	return (-1);
 }
 
-/* Bind, chmod, chown and listen on the device's socket, and watch it on
- * the main base.  0 or -1 with *cause.  Main thread. */
+/* Bind, chown, chmod and listen on the device's socket under its
+ * temporary name, rename it into place, and watch it on the main base.
+ * 0 or -1 with *cause.  Main thread. */
 int
 device_listen_start(struct device *dev, const struct conf_device *cd,
     char **cause)
 {
-	struct sockaddr_un	 sun;
+	struct sockaddr_un	 sun, tmp;
+	struct stat		 st;
 	mode_t			 mode;
 	uid_t			 uid = (uid_t)PRIVSEP_NOID;
 	gid_t			 gid = (gid_t)PRIVSEP_NOID;
 	char			*icause = NULL;
-	int			 fd;
+	int			 fd, stale = 0;
 
 	mode = cd->socket_mode != 0 ? cd->socket_mode : 0600;
 	if ((cd->socket_owner != NULL && privsep_user(cd->socket_owner, &uid,
@@ -115,41 +124,52 @@ device_listen_start(struct device *dev, const struct conf_device *cd,
 		break;
 	}
 
+	tmp = sun;
+	if ((size_t)snprintf(tmp.sun_path, sizeof tmp.sun_path, "%s%s",
+	    dev->socket_path, DEVICE_TMP_SUFFIX) >= sizeof tmp.sun_path) {
+		xasprintf(cause, "%s: socket path %s is too long (at most "
+		    "%zu bytes)", dev->name, dev->socket_path,
+		    sizeof sun.sun_path - sizeof DEVICE_TMP_SUFFIX);
+		return (-1);
+	}
+	/* Only a stale socket (nothing listening) may be replaced. */
+	if (lstat(sun.sun_path, &st) == 0) {
+		if (device_listen_stale(dev, &sun, cause) == -1)
+			return (-1);
+		stale = 1;
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		xasprintf(cause, "%s: socket: %s", dev->name, strerror(errno));
 		return (-1);
 	}
-	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		if (errno != EADDRINUSE) {
-			xasprintf(cause, "%s: bind %s: %s", dev->name,
-			    dev->socket_path, strerror(errno));
-			goto fail;
-		}
-		if (device_listen_stale(dev, &sun, cause) == -1)
-			goto fail;
-		log_info("%s: removing stale socket %s", dev->name,
-		    dev->socket_path);
-		if (unlink(sun.sun_path) == -1 ||
-		    bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-			xasprintf(cause, "%s: bind %s: %s", dev->name,
-			    dev->socket_path, strerror(errno));
-			goto fail;
-		}
-	}
-	/* Before listen(), so nobody connects with the umask's mode or
-	 * the wrong owner. */
-	if (privsep_chown(sun.sun_path, uid, gid, &icause) == -1) {
-		xasprintf(cause, "%s: %s", dev->name, icause);
-		free(icause);
-		unlink(sun.sun_path);
+	/* A temporary name left by a daemon that died here. */
+	(void)unlink(tmp.sun_path);
+	if (bind(fd, (struct sockaddr *)&tmp, sizeof tmp) == -1) {
+		xasprintf(cause, "%s: bind %s: %s", dev->name, tmp.sun_path,
+		    strerror(errno));
 		goto fail;
 	}
-	if (chmod(sun.sun_path, mode) == -1 || listen(fd, DEVICE_BACKLOG) ==
+	if (privsep_chown(tmp.sun_path, uid, gid, &icause) == -1) {
+		xasprintf(cause, "%s: %s", dev->name, icause);
+		free(icause);
+		unlink(tmp.sun_path);
+		goto fail;
+	}
+	if (chmod(tmp.sun_path, mode) == -1 || listen(fd, DEVICE_BACKLOG) ==
 	    -1) {
-		xasprintf(cause, "%s: %s: %s", dev->name, dev->socket_path,
+		xasprintf(cause, "%s: %s: %s", dev->name, tmp.sun_path,
 		    strerror(errno));
-		unlink(sun.sun_path);
+		unlink(tmp.sun_path);
+		goto fail;
+	}
+	if (stale)
+		log_info("%s: replacing stale socket %s", dev->name,
+		    dev->socket_path);
+	if (rename(tmp.sun_path, sun.sun_path) == -1) {
+		xasprintf(cause, "%s: rename %s to %s: %s", dev->name,
+		    tmp.sun_path, dev->socket_path, strerror(errno));
+		unlink(tmp.sun_path);
 		goto fail;
 	}
 watch:

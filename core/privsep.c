@@ -167,6 +167,12 @@ static const int privsep_allowed[] = {
 	/* ctl: a reload creates devices under the filter (socket mode and
 	 * owner, config paths resolved). */
 	__NR_fchmodat, __NR_fchownat, __NR_getcwd,
+	/* ... and puts each new socket in place with a rename (the path
+	 * appears only once the socket listens). */
+	__NR_renameat, __NR_renameat2,
+#ifdef __NR_rename
+	__NR_rename,
+#endif
 	/* ctl: and a blk device added by a reload sets up its rings under
 	 * it.  No new power: rings made before the filter already run any
 	 * io_uring operation, which seccomp does not see. */

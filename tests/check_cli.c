@@ -6,7 +6,9 @@
  */
 
 #include <sys/types.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <check.h>
@@ -457,7 +459,120 @@ START_TEST(test_daemon_startup_failure)
 }
 END_TEST
 
-/* The module suite. */
+/* A unix socket bound at `path`; listening when `listen_too`, else
+ * closed at once (a stale socket).  The fd, or -1 after closing. */
+static int
+test_unix_at(const char *path, int listen_too)
+{
+	struct sockaddr_un	 sun;
+	int			 fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	if (listen_too) {
+		ck_assert_int_eq(listen(fd, 1), 0);
+		return (fd);
+	}
+	close(fd);
+	return (-1);
+}
+
+/* connect() to `path`: 0, or the errno. */
+static int
+test_connect(const char *path)
+{
+	struct sockaddr_un	 sun;
+	int			 fd, rc;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	rc = connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0 ? 0 : errno;
+	close(fd);
+	return (rc);
+}
+
+/*
+ * The device socket's path: a stale socket there is replaced, a socket
+ * in use or another file is refused (exit 1, left alone), and the path
+ * appears only once the socket listens with its configured mode: a
+ * client that connects the moment it sees the path is accepted.
+ */
+START_TEST(test_daemon_socket_path)
+{
+	char		 cfgarg[128], text[512], sock[256], logpath[256];
+	const char	*args[] = { cfgarg, NULL };
+	struct stat	 st;
+	char		*out;
+	pid_t		 pid;
+	long		 i;
+	int		 lfd, rc, seen = 0;
+
+	test_copy_module("good", "good");
+	snprintf(cfgarg, sizeof cfgarg, "--config=%s/v.conf", test_dir);
+	snprintf(sock, sizeof sock, "%s/a.sock", test_dir);
+	snprintf(logpath, sizeof logpath, "%s/log", test_dir);
+	snprintf(text, sizeof text, "module-dir \"%s\"\ncontrol none\n"
+	    "device a {\n module good\n socket %s\n socket-mode 0660\n}\n",
+	    test_dir, sock);
+	test_write("v.conf", text, strlen(text), 0644);
+
+	/* In use by another process: refused, the other keeps it. */
+	lfd = test_unix_at(sock, 1);
+	ck_assert_int_eq(test_vhostd(&out, args), 1);
+	test_out_has(out, "is in use by another process");
+	free(out);
+	ck_assert_int_eq(test_connect(sock), 0);
+	close(lfd);
+	/* Not a socket: refused, the file left alone. */
+	ck_assert_int_eq(unlink(sock), 0);
+	test_write("a.sock", "x", 1, 0644);
+	ck_assert_int_eq(test_vhostd(&out, args), 1);
+	test_out_has(out, "exists and is not a socket");
+	free(out);
+	ck_assert_int_eq(stat(sock, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(unlink(sock), 0);
+
+	/* Stale: replaced.  From the moment the path exists it is a
+	 * listening socket of mode 0660. */
+	(void)test_unix_at(sock, 0);
+	ck_assert_int_eq(test_connect(sock), ECONNREFUSED);
+	pid = test_vhostd_start(args);
+	for (i = 0; i < 100000 && !seen; i++) {
+		if (stat(sock, &st) == -1 || (st.st_mode & 07777) != 0660)
+			continue;
+		/* The stale socket had mode 0755 & ~umask; this one is
+		 * ours: it must answer at once. */
+		rc = test_connect(sock);
+		ck_assert_msg(rc == 0, "the path appeared before the socket "
+		    "listened: %s", strerror(rc));
+		seen = 1;
+	}
+	ck_assert_msg(seen, "no socket of mode 0660 at %s", sock);
+	ck_assert_int_eq(test_wait_for(logpath, "a: replacing stale "
+	    "socket"), 0);
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	ck_assert_int_eq(test_wait_exit(pid), 0);
+	ck_assert_int_eq(access(sock, F_OK), -1);
+
+	/* A fresh path: the first sight of it is a listening 0660 socket. */
+	pid = test_vhostd_start(args);
+	for (i = 0; i < 1000000 && stat(sock, &st) == -1; i++)
+		;
+	ck_assert_int_eq(stat(sock, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0660);
+	ck_assert_int_eq(test_connect(sock), 0);
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	ck_assert_int_eq(test_wait_exit(pid), 0);
+}
+END_TEST
 
 /* The command line suite. */
 static Suite *
@@ -478,6 +593,7 @@ cli_suite(void)
 	tcase_add_test(tc, test_daemon_check_args);
 	tcase_add_test(tc, test_daemon_serve_sigterm);
 	tcase_add_test(tc, test_daemon_startup_failure);
+	tcase_add_test(tc, test_daemon_socket_path);
 	suite_add_tcase(s, tc);
 	return (s);
 }
