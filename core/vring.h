@@ -125,7 +125,7 @@ struct vring {
 	uint16_t	 last_avail_idx;	/* next avail entry to pop */
 	uint16_t	 used_idx;		/* next used entry to fill */
 	int		 used_idx_load;		/* split: read used->idx
-						 * at the next start */
+						 * at the next vring_map */
 	int		 avail_wrap;		/* packed wrap counters */
 	int		 used_wrap;
 	uint16_t	 pop_seq;		/* packed: pops, the order
