@@ -510,7 +510,8 @@ START_TEST(test_vsock_host_bytes)
 	struct vsock_hdr h;
 	struct dh_vs	 v;
 	char		 path[700];
-	uint8_t		 buf[64];
+	uint8_t		 buf[64], *st;
+	size_t		 len;
 	int		 l, c, q;
 
 	vd_start(&va, "dh-vsock", NULL, 1);
@@ -585,6 +586,37 @@ START_TEST(test_vsock_host_bytes)
 	} while (h.op != VSOCK_OP_RW);
 	ck_assert_uint_eq(h.len, 5);
 	ck_assert(memcmp(buf, "world", 5) == 0);
+	close(c);
+
+	/* Carried bytes and a carried end of file: "bye", then SHUTDOWN;
+	 * a save after that loads again (it used to carry the end of file
+	 * a second time beside host_eof: "malformed vsock state", found by
+	 * fuzz_vsock). */
+	dh_vs_fresh(&vf, va.sock[0]);
+	v.hin_end = 1;				/* end of file */
+	v.hin_len = 3;
+	v.data = "bye";
+	v.data_len = 3;
+	ck_assert_int_eq(dh_vs_load(vf.fe, va.d, &v, NULL), 0);
+	for (q = 0; q < 2; q++)
+		ck_assert_int_eq(fe_queue_resume(vf.fe, (unsigned)q), 0);
+	c = vh_accept(l);
+	/* (The SHUTDOWN of the connection before may still be queued.) */
+	do {
+		ck_assert(vf_recv(&vf, &h, buf, sizeof buf, VF_MS));
+	} while (h.op != VSOCK_OP_RW);
+	ck_assert_uint_eq(h.len, 3);
+	ck_assert(memcmp(buf, "bye", 3) == 0);
+	h = vf_expect(&vf, VSOCK_OP_SHUTDOWN);
+	ck_assert_uint_eq(h.src_port, 5000);
+	for (q = 0; q < 2; q++)
+		ck_assert_int_eq(fe_queue_pause(vf.fe, (unsigned)q, NULL), 0);
+	ck_assert_int_eq(fe_state_save(vf.fe, &st, &len), 0);
+	dh_vs_fresh(&vf, va.sock[0]);
+	ck_assert_msg(fe_state_load(vf.fe, st, len) == 0, "a state saved "
+	    "after a carried end of file was delivered did not load");
+	free(st);
+	ck_assert_int_eq(fe_daemon_log_count(va.d, bad), 8);
 
 	close(c);
 	close(l);

@@ -241,6 +241,10 @@ vsock_conn_rx_rw(struct vsock_conn *conn, struct vhd_chain *c, size_t wr,
 	return (1);
 
 eof:
+	/* A carried end of file (hin_end) is delivered now: host_eof says
+	 * it from here on, and a later save must not carry it twice. */
+	if (conn->hin_end == VSOCK_HIN_EOF)
+		conn->hin_end = VSOCK_HIN_OPEN;
 	conn->host_eof = 1;
 	conn->readable = 0;
 	conn->local_shut |= VSOCK_SHUT_SEND;
