@@ -1,6 +1,7 @@
 #!/bin/sh
 # Build the libFuzzer targets (fuzz/) with clang, ASan and UBSan in a
-# copy of the tree, and run each for SECONDS (0: only replay the seed
+# copy of the tree, and run each for SECONDS after replaying its saved
+# crash reproducers (0: only replay the seed
 # corpus and the saved crash reproducers).  Exits 1 when a target finds a
 # crash; the reproducer is printed and kept in the build dir.
 #
@@ -55,6 +56,9 @@ run_target() {
 		[ -d "$src/fuzz/crashes/$t" ] && set -- "$@" "$src/fuzz/crashes/$t"
 	else
 		set -- -max_total_time="$secs" "$work" "$seeds"
+		# Every crash found so far is replayed first too.
+		[ -d "$src/fuzz/crashes/$t" ] &&
+		    set -- "$@" "$src/fuzz/crashes/$t"
 	fi
 	echo "fuzz: $t (${secs}s)"
 	# shellcheck disable=SC2086
