@@ -26,16 +26,14 @@
 #include "module.h"
 #include "module_fixture.h"
 
-/* Run the daemon with `argv` (argv[0] ignored), its stdout and stderr
- * into *out; returns its exit status, or -1 if it did not exit. */
-static int
-test_vhostd(char **out, const char *const *args)
+/* Start the daemon with `args` in the background, its stdout and stderr
+ * into test_dir/`file` (truncated); its pid. */
+static pid_t
+test_vhostd_spawn(const char *const *args, const char *file)
 {
-	char		 path[256], *argv[16];
-	FILE		*f;
-	pid_t		 pid;
-	int		 fd, status, i;
-	long		 len;
+	char	 path[256], *argv[16];
+	pid_t	 pid;
+	int	 fd, i;
 
 	ck_assert_msg(access(TEST_VHOSTD, X_OK) == 0, "%s: %s", TEST_VHOSTD,
 	    strerror(errno));
@@ -43,9 +41,8 @@ test_vhostd(char **out, const char *const *args)
 	for (i = 0; args[i] != NULL && i < 14; i++)
 		argv[i + 1] = (char *)(uintptr_t)args[i];
 	argv[i + 1] = NULL;
-
-	snprintf(path, sizeof path, "%s/out.txt", test_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	snprintf(path, sizeof path, "%s/%s", test_dir, file);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	ck_assert_int_ge(fd, 0);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -57,8 +54,24 @@ test_vhostd(char **out, const char *const *args)
 		_exit(127);
 	}
 	close(fd);
+	return (pid);
+}
+
+/* Run the daemon with `args`, its stdout and stderr into *out; returns
+ * its exit status, or -1 if it did not exit. */
+static int
+test_vhostd(char **out, const char *const *args)
+{
+	char		 path[256];
+	FILE		*f;
+	pid_t		 pid;
+	int		 status;
+	long		 len;
+
+	pid = test_vhostd_spawn(args, "out.txt");
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 
+	snprintf(path, sizeof path, "%s/out.txt", test_dir);
 	f = fopen(path, "r");
 	ck_assert_ptr_nonnull(f);
 	fseek(f, 0, SEEK_END);
@@ -377,29 +390,7 @@ test_wait_exit(pid_t pid)
 static pid_t
 test_vhostd_start(const char *const *args)
 {
-	char	 path[256], *argv[16];
-	pid_t	 pid;
-	int	 fd, i;
-
-	ck_assert_msg(access(TEST_VHOSTD, X_OK) == 0, "%s: %s", TEST_VHOSTD,
-	    strerror(errno));
-	argv[0] = (char *)(uintptr_t)TEST_VHOSTD;
-	for (i = 0; args[i] != NULL && i < 14; i++)
-		argv[i + 1] = (char *)(uintptr_t)args[i];
-	argv[i + 1] = NULL;
-	snprintf(path, sizeof path, "%s/log", test_dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	ck_assert_int_ge(fd, 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		execv(TEST_VHOSTD, argv);
-		_exit(127);
-	}
-	close(fd);
-	return (pid);
+	return (test_vhostd_spawn(args, "log"));
 }
 
 /* The daemon serves until SIGTERM or SIGINT, then exits 0 and removes
