@@ -72,6 +72,10 @@ const char	*fe_daemon_path(struct fe_daemon *, const char *name);
 /* Write `text` to "dir/name" and return its path. */
 const char	*fe_daemon_write_file(struct fe_daemon *, const char *name,
 		    const void *text, size_t len);
+/* Copy the file `from` to "dir/name" and return its path (NULL with
+ * fe_error() set). */
+const char	*fe_daemon_copy_file(struct fe_daemon *, const char *from,
+		    const char *name);
 /*
  * Start the vhostd binary ($VHOSTD_BUILD_DIR/vhostd, else TEST_BUILD_DIR)
  * with `args` (NULL-terminated, no argv[0]; "--log-level=..." is added

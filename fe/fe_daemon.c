@@ -292,6 +292,31 @@ fe_daemon_write_file(struct fe_daemon *d, const char *name, const void *text,
 	return (fe_daemon_path(d, name));
 }
 
+/* Copy the file `from` to "dir/name" (fe.h). */
+const char *
+fe_daemon_copy_file(struct fe_daemon *d, const char *from, const char *name)
+{
+	const char	*path = NULL;
+	char		*buf = NULL;
+	FILE		*fp;
+	long		 len;
+
+	if ((fp = fopen(from, "rb")) == NULL) {
+		fe_seterr("%s: %s", from, strerror(errno));
+		return (NULL);
+	}
+	if (fseek(fp, 0, SEEK_END) == -1 || (len = ftell(fp)) <= 0 ||
+	    fseek(fp, 0, SEEK_SET) == -1 ||
+	    (buf = malloc((size_t)len)) == NULL ||
+	    fread(buf, 1, (size_t)len, fp) != (size_t)len)
+		fe_seterr("%s: cannot read it", from);
+	else
+		path = fe_daemon_write_file(d, name, buf, (size_t)len);
+	free(buf);
+	fclose(fp);
+	return (path);
+}
+
 /* Child side of fe_daemon_start: set up fds and exec. */
 static void
 fe_daemon_child(struct fe_daemon *d, char *const argv[], pid_t parent)

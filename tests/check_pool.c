@@ -370,23 +370,11 @@ END_TEST
 static void
 ct_copy_module(struct fe_daemon *d, const char *from, const char *name)
 {
-	char	 rel[64], *buf;
-	FILE	*fp;
-	long	 len;
+	char	 rel[64];
 
-	fp = fopen(from, "rb");
-	ck_assert_msg(fp != NULL, "%s: %s", from, strerror(errno));
-	ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
-	len = ftell(fp);
-	ck_assert_int_gt(len, 0);
-	rewind(fp);
-	buf = malloc((size_t)len);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)len, fp), (size_t)len);
-	fclose(fp);
 	snprintf(rel, sizeof rel, "mods/%s.so", name);
-	ck_assert_ptr_nonnull(fe_daemon_write_file(d, rel, buf, (size_t)len));
-	free(buf);
+	ck_assert_msg(fe_daemon_copy_file(d, from, rel) != NULL, "%s",
+	    fe_error());
 }
 
 /*
