@@ -347,6 +347,9 @@ START_TEST(test_ring_addr)
 	 * deadline, pb goes on. */
 	ck_assert_int_eq(fe_vring_fd(fe, VHOST_USER_SET_VRING_KICK, 0,
 	    fe->queues[0].kick_fd), 0);
+	/* The start waits for the worker, which the fault holds until the
+	 * deadline (slower still under a sanitizer). */
+	fe->timeout_ms = 30000;
 	r = fe_vring_enable(fe, 0, 1);
 	ck_assert_msg(r == 0 || r == 1, "enable: %s", fe_error());
 	ck_assert_int_eq(fe_daemon_wait_log(p.dm, "pa: device broken: "
